@@ -1,0 +1,570 @@
+"""FastRP node embeddings (Chen et al., CIKM 2019).
+
+Chen, Sultan, Tian, Chen and Skiena, "Fast and Accurate Network Embeddings via Very Sparse Random
+Projection", CIKM 2019 (arXiv:1908.11512).
+
+The functional core is :func:`fastrp_embed`; :class:`FastRP` is the scikit-learn estimator on top.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.exceptions import DataDimensionalityWarning
+from sklearn.random_projection import SparseRandomProjection
+from sklearn.utils.validation import check_is_fitted
+
+from graphkit.graph import Graph, as_graph
+from tensorkit import backend
+from tensorkit._utils import progress
+
+__all__ = ["FastRP", "draw_projection_entries", "fastrp_embed", "sparse_projection", "transition_tensor"]
+
+
+def sparse_projection(n_rows: int, n_components: int, density: Optional[float], seed: int) -> sp.csr_matrix:
+    """The very sparse random projection matrix R (``n_rows`` x ``n_components``), drawn by scikit-learn.
+
+    Exactly what :class:`sklearn.random_projection.SparseRandomProjection` draws as its
+    ``components_`` for ``n_features=n_rows`` with ``random_state=seed``, transposed: each entry is
+    ``±sqrt(1 / (s * n_components))`` with probability ``s / 2`` each and 0 otherwise, where the
+    density ``s`` defaults to ``1 / sqrt(n_rows)`` (Li, Hastie and Church, 2006). This is the
+    matrix of the authors' code; :func:`draw_projection_entries` draws the same law faster.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix of shape (n_rows, n_components), float64
+    """
+    projector = SparseRandomProjection(
+        n_components=n_components, density="auto" if density is None else density, random_state=seed
+    )
+    with warnings.catch_warnings():
+        # Fewer nodes than dimensions is fine for an embedding; sklearn warns for projections.
+        warnings.simplefilter("ignore", DataDimensionalityWarning)
+        projector.fit(sp.csr_matrix((1, n_rows)))
+    return sp.csr_matrix(projector.components_.T)
+
+
+def draw_projection_entries(
+    n_rows: int, n_components: int, density: Optional[float], seed: int, sampler: str = "torch"
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Row indices, column indices and values of a very sparse random projection, on the CPU.
+
+    Every entry is non-zero independently with probability ``s`` (default ``1 / sqrt(n_rows)``),
+    with value ``±sqrt(1 / (s * n_components))`` and a fair sign: the law of
+    :class:`~sklearn.random_projection.SparseRandomProjection`.
+
+    ``sampler="sklearn"`` takes scikit-learn's own draw (see :func:`sparse_projection`), which
+    reproduces the authors' matrix for the same seed but loops in Python over the columns.
+    ``sampler="torch"`` draws the same law in a few vectorised steps: the gaps between successive
+    non-zeros of the flattened matrix are independent geometric variables, so their cumulative
+    sums give the positions; a ``torch.Generator`` seeded with ``seed`` draws them on the CPU, so
+    every device gets the same matrix.
+
+    Returns
+    -------
+    rows, cols : torch.Tensor of int64
+    values : torch.Tensor of float64
+    """
+    density = 1.0 / np.sqrt(n_rows) if density is None else float(density)
+    if sampler == "sklearn":
+        coo = sparse_projection(n_rows, n_components, density, seed).tocoo()
+        return (torch.from_numpy(coo.row.astype(np.int64)), torch.from_numpy(coo.col.astype(np.int64)),
+                torch.from_numpy(coo.data))
+    if sampler != "torch":
+        raise ValueError(f"sampler must be 'torch' or 'sklearn'; got {sampler!r}")
+    generator = torch.Generator().manual_seed(seed)
+    size = n_rows * n_components
+    if density >= 1.0:
+        positions = torch.arange(size)
+    else:
+        expected = size * density
+        chunk = int(expected + 6 * np.sqrt(expected) + 16)
+        pieces, end = [], -1
+        while end < size - 1:
+            gaps = torch.empty(chunk, dtype=torch.float64).geometric_(density, generator=generator).long()
+            piece = gaps.cumsum(0) + end
+            pieces.append(piece)
+            end = int(piece[-1])
+        positions = torch.cat(pieces)
+        positions = positions[positions < size]
+    signs = torch.randint(0, 2, (positions.numel(),), generator=generator, dtype=torch.float64).mul_(2).sub_(1)
+    values = signs.mul_(np.sqrt(1.0 / (density * n_components)))
+    return torch.div(positions, n_components, rounding_mode="floor"), positions % n_components, values
+
+
+def transition_tensor(adjacency: sp.spmatrix, device: Any = None, dtype: Any = None) -> torch.Tensor:
+    """The random-walk transition matrix ``D^-1 A`` as a torch CSR tensor on ``device``.
+
+    Rows of nodes without out-edges stay zero. The index arrays of a CSR ``adjacency`` are shared,
+    not copied, on the CPU; only the scaled values are new.
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> transition_tensor(sp.csr_matrix([[0, 2.0], [1.0, 0]]), device="cpu").to_dense()
+    tensor([[0., 1.],
+            [1., 0.]])
+    """
+    adjacency = sp.csr_matrix(adjacency)
+    adjacency.sum_duplicates()
+    degree = np.asarray(adjacency.sum(axis=1), dtype=np.float64).ravel()
+    inverse = np.divide(1.0, degree, out=np.zeros_like(degree), where=degree > 0)
+    values = adjacency.data * np.repeat(inverse, np.diff(adjacency.indptr))
+    index_dtype = np.int64 if adjacency.indices.dtype == np.int64 or adjacency.indptr.dtype == np.int64 else np.int32
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        tensor = torch.sparse_csr_tensor(
+            torch.from_numpy(adjacency.indptr.astype(index_dtype, copy=False)),
+            torch.from_numpy(adjacency.indices.astype(index_dtype, copy=False)),
+            torch.from_numpy(values).to(backend.resolve_dtype(dtype)),
+            size=adjacency.shape, check_invariants=False,
+        )
+    return tensor.to(backend.resolve_device("cpu" if device is None else device))
+
+
+def _project_features(features: sp.csr_matrix, n_columns: int, seed: int, sampler: str) -> np.ndarray:
+    """Very sparse random projection of node features, each row scaled to unit L2 norm."""
+    rows, cols, values = draw_projection_entries(features.shape[1], n_columns, None, seed, sampler)
+    projection = sp.csr_matrix((values.numpy(), (rows.numpy(), cols.numpy())), shape=(features.shape[1], n_columns))
+    block = np.asarray((features @ projection).todense(), dtype=np.float64)
+    norms = np.linalg.norm(block, axis=1, keepdims=True)
+    return block / np.where(norms == 0, 1.0, norms)
+
+
+def _row_norms(matrix: torch.Tensor) -> torch.Tensor:
+    """L2 norm of each row, with 1 for all-zero rows (as ``sklearn.preprocessing.normalize``)."""
+    norms = torch.linalg.vector_norm(matrix, dim=1, keepdim=True)
+    return norms.masked_fill_(norms == 0, 1.0)
+
+
+def fastrp_embed(
+    transition: torch.Tensor,
+    initial: torch.Tensor,
+    iteration_weights: Sequence[float],
+    self_influence: float = 0.0,
+    normalize: bool = True,
+    verbose: int = 0,
+    block_columns: Optional[int] = None,
+) -> tuple[torch.Tensor, list]:
+    """The FastRP weighted sum of propagated random projections, before standardisation.
+
+    Computes ``sum_i w_i * N(M^i R)`` for ``i = 1..k`` plus ``self_influence * N(R)``, where
+    ``M = transition``, ``R = initial``, ``w = iteration_weights`` and ``N`` is the per-row L2
+    normalisation (the identity when ``normalize=False``). Follows the authors' reference code: the
+    first weight applies to ``M R``, and iterates propagate unnormalised.
+
+    The columns of ``M^i R`` do not depend on each other, so the products run over blocks of
+    ``block_columns`` columns that stay in the CPU cache through all ``k`` products (about twice
+    as fast as products over the whole width on BlogCatalog); only the row norms need whole rows,
+    and they are summed over the blocks. The iterates with a non-zero weight are kept until their
+    norms are known, ``initial`` holding the first of them (it is overwritten). With more than
+    three such iterates, a second pass recomputes the blocks instead of keeping them, so at most
+    three dense ``n x d`` blocks are ever alive (two with the authors' weights ``(0, 0, 1, 6.67)``).
+
+    Parameters
+    ----------
+    transition : torch.Tensor
+        Sparse CSR ``n x n`` transition matrix on the device the work runs on.
+    initial : torch.Tensor
+        Dense ``n x d`` starting vectors R, same device; overwritten.
+    iteration_weights : sequence of float
+        One weight per product with ``transition``.
+    self_influence : float, default=0.0
+        Weight of ``N(R)`` itself.
+    normalize : bool, default=True
+    verbose : int, default=0
+        Show a progress bar over the column blocks.
+    block_columns : int, optional
+        Columns per block; default 32 on the CPU and 256 on a GPU.
+
+    Returns
+    -------
+    embedding : torch.Tensor
+        ``n x d``, same dtype and device as ``initial`` (and its memory when possible).
+    history : list of dict
+        Per product: ``iteration``, ``weight`` and ``mean_row_norm`` of the raw iterate.
+    """
+    weights = [float(self_influence)] + [float(w) for w in iteration_weights]
+    n_rows, n_columns = initial.shape
+    if block_columns is None:
+        block_columns = 32 if initial.device.type == "cpu" else 256
+    kept = [step for step, weight in enumerate(weights) if weight != 0.0]
+    squared_norms = torch.zeros((len(weights), n_rows), dtype=initial.dtype, device=initial.device)
+    blocks = [(start, min(start + block_columns, n_columns)) for start in range(0, n_columns, block_columns)]
+    work: dict = {}
+
+    def block_iterates(start, stop):
+        """U_0 .. U_k restricted to columns start:stop; each view is valid until the next one."""
+        width = stop - start
+        if width not in work:
+            work[width] = (initial.new_empty((n_rows, width)), initial.new_empty((n_rows, width)))
+        current, spare = work[width]
+        current.copy_(initial[:, start:stop])
+        yield 0, current
+        for step in range(1, len(weights)):
+            torch.mm(transition, current, out=spare)
+            current, spare = spare, current
+            yield step, current
+
+    def combine(total, iterate, step):
+        """Add weight * N(iterate) to total (None: write it into iterate); returns the sum."""
+        weight = weights[step]
+        if normalize:
+            norms = squared_norms[step].sqrt().masked_fill_(squared_norms[step] == 0, 1.0).unsqueeze(1)
+            if total is None:
+                return iterate.div_(norms).mul_(weight)
+            return total.addcdiv_(iterate, norms, value=weight)
+        return iterate.mul_(weight) if total is None else total.add_(iterate, alpha=weight)
+
+    one_pass = len(kept) <= 3
+    storage = {}
+    if one_pass and kept:
+        storage = {kept[0]: initial, **{step: torch.empty_like(initial) for step in kept[1:]}}
+    for start, stop in progress(blocks, verbose, desc="FastRP"):
+        for step, iterate in block_iterates(start, stop):
+            squared_norms[step].add_(iterate.square().sum(dim=1))
+            if step in storage:
+                storage[step][:, start:stop] = iterate
+    history = [{"iteration": step, "weight": weights[step],
+                "mean_row_norm": float(squared_norms[step].sqrt().mean())} for step in range(1, len(weights))]
+    if not kept:
+        return initial.zero_(), history
+    if one_pass:
+        total = None
+        for step in kept:
+            total = combine(total, storage.pop(step), step)
+        return total, history
+    for start, stop in progress(blocks, verbose, desc="FastRP, second pass"):
+        block_total = None
+        for step, iterate in block_iterates(start, stop):
+            if weights[step] != 0.0:
+                block_total = combine(block_total, iterate.clone() if block_total is None else iterate, step)
+        initial[:, start:stop] = block_total
+    return initial, history
+
+
+def _standardize_(embedding: torch.Tensor, block_rows: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scale each column to zero mean and unit (population) variance in place, as ``sklearn.preprocessing.scale``.
+
+    The variance is summed over blocks of rows, so the only temporary is one block.
+    """
+    mean = embedding.mean(dim=0)
+    embedding.sub_(mean)
+    squares = torch.zeros_like(mean)
+    for block in embedding.split(block_rows):
+        squares.add_(block.square().sum(dim=0))
+    scale = squares.div_(embedding.shape[0]).sqrt_()
+    scale.masked_fill_(scale == 0, 1.0)
+    embedding.div_(scale)
+    return mean, scale
+
+
+class FastRP(TransformerMixin, BaseEstimator):
+    """FastRP node embeddings by very sparse random projection.
+
+    Each node gets a very sparse random vector (the rows of R, drawn as scikit-learn's
+    :class:`~sklearn.random_projection.SparseRandomProjection` draws them), scaled by its degree
+    to the power ``normalization_strength``; the vectors are averaged over neighbourhoods ``k``
+    times with the transition matrix ``D^-1 A``; every iterate is L2-normalised per row; their
+    weighted sum is standardised per column. Configured as the authors' code (``sampler="sklearn"``,
+    ``random_state=42``, ``dtype="float64"``), it reproduces their embedding to floating-point
+    tolerance.
+
+    Parameters
+    ----------
+    n_components : int, default=128
+        Embedding dimension.
+    iteration_weights : sequence of float, default=(0.0, 1.0, 1.0)
+        Weight of each product with the transition matrix: the first applies to ``M R``, the
+        second to ``M^2 R`` and so on. Their number is the number of products ``k``.
+    normalization_strength : float, default=0.0
+        ``beta``: node ``j``'s random vector is multiplied by ``degree_j ** beta``; negative values
+        damp high-degree nodes (the authors use -0.64 on BlogCatalog). Nodes of degree 0 keep
+        their vector as drawn.
+    density : float in (0, 1] or None, default=None
+        Share of non-zero entries of R; None gives ``1 / sqrt(n_nodes)``.
+    self_influence : float, default=0.0
+        Weight of each node's own (normalised) random vector in the sum (an extension from
+        Neo4j's FastRP; 0 reproduces the paper).
+    normalize : bool, default=True
+        L2-normalise each iterate per row before the weighted sum (the authors' setting).
+    standardize : bool, default=True
+        Scale each embedding column to zero mean and unit variance at the end (the authors'
+        setting).
+    feature_share : float in [0, 1), default=0.5
+        When node features are given to :meth:`fit`, the share of the ``n_components`` columns
+        given to a sparse random projection of the features; their rows are L2-normalised so that
+        the identity and feature blocks weigh the same. Ignored without features.
+    sampler : {"torch", "sklearn"}, default="torch"
+        How R is drawn. Both draw the same law; ``"sklearn"`` takes scikit-learn's
+        ``SparseRandomProjection`` draw, so that with ``random_state=42`` and ``dtype="float64"`` the
+        embedding equals the authors' code to floating-point tolerance, while ``"torch"`` draws it
+        vectorised (about 50 times faster on BlogCatalog, where scikit-learn's per-column loop
+        would take a third of the whole embedding time). The two give different numbers for the
+        same seed. See :func:`draw_projection_entries`.
+    random_state : int, RandomState instance or None, default=None
+        Seeds R (and the feature projection); the same seed gives the same embedding on every
+        device, up to floating-point rounding.
+    device : str or torch.device, default="auto"
+        Where the products run; see :func:`tensorkit.backend.resolve_device`.
+    dtype : str or torch.dtype, default="float32"
+    verbose : int, default=0
+        Show a progress bar over the iterations.
+
+    Attributes
+    ----------
+    embedding_ : ndarray of shape (n_nodes, n_components)
+    node_ids_ : ndarray of shape (n_nodes,)
+        Original id of each row of ``embedding_``.
+    graph_ : graphkit.Graph
+        The fitted graph (needed by :meth:`transform`).
+    mean_, scale_ : ndarray of shape (n_components,)
+        The column standardisation that was applied (zeros and ones when ``standardize=False``).
+    history_ : list of dict
+        Per iteration: weight, mean row norm of the raw iterate and seconds taken.
+    n_features_in_ : int
+        Number of nodes of the fitted graph (the width :meth:`transform` expects).
+
+    Notes
+    -----
+    Isolated nodes (and, in a directed graph, nodes without out-edges) have no neighbours to
+    average: all their iterates are zero, so their embedding is ``self_influence`` times their own
+    random vector before standardisation, which with the default ``self_influence=0`` puts all of
+    them at the same point. In a directed graph a node averages its out-neighbours, and its degree
+    for ``normalization_strength`` is its (weighted) out-degree.
+
+    References
+    ----------
+    Chen, Sultan, Tian, Chen and Skiena. "Fast and Accurate Network Embeddings via Very Sparse
+    Random Projection." CIKM 2019. https://arxiv.org/abs/1908.11512
+
+    Examples
+    --------
+    >>> import networkx as nx
+    >>> from graphkit import FastRP
+    >>> graph = nx.karate_club_graph()
+    >>> model = FastRP(n_components=16, random_state=0).fit(graph)
+    >>> model.embedding_.shape
+    (34, 16)
+    """
+
+    def __init__(
+        self,
+        n_components: int = 128,
+        iteration_weights: Sequence[float] = (0.0, 1.0, 1.0),
+        normalization_strength: float = 0.0,
+        density: Optional[float] = None,
+        self_influence: float = 0.0,
+        normalize: bool = True,
+        standardize: bool = True,
+        feature_share: float = 0.5,
+        sampler: str = "torch",
+        random_state: Any = None,
+        device: Any = "auto",
+        dtype: Any = "float32",
+        verbose: int = 0,
+    ):
+        self.n_components = n_components
+        self.iteration_weights = iteration_weights
+        self.normalization_strength = normalization_strength
+        self.density = density
+        self.self_influence = self_influence
+        self.normalize = normalize
+        self.standardize = standardize
+        self.feature_share = feature_share
+        self.sampler = sampler
+        self.random_state = random_state
+        self.device = device
+        self.dtype = dtype
+        self.verbose = verbose
+
+    def _validate_params(self) -> None:
+        if isinstance(self.n_components, bool) or not isinstance(self.n_components, (int, np.integer)) \
+                or self.n_components < 1:
+            raise ValueError(f"n_components must be a positive int; got {self.n_components!r}")
+        weights = np.asarray(self.iteration_weights, dtype=float) if np.ndim(self.iteration_weights) == 1 else None
+        if weights is None or weights.size == 0 or not np.all(np.isfinite(weights)):
+            raise ValueError(
+                f"iteration_weights must be a non-empty sequence of finite numbers; got {self.iteration_weights!r}"
+            )
+        for name in ("normalization_strength", "self_influence"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float, np.number)) or not np.isfinite(value):
+                raise ValueError(f"{name} must be a finite number; got {value!r}")
+        if self.density is not None and not (
+            isinstance(self.density, (int, float, np.number)) and 0 < self.density <= 1
+        ):
+            raise ValueError(f"density must be None or in (0, 1]; got {self.density!r}")
+        if not (isinstance(self.feature_share, (int, float, np.number)) and 0 <= self.feature_share < 1):
+            raise ValueError(f"feature_share must be in [0, 1); got {self.feature_share!r}")
+        if self.sampler not in ("torch", "sklearn"):
+            raise ValueError(f"sampler must be 'torch' or 'sklearn'; got {self.sampler!r}")
+
+    def fit(self, X: Any, y: Any = None, node_features: Any = None) -> "FastRP":
+        """Embed the nodes of a graph.
+
+        Parameters
+        ----------
+        X : graph-like
+            A :class:`graphkit.Graph`, an edge-list path, ``(src, dst[, weight])`` arrays, an
+            ``(n_edges, 2 or 3)`` array, a SciPy sparse adjacency, a networkx graph, or a PyTorch
+            Geometric ``Data`` / ``edge_index``.
+        y : ignored
+        node_features : array-like or sparse of shape (n_nodes, n_features), optional
+            Rows in the order of the graph's nodes; mixed in as ``feature_share`` of the columns.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        graph = as_graph(X)
+        device = backend.resolve_device(self.device)
+        dtype = backend.resolve_dtype(self.dtype)
+        features = self._check_features(node_features, graph.n_nodes)
+        n_feature_cols = self._n_feature_columns(features)
+
+        self.graph_ = graph
+        self.node_ids_ = graph.node_ids
+        self.n_features_in_ = graph.n_nodes
+        self._seed = backend.check_random_state(self.random_state).seed
+        self._n_identity_cols = self.n_components - n_feature_cols
+        self._feature_block = None
+        if n_feature_cols:
+            self._feature_block = _project_features(
+                features, n_feature_cols, (self._seed + 1) % 2**32, self.sampler
+            )
+
+        transition = transition_tensor(graph.adjacency, device=device, dtype=dtype)
+        embedding, self.history_ = fastrp_embed(
+            transition, self._initial_vectors(device, dtype), self.iteration_weights,
+            self.self_influence, self.normalize, self.verbose,
+        )
+        del transition
+        if self.standardize:
+            mean, scale = _standardize_(embedding)
+        else:
+            mean = torch.zeros(embedding.shape[1], dtype=dtype)
+            scale = torch.ones(embedding.shape[1], dtype=dtype)
+        self.mean_, self.scale_ = backend.to_numpy(mean), backend.to_numpy(scale)
+        self.embedding_ = backend.to_numpy(embedding)
+        self._output_torch = backend.is_torch(X)
+        return self
+
+    def fit_transform(self, X: Any, y: Any = None, node_features: Any = None) -> Any:
+        """Fit and return ``embedding_`` (a torch tensor when X was a torch tensor)."""
+        self.fit(X, y, node_features=node_features)
+        return torch.from_numpy(self.embedding_) if self._output_torch else self.embedding_
+
+    def transform(self, X: Any) -> Any:
+        """Embed new nodes from their edges to the fitted graph.
+
+        A new node's iterates average its neighbours' iterates on the fitted graph, and the fitted
+        column standardisation is applied; the fitted embedding is not changed by the new nodes.
+        New nodes have no random vector of their own, so ``self_influence`` adds nothing for them.
+        For a fitted node's own row of the adjacency this gives back its row of ``embedding_``
+        exactly when ``self_influence=0``.
+
+        Parameters
+        ----------
+        X : array-like, sparse matrix or torch.Tensor of shape (n_new, n_fitted_nodes), or tuple
+            Either the weights of the edges from each new node (rows) to the fitted nodes
+            (columns, in the order of ``node_ids_``), or ``(new_ids, fitted_ids[, weights])``
+            edge arrays, in which case the rows of the result follow ``numpy.unique(new_ids)``.
+
+        Returns
+        -------
+        ndarray or torch.Tensor of shape (n_new, n_components)
+        """
+        check_is_fitted(self, "embedding_")
+        links = self._links_matrix(X)
+        device = backend.resolve_device(self.device)
+        dtype = backend.resolve_dtype(self.dtype)
+        n_fitted, n_new = self.graph_.n_nodes, links.shape[0]
+        augmented = sp.bmat([[self.graph_.adjacency, None], [links, sp.csr_matrix((n_new, n_new))]], format="csr")
+        initial = self._initial_vectors(device, dtype, extra_rows=n_new)
+        transition = transition_tensor(augmented, device=device, dtype=dtype)
+        embedding, _ = fastrp_embed(
+            transition, initial, self.iteration_weights, self.self_influence, self.normalize, verbose=0
+        )
+        new_rows = embedding[n_fitted:]
+        if self.standardize:
+            new_rows = (new_rows - torch.as_tensor(self.mean_, device=device)) / torch.as_tensor(self.scale_, device=device)
+        return backend.to_output(new_rows, like=X if backend.is_torch(X) else None)
+
+    def _links_matrix(self, X: Any) -> sp.csr_matrix:
+        n_fitted = self.graph_.n_nodes
+        if isinstance(X, tuple):
+            if len(X) not in (2, 3):
+                raise ValueError("transform takes (new_ids, fitted_ids) or (new_ids, fitted_ids, weights)")
+            new_ids = np.asarray(X[0])
+            new_nodes, rows = np.unique(new_ids, return_inverse=True)
+            cols = self.graph_.index_of(np.asarray(X[1]))
+            weights = np.ones(len(rows)) if len(X) == 2 else np.asarray(X[2], dtype=float)
+            links = sp.csr_matrix((weights, (rows, cols)), shape=(len(new_nodes), n_fitted))
+        elif sp.issparse(X):
+            links = sp.csr_matrix(X, dtype=np.float64)
+        else:
+            dense = backend.to_numpy(X)
+            if dense.ndim != 2:
+                raise ValueError(f"X must be 2-D (n_new, {n_fitted}); got an array of shape {dense.shape}. "
+                                 "Reshape your data with X.reshape(1, -1) for a single new node")
+            links = sp.csr_matrix(dense.astype(np.float64, copy=False))
+        if links.nnz and not np.all(np.isfinite(links.data)):
+            raise ValueError("X must hold finite edge weights; found NaN or infinity")
+        if links.ndim != 2 or links.shape[1] != n_fitted:
+            raise ValueError(
+                f"X has {links.shape[1]} features, but FastRP is expecting {n_fitted} features as input "
+                f"(one column per fitted node)"
+            )
+        if links.nnz and links.data.min() < 0:
+            raise ValueError("Negative values in data: X must hold non-negative edge weights")
+        return links
+
+    def _check_features(self, node_features: Any, n_nodes: int) -> Optional[sp.csr_matrix]:
+        if node_features is None:
+            return None
+        features = node_features if sp.issparse(node_features) else backend.to_numpy(node_features)
+        if features.ndim != 2 or features.shape[0] != n_nodes:
+            raise ValueError(
+                f"node_features must have shape (n_nodes={n_nodes}, n_features); got {features.shape}"
+            )
+        features = sp.csr_matrix(features, dtype=np.float64)
+        if not np.all(np.isfinite(features.data)):
+            raise ValueError("node_features contains NaN or infinite values")
+        return features
+
+    def _n_feature_columns(self, features: Optional[sp.csr_matrix]) -> int:
+        """How many of the ``n_components`` columns project the node features."""
+        if features is None or self.feature_share == 0 or self.n_components < 2:
+            return 0
+        return int(min(self.n_components - 1, max(1, round(self.feature_share * self.n_components))))
+
+    def _initial_vectors(self, device: torch.device, dtype: torch.dtype, extra_rows: int = 0) -> torch.Tensor:
+        """R scaled by degree ** normalization_strength, beside the projected features, then
+        ``extra_rows`` zero rows (for :meth:`transform`); filled in one preallocated buffer."""
+        n_nodes, n_identity = self.graph_.n_nodes, self._n_identity_cols
+        initial = torch.zeros((n_nodes + extra_rows, self.n_components), dtype=dtype, device=device)
+        rows, cols, values = draw_projection_entries(n_nodes, n_identity, self.density, self._seed, self.sampler)
+        if self.normalization_strength != 0:
+            degree = torch.from_numpy(self.graph_.degrees())
+            factor = torch.where(degree > 0, degree.pow(self.normalization_strength), torch.ones_like(degree))
+            values = values * factor[rows]
+        initial[rows.to(device), cols.to(device)] = values.to(device=device, dtype=dtype)
+        if self._feature_block is not None:
+            initial[:n_nodes, n_identity:] = torch.as_tensor(self._feature_block, device=device, dtype=dtype)
+        return initial
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.input_tags.pairwise = True
+        tags.input_tags.positive_only = True
+        tags.transformer_tags.preserves_dtype = []
+        return tags

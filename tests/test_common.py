@@ -1,0 +1,65 @@
+"""scikit-learn's estimator checks over every estimator in the toolkit.
+
+Graph estimators take a graph as ``X``; an ``(n_samples, n_features)`` array is not one, so the
+checks that feed them arbitrary sample matrices are listed below with the reason.
+"""
+
+import pickle
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from graphkit import FastRP
+
+ESTIMATORS = [FastRP(n_components=4, random_state=0)]
+
+NOT_A_GRAPH = "X must be a graph; checks that pass an (n_samples, n_features) data matrix do not apply"
+
+
+def expected_failed_checks(estimator):
+    if isinstance(estimator, FastRP):
+        return GRAPH_ESTIMATOR_EXCEPTIONS
+    return {}
+
+
+GRAPH_ESTIMATOR_EXCEPTIONS = {
+    "check_complex_data": NOT_A_GRAPH + " (a (10, 1) complex matrix is rejected as not a graph, not as complex)",
+    "check_estimators_empty_data_messages": NOT_A_GRAPH + " (a (12, 0) matrix is rejected as not a graph)",
+}
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+def planted_adjacency(seed=0):
+    import networkx as nx
+
+    graph = nx.stochastic_block_model([30, 30], [[0.3, 0.01], [0.01, 0.3]], seed=seed)
+    return nx.to_numpy_array(graph), np.repeat([0, 1], 30)
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: type(e).__name__)
+def test_clone_pickle_and_identical_results(estimator):
+    adjacency, _ = planted_adjacency()
+    fitted = clone(estimator).fit(adjacency)
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(restored.transform(adjacency), fitted.transform(adjacency))
+    assert clone(fitted).get_params() == fitted.get_params()
+
+
+def test_fastrp_in_pipeline_and_grid_search():
+    """GridSearchCV splits a pairwise estimator's X by rows and columns: each fold embeds its subgraph."""
+    from sklearn.linear_model import LogisticRegression
+
+    adjacency, labels = planted_adjacency()
+    pipeline = Pipeline([("embed", FastRP(random_state=0)), ("classify", LogisticRegression())])
+    search = GridSearchCV(pipeline, {"embed__n_components": [4, 16]}, cv=3).fit(adjacency, labels)
+    assert search.best_score_ > 0.9
+    assert (search.predict(sp.csr_matrix(adjacency)) == labels).mean() > 0.95
