@@ -454,13 +454,12 @@ class FastRP(TransformerMixin, BaseEstimator):
             scale = torch.ones(embedding.shape[1], dtype=dtype)
         self.mean_, self.scale_ = backend.to_numpy(mean), backend.to_numpy(scale)
         self.embedding_ = backend.to_numpy(embedding)
-        self._output_torch = backend.is_torch(X)
         return self
 
     def fit_transform(self, X: Any, y: Any = None, node_features: Any = None) -> Any:
-        """Fit and return ``embedding_`` (a torch tensor when X was a torch tensor)."""
+        """Fit and return ``embedding_`` (a torch tensor on X's device when X was a torch tensor)."""
         self.fit(X, y, node_features=node_features)
-        return torch.from_numpy(self.embedding_) if self._output_torch else self.embedding_
+        return backend.to_output(self.embedding_, like=X)
 
     def transform(self, X: Any) -> Any:
         """Embed new nodes from their edges to the fitted graph.
@@ -496,7 +495,7 @@ class FastRP(TransformerMixin, BaseEstimator):
         new_rows = embedding[n_fitted:]
         if self.standardize:
             new_rows = (new_rows - torch.as_tensor(self.mean_, device=device)) / torch.as_tensor(self.scale_, device=device)
-        return backend.to_output(new_rows, like=X if backend.is_torch(X) else None)
+        return backend.to_output(new_rows, like=X)
 
     def _links_matrix(self, X: Any) -> sp.csr_matrix:
         n_fitted = self.graph_.n_nodes

@@ -513,8 +513,10 @@ def as_graph(obj: Any, *, directed: bool | None = None, weighted: bool | None = 
     Examples
     --------
     >>> import numpy as np
-    >>> as_graph(np.array([[0, 1], [1, 2]]))
-    Graph(n_nodes=3, n_edges=2, directed=False, weighted=False)
+    >>> as_graph(np.array([[0, 1], [1, 2], [2, 3]]))  # three edges
+    Graph(n_nodes=4, n_edges=3, directed=False, weighted=False)
+    >>> as_graph(np.array([[0, 1], [1, 0]]))  # square: an adjacency matrix
+    Graph(n_nodes=2, n_edges=1, directed=False, weighted=False)
     >>> as_graph(([0, 1], [1, 2], [0.5, 2.0]), directed=True)
     Graph(n_nodes=3, n_edges=2, directed=True, weighted=True)
     """
