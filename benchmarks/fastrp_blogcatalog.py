@@ -49,28 +49,33 @@ def load(path: Path):
     return scipy.sparse.csr_matrix(data["network"], dtype=np.float64), scipy.sparse.csr_matrix(data["group"])
 
 
-def median_seconds(function, repeats: int) -> float:
-    function()  # warm-up: first-call allocations and thread-pool start-up
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
+def interleaved_medians(functions: dict, repeats: int) -> dict:
+    """Median seconds of each function, timed in rounds (one run of each per round, after one
+    warm-up run of each), so that load drifting on the machine touches every method alike."""
+    for function in functions.values():
         function()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    times: dict = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, function in functions.items():
+            started = time.perf_counter()
+            function()
+            times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
-def time_ours(graph, repeats: int, sampler: str = "torch") -> float:
+def timed_methods(graph, adjacency) -> dict:
+    """What is timed, all on the CPU and the same graph.
+
+    - ours: ``FastRP.fit`` end to end (default sampler), and with ``sampler="sklearn"``;
+    - floor: k x ``torch.sparse.mm`` of the transition matrix with a dense n x d matrix (the floor
+      the issue names), and k x ``torch.mm(..., out=)`` into two preallocated buffers (stricter);
+    - rust: the PyPI package ``fastrp`` at the same dimension and weights, when installed.
+    """
     from graphkit import FastRP
-
-    model = FastRP(random_state=42, device="cpu", sampler=sampler, **CONFIG)
-    return median_seconds(lambda: model.fit(graph), repeats)
-
-
-def time_floors(adjacency, repeats: int) -> tuple[float, float]:
-    """k x ``torch.sparse.mm`` (the floor the issue names), and k x ``torch.mm(..., out=)`` into
-    two preallocated buffers (a stricter floor: no allocation, as ``FastRP`` runs them)."""
     from graphkit.fastrp import transition_tensor
 
+    ours = FastRP(random_state=42, device="cpu", **CONFIG)
+    ours_sklearn = FastRP(random_state=42, device="cpu", sampler="sklearn", **CONFIG)
     transition = transition_tensor(adjacency, device="cpu", dtype=torch.float32)
     dense = torch.randn(adjacency.shape[0], CONFIG["n_components"])
     buffers = (dense.clone(), torch.empty_like(dense))
@@ -88,21 +93,26 @@ def time_floors(adjacency, repeats: int) -> tuple[float, float]:
             current, spare = spare, current
         return current
 
-    return median_seconds(k_products, repeats), median_seconds(k_products_preallocated, repeats)
+    methods = {"ours": lambda: ours.fit(graph), "ours_sklearn": lambda: ours_sklearn.fit(graph),
+               "floor": k_products, "strict_floor": k_products_preallocated}
+    rust = rust_runner(adjacency)
+    if rust is not None:
+        methods["rust"] = rust
+    return methods
 
 
-def time_rust(adjacency, repeats: int):
+def rust_runner(adjacency):
     try:
         import fastrp
     except ImportError:
-        return None, None
+        return None
     csr = scipy.sparse.csr_matrix(adjacency, dtype=np.float32)
 
     def run():
         return fastrp.fit_csr(csr.indptr, csr.indices, csr.data, csr.shape[0], CONFIG["n_components"],
                               weights=list(CONFIG["iteration_weights"]), seed=42, undirected=False)
 
-    return median_seconds(run, repeats), run()
+    return run
 
 
 def peak_memory_child(path: str) -> None:
@@ -152,7 +162,7 @@ def score(embedding, labels, train_size: float, repeats: int):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--repeats", type=int, default=7, help="timed runs per method (median reported)")
+    parser.add_argument("--repeats", type=int, default=15, help="timed rounds (median reported)")
     parser.add_argument("--shuffles", type=int, default=5, help="shuffles of the classification protocol")
     parser.add_argument("--quick", action="store_true", help="1 shuffle, 3 timed runs (a smoke test)")
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -174,12 +184,11 @@ def main(argv=None) -> int:
     n, d = adjacency.shape[0], CONFIG["n_components"]
     print(f"BlogCatalog: {n} nodes, {graph.n_edges} edges, {labels.shape[1]} labels; torch threads {torch.get_num_threads()}")
 
-    ours_seconds = time_ours(graph, args.repeats)
-    ours_sklearn_seconds = time_ours(graph, args.repeats, sampler="sklearn")
-    floor_seconds, strict_floor_seconds = time_floors(adjacency, args.repeats)
-    rust_seconds, rust_embedding = time_rust(adjacency, args.repeats)
-    print(f"time: ours {ours_seconds:.3f} s, floor {floor_seconds:.3f} s (preallocated {strict_floor_seconds:.3f} s), rust fastrp "
-          + (f"{rust_seconds:.3f} s" if rust_seconds else "not installed"))
+    methods = timed_methods(graph, adjacency)
+    timings = interleaved_medians(methods, args.repeats)
+    timings.setdefault("rust", None)
+    print("time: " + ", ".join(f"{name} {seconds:.3f} s" for name, seconds in timings.items() if seconds))
+    rust_embedding = methods["rust"]() if "rust" in methods else None
     peak = measure_peak_memory(args.data)
     budget = 3 * n * d * 4
     if peak is not None:
@@ -194,8 +203,6 @@ def main(argv=None) -> int:
     for size, result in accuracy.items():
         print(f"{size}: Micro-F1 {result['micro'][0]:.4f}  Macro-F1 {result['macro'][0]:.4f}")
 
-    timings = {"ours": ours_seconds, "ours_sklearn": ours_sklearn_seconds, "floor": floor_seconds,
-               "strict_floor": strict_floor_seconds, "rust": rust_seconds}
     write_report(args, n, graph.n_edges, timings, peak, budget, accuracy, rust_accuracy)
     print(f"wrote {args.out}")
     return 0
@@ -244,7 +251,8 @@ def write_report(args, n, n_edges, timings, peak, budget, accuracy, rust_accurac
         lines.append(f"| 50%, Rust `fastrp` (no beta) | {fmt(rust_accuracy['micro'])} | {fmt(rust_accuracy['macro'])} | | | |")
     lines += [
         "",
-        f"## Embedding time (CPU, median of {args.repeats} runs after a warm-up, same process, same graph)",
+        f"## Embedding time (CPU, median of {args.repeats} rounds after a warm-up; each round runs every "
+        "method once, in one process, on the same graph)",
         "",
         "| method | seconds | × floor |",
         "|---|---|---|",
