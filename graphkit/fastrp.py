@@ -468,7 +468,9 @@ class FastRP(TransformerMixin, BaseEstimator):
         column standardisation is applied; the fitted embedding is not changed by the new nodes.
         New nodes have no random vector of their own, so ``self_influence`` adds nothing for them.
         For a fitted node's own row of the adjacency this gives back its row of ``embedding_``
-        exactly when ``self_influence=0``.
+        exactly when ``self_influence=0``. Each call propagates over the fitted graph again (it
+        keeps no iterates between calls, to stay within the memory of one fit), so it costs
+        about one :meth:`fit`: embed many new nodes in one call.
 
         Parameters
         ----------
