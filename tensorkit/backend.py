@@ -255,7 +255,7 @@ def as_tensor(x: Any, device: Any = None, dtype: Any = None) -> torch.Tensor:
         None keeps a tensor where it is and puts other input on the CPU; anything else goes
         through :func:`resolve_device`.
     dtype : dtype-like or None
-        None keeps a floating input's dtype and gives ``float32`` for other input.
+        None keeps a floating or complex input's dtype and gives ``float32`` for other input.
 
     Returns
     -------
@@ -268,7 +268,8 @@ def as_tensor(x: Any, device: Any = None, dtype: Any = None) -> torch.Tensor:
     if isinstance(x, torch.Tensor):
         if x.is_sparse or x.layout != torch.strided:
             x = x.to_dense()
-        target = resolve_dtype(dtype, default=x.dtype if x.is_floating_point() else DEFAULT_DTYPE)
+        inexact = x.is_floating_point() or x.is_complex()
+        target = resolve_dtype(dtype, default=x.dtype if inexact else DEFAULT_DTYPE)
         return x.to(device=dev if dev is not None else x.device, dtype=target)
     arr = np.asarray(x)
     if arr.dtype == object:
@@ -298,7 +299,7 @@ def as_sparse_tensor(
         raise ValueError(f"layout must be torch.sparse_csr or torch.sparse_coo; got {layout}")
     dev = resolve_device("cpu" if device is None else device)
     if isinstance(matrix, torch.Tensor):
-        target = resolve_dtype(dtype, default=matrix.dtype if matrix.is_floating_point() else DEFAULT_DTYPE)
+        target = resolve_dtype(dtype, default=matrix.dtype if (matrix.is_floating_point() or matrix.is_complex()) else DEFAULT_DTYPE)
         t = matrix.to(device=dev, dtype=target)
         return t.to_sparse_csr() if layout == torch.sparse_csr else t.to_sparse_coo().coalesce()
     if not sp.issparse(matrix):
