@@ -37,7 +37,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from tensorkit import backend
 from tensorkit._sbl_data import KroneckerProblem, make_kronecker_problem, nmse_db, support_recovery_rate
 from tensorkit._utils import progress
-from tensorkit.kron import _mode_products, kron_matvec, kron_sbl_posterior, kron_vector
+from tensorkit.kron import kron_matvec, kron_sbl_posterior, kron_vector
 
 __all__ = [
     "KroneckerProblem",
@@ -89,9 +89,18 @@ def _coupling_matrix(size: int, beta: float, like: torch.Tensor) -> torch.Tensor
 
 def _contract_others(V: torch.Tensor, weights: Sequence[torch.Tensor], mode: int) -> torch.Tensor:
     """``Σ_{i: i_mode = j} V[i] Π_{l ≠ mode} weights_l[i_l]`` for every ``j``."""
-    matrices = [w.reshape(1, -1) if l != mode else torch.eye(V.shape[mode], dtype=V.dtype, device=V.device)
-                for l, w in enumerate(weights)]
-    return _mode_products(V, matrices).reshape(-1)
+    weighted = V
+    for axis, weight in enumerate(weights):
+        if axis != mode:
+            shape = [1] * V.ndim
+            shape[axis] = -1
+            weighted = weighted * weight.reshape(shape)
+    others = [axis for axis in range(V.ndim) if axis != mode]
+    return weighted.sum(dim=others) if others else weighted
+
+
+def _safe_reciprocal(values: torch.Tensor) -> torch.Tensor:
+    return 1.0 / values.clamp_min(torch.finfo(values.dtype).tiny)
 
 
 def _am_update(V: torch.Tensor, gammas: list, couplings: list) -> list:
@@ -100,15 +109,15 @@ def _am_update(V: torch.Tensor, gammas: list, couplings: list) -> list:
     coupled = any(c is not None for c in couplings)
     for _ in range(INNER_MAX_ITER["coupled" if coupled else "plain"]):
         before = kron_vector(gammas)
+        inverses = [_safe_reciprocal(g) for g in gammas]
         for k in range(len(gammas)):
-            others = math.prod(sizes) // sizes[k]
-            inverses = [1.0 / g.clamp_min(torch.finfo(g.dtype).tiny) for g in gammas]
-            target = _contract_others(V, inverses, k) / others
+            target = _contract_others(V, inverses, k) / (math.prod(sizes) // sizes[k])
             if couplings[k] is None:
                 gammas[k] = target
             else:
                 solution, _ = scipy.optimize.nnls(couplings[k].cpu().numpy(), target.cpu().numpy())
                 gammas[k] = COUPLING_FLOOR + couplings[k] @ torch.as_tensor(solution, dtype=V.dtype, device=V.device)
+            inverses[k] = _safe_reciprocal(gammas[k])
         scale = 1.0
         for k in range(len(gammas) - 1):
             norm = torch.linalg.vector_norm(gammas[k])
