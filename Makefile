@@ -31,6 +31,7 @@ test-fast: $(INSTALLED)
 bench: $(INSTALLED)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python benchmarks/fastrp_blogcatalog.py
+	$(BIN)/python benchmarks/kronecker_sbl.py
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache *.egg-info

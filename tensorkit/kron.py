@@ -112,12 +112,12 @@ class KroneckerGram:
     --------
     >>> import numpy as np
     >>> rng = np.random.default_rng(1)
-    >>> A = [torch.tensor(rng.standard_normal((3, 5))), torch.tensor(rng.standard_normal((4, 2)))]
-    >>> g = [torch.rand(5, dtype=torch.float64), torch.rand(2, dtype=torch.float64)]
-    >>> gram = KroneckerGram(A, g, noise_var=0.1)
+    >>> A = [rng.standard_normal((3, 5)), rng.standard_normal((4, 2))]
+    >>> g = [rng.random(5), rng.random(2)]
+    >>> gram = KroneckerGram([torch.tensor(a) for a in A], [torch.tensor(v) for v in g], noise_var=0.1)
     >>> dense = np.kron(A[0] @ np.diag(g[0]) @ A[0].T, A[1] @ np.diag(g[1]) @ A[1].T) + 0.1 * np.eye(12)
-    >>> y = torch.tensor(rng.standard_normal(12))
-    >>> bool(np.allclose(gram.solve(y).numpy(), np.linalg.solve(dense, y.numpy())))
+    >>> y = rng.standard_normal(12)
+    >>> bool(np.allclose(gram.solve(torch.tensor(y)).numpy(), np.linalg.solve(dense, y)))
     True
     """
 

@@ -25,6 +25,7 @@ The functional core is :func:`kronecker_sbl`; :class:`KroneckerSBL` is the estim
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, NamedTuple, Optional, Sequence
 
 import numpy as np
@@ -32,6 +33,7 @@ import scipy.optimize
 import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from tensorkit import backend
@@ -99,8 +101,11 @@ def _contract_others(V: torch.Tensor, weights: Sequence[torch.Tensor], mode: int
     return weighted.sum(dim=others) if others else weighted
 
 
+_TINY = {dtype: torch.finfo(dtype).tiny for dtype in (torch.float32, torch.float64)}
+
+
 def _safe_reciprocal(values: torch.Tensor) -> torch.Tensor:
-    return 1.0 / values.clamp_min(torch.finfo(values.dtype).tiny)
+    return 1.0 / values.clamp_min(_TINY[values.dtype])
 
 
 def _am_update(V: torch.Tensor, gammas: list, couplings: list) -> list:
@@ -242,6 +247,12 @@ def kronecker_sbl(
         if change < tol:
             break
     bar.close()
+    if history and history[-1]["relative_change"] >= tol:
+        warnings.warn(
+            f"KroneckerSBL ({method}) stopped after max_iter={max_iter} EM iterations without converging "
+            f"(relative change {history[-1]['relative_change']:.2e} > tol={tol}); raise max_iter",
+            ConvergenceWarning,
+        )
     final = kron_sbl_posterior(kept, gammas, sigma2, y)
     coef = kron_vector([a.to(final.mean.dtype) for a in active])
     coef[coef != 0] = final.mean
@@ -282,6 +293,9 @@ class KroneckerSBL(RegressorMixin, BaseEstimator):
     noise_var : float or None, default=None
         Fixed noise variance, or None to learn it by EM.
     max_iter : int, default=150
+        A :class:`~sklearn.exceptions.ConvergenceWarning` says when it was reached first. AM on
+        problems with three or more factors, one of them underdetermined (``m_k < n_k`` with a
+        small ``m_k``), can need several hundred iterations where SVD needs about a hundred.
     tol : float, default=1e-4
         Stop when the relative change of the hyperparameters is below ``tol``.
     prune : float or None, default=None

@@ -117,6 +117,7 @@ SHAPES = {1: ((12, 20),), 2: ((6, 8), (5, 7)), 3: ((3, 4), (4, 5), (2, 3))}
 @pytest.mark.parametrize("complex_valued", [False, True])
 @pytest.mark.parametrize("method", ["am", "svd"])
 @pytest.mark.parametrize("max_iter", [1, 4, 150])
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_same_iterates_as_dense_em(n_factors, complex_valued, method, max_iter, device):
     problem = make_kronecker_problem(SHAPES[n_factors], support_sizes=2, snr_db=25, complex_valued=complex_valued,
                                      random_state=n_factors)
@@ -176,6 +177,15 @@ def test_kronecker_hyperparameters_beat_classic_on_few_measurements():
     assert np.mean(gaps) > 3
 
 
+def test_warns_when_max_iter_is_reached():
+    from sklearn.exceptions import ConvergenceWarning
+
+    problem = make_kronecker_problem(SHAPES[2], support_sizes=2, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="max_iter=2"):
+        KroneckerSBL(max_iter=2).fit(problem.factors, problem.y)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_classic_em_objective_never_increases():
     problem = make_kronecker_problem(SHAPES[2], support_sizes=2, snr_db=20, random_state=2)
     model = KroneckerSBL(method="classic", prune=0, noise_var=problem.noise_var, tol=0, max_iter=40)
