@@ -35,6 +35,8 @@ import scipy
 import scipy.io
 import sklearn
 import torch
+from _peak_memory import SUPPORTED as PEAK_MEMORY_SUPPORTED
+from _peak_memory import added_peak_memory
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "graphs" / "blogcatalog" / "blogcatalog.mat"
@@ -122,28 +124,13 @@ def peak_memory_child(path: str) -> None:
     adjacency, _ = load(Path(path))
     graph = Graph.from_scipy(adjacency)
     FastRP(random_state=0, device="cpu", n_components=16).fit(graph)  # import-time and first-call costs
-    import gc
-
-    gc.collect()
-    baseline = _rss_kib("VmRSS")
-    with open("/proc/self/clear_refs", "w") as handle:
-        handle.write("5")
-    model = FastRP(random_state=42, device="cpu", **CONFIG).fit(graph)
-    peak = _rss_kib("VmHWM")
-    del model
-    print(json.dumps({"peak_extra_bytes": (peak - baseline) * 1024}))
-
-
-def _rss_kib(field: str) -> int:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
+    with added_peak_memory() as peak:
+        FastRP(random_state=42, device="cpu", **CONFIG).fit(graph)
+    print(json.dumps({"peak_extra_bytes": peak["bytes"]}))
 
 
 def measure_peak_memory(path: Path):
-    if not Path("/proc/self/clear_refs").exists():
+    if not PEAK_MEMORY_SUPPORTED:
         return None
     output = subprocess.run(
         [sys.executable, __file__, "--memory-child", str(path)], capture_output=True, text=True, check=True,

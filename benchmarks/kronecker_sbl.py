@@ -42,6 +42,8 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_variable] = "1"
 
 import numpy as np  # noqa: E402
+from _peak_memory import SUPPORTED as PEAK_MEMORY_SUPPORTED  # noqa: E402
+from _peak_memory import added_peak_memory  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "kronecker_sbl.md"
@@ -208,8 +210,6 @@ def warm_up() -> None:
 def memory_child(spec: str) -> None:
     """In a fresh process: draw the problem, warm up, reset the peak RSS, fit once, print JSON."""
     limit_threads()
-    import gc
-
     from tensorkit import KroneckerSBL, make_kronecker_problem, nmse_db, support_recovery_rate
 
     spec = json.loads(spec)
@@ -221,32 +221,20 @@ def memory_child(spec: str) -> None:
     KroneckerSBL(method=spec["method"], max_iter=5, device="cpu", random_state=0).fit(small.factors, small.y)
     model = KroneckerSBL(method=spec["method"], max_iter=spec["max_iter"], device="cpu", dtype="float64",
                          random_state=0)
-    gc.collect()
-    baseline = _rss_kib("VmRSS")
-    with open("/proc/self/clear_refs", "w") as handle:
-        handle.write("5")
-    started = time.perf_counter()
-    model.fit(problem.factors, problem.y)
-    seconds = time.perf_counter() - started
-    peak = _rss_kib("VmHWM")
+    with added_peak_memory() as peak:
+        started = time.perf_counter()
+        model.fit(problem.factors, problem.y)
+        seconds = time.perf_counter() - started
     print(json.dumps({
-        "peak_extra_bytes": (peak - baseline) * 1024, "seconds": seconds, "n_iter": model.n_iter_,
+        "peak_extra_bytes": peak["bytes"], "seconds": seconds, "n_iter": model.n_iter_,
         "nmse": nmse_db(model.coef_, problem.coef), "support": support_recovery_rate(model.coef_, problem.coef),
     }))
-
-
-def _rss_kib(field: str) -> int:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
 
 
 def measure_scale(n_shape, m_shape, support, method: str, max_iter: int) -> dict:
     spec = json.dumps({"n": list(n_shape), "m": list(m_shape), "support": list(support), "method": method,
                        "max_iter": max_iter})
-    if not Path("/proc/self/clear_refs").exists():
+    if not PEAK_MEMORY_SUPPORTED:
         return {"error": "needs Linux /proc"}
     result = subprocess.run([sys.executable, __file__, "--memory-child", spec], capture_output=True, text=True)
     if result.returncode != 0:
