@@ -3,6 +3,8 @@
 - :mod:`tensorkit.backend`: the device, dtype and randomness layer that ``graphkit`` and
   ``recsys`` share.
 - :mod:`tensorkit.kron`: Kronecker-structured linear algebra that never forms the product.
+- FLoRA (:func:`inject_flora`, :class:`FLoRAConfig`, ...): Tucker-core adapters for Linear,
+  Conv1d/2d/3d and Embedding weights with a peft-style API (merge, adapter-only state dicts).
 - :class:`KroneckerSBL`: sparse Bayesian learning for Kronecker-structured dictionaries
   (He and Joseph, IEEE TSP 2024), with :func:`make_kronecker_problem`, :func:`nmse_db` and
   :func:`support_recovery_rate` to plant and score recoveries.
@@ -10,17 +12,43 @@
 
 from tensorkit import backend, kron
 from tensorkit.backend import check_random_state, resolve_device, resolve_dtype
+from tensorkit.flora import (
+    FLoRAConfig,
+    FLoRAConv1d,
+    FLoRAConv2d,
+    FLoRAConv3d,
+    FLoRAEmbedding,
+    FLoRALinear,
+    count_trainable_parameters,
+    flora_state_dict,
+    inject_flora,
+    load_flora_state_dict,
+    merge_and_unload,
+    set_active_adapter,
+)
 from tensorkit.sbl import KroneckerSBL, kronecker_sbl, make_kronecker_problem, nmse_db, support_recovery_rate
 
 __all__ = [
+    "FLoRAConfig",
+    "FLoRAConv1d",
+    "FLoRAConv2d",
+    "FLoRAConv3d",
+    "FLoRAEmbedding",
+    "FLoRALinear",
     "KroneckerSBL",
     "backend",
     "check_random_state",
+    "count_trainable_parameters",
+    "flora_state_dict",
+    "inject_flora",
     "kron",
     "kronecker_sbl",
+    "load_flora_state_dict",
     "make_kronecker_problem",
+    "merge_and_unload",
     "nmse_db",
     "resolve_device",
     "resolve_dtype",
+    "set_active_adapter",
     "support_recovery_rate",
 ]
