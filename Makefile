@@ -32,6 +32,7 @@ bench: $(INSTALLED)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python benchmarks/fastrp_blogcatalog.py
 	$(BIN)/python benchmarks/kronecker_sbl.py
+	$(BIN)/python benchmarks/flora_transfer.py
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache *.egg-info

@@ -236,3 +236,23 @@ def test_layers_move_with_to():
     model = model.to(torch.float64)
     assert model[0].flora_adapters["default"].core.dtype == torch.float64
     assert model(torch.randn(2, 3, dtype=torch.float64)).dtype == torch.float64
+
+
+def test_modules_to_save_get_no_adapter_and_only_they_are_saved_beside_adapters():
+    torch.manual_seed(0)
+    model = inject_flora(SmallNet(), FLoRAConfig(ranks=2, modules_to_save=["head"]))
+    assert isinstance(model.head, nn.Linear) and isinstance(model.features[0], FLoRAConv2d)
+    keys = set(flora_state_dict(model))
+    assert {"head.weight", "head.bias"} <= keys
+    assert all(".flora_adapters." in k or k.startswith("head.") for k in keys)
+    short = inject_flora(SmallNet(), FLoRAConfig(ranks=2, target_modules=["head"], modules_to_save=["2"]))
+    assert not any(k.startswith("features.0.") for k in flora_state_dict(short))
+
+
+def test_unmerge_buffer_follows_to_and_is_not_saved():
+    _, model = wrapped(lambda: nn.Linear(3, 2))
+    model[0].merge()
+    assert "0._unmerged_weight" not in model.state_dict()
+    model = model.to(torch.float64)
+    model[0].unmerge()
+    assert model[0].base_layer.weight.dtype == torch.float64
