@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import platform
 import statistics
 import subprocess
@@ -35,8 +34,8 @@ import scipy
 import scipy.io
 import sklearn
 import torch
-from _peak_memory import SUPPORTED as PEAK_MEMORY_SUPPORTED
-from _peak_memory import added_peak_memory
+from _common import SUPPORTED as PEAK_MEMORY_SUPPORTED
+from _common import added_peak_memory, machine_summary, save_report, verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "graphs" / "blogcatalog" / "blogcatalog.mat"
@@ -200,9 +199,6 @@ def write_report(args, n, n_edges, timings, peak, budget, accuracy, rust_accurac
     def fmt(pair):
         return f"{pair[0]:.4f} ± {pair[1]:.4f}"
 
-    def verdict(ok):
-        return "yes" if ok else "**no**"
-
     half = accuracy[0.5]
     try:
         import fastrp as rust_module
@@ -218,7 +214,7 @@ def write_report(args, n, n_edges, timings, peak, budget, accuracy, rust_accurac
         f"- Data: BlogCatalog, {n} nodes, {n_edges} edges, 39 labels (`{args.data.name}`).",
         f"- Configuration: d={CONFIG['n_components']}, iteration weights {list(CONFIG['iteration_weights'])}, "
         f"beta={CONFIG['normalization_strength']}, random_state=42, float32, CPU.",
-        f"- Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads "
+        f"- Machine: {machine_summary()}, torch threads "
         f"{torch.get_num_threads()}; Python {platform.python_version()}, torch {torch.__version__}, "
         f"scipy {scipy.__version__}, scikit-learn {sklearn.__version__}, numpy {np.__version__}, "
         f"fastrp (Rust, PyPI) {rust_version}.",
@@ -270,8 +266,7 @@ def write_report(args, n, n_edges, timings, peak, budget, accuracy, rust_accurac
             f"{peak / 2**20:.1f} MiB; budget 3 × n × d × 4 bytes = {budget / 2**20:.1f} MiB "
             f"({verdict(peak <= budget)})."
         )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines) + "\n")
+    save_report(args.out, lines)
 
 
 def _dist_version(name: str) -> str:

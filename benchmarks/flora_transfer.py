@@ -41,8 +41,8 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_variable] = "1"
 
 import numpy as np  # noqa: E402
-from _peak_memory import SUPPORTED as PEAK_MEMORY_SUPPORTED  # noqa: E402
-from _peak_memory import added_peak_memory  # noqa: E402
+from _common import SUPPORTED as PEAK_MEMORY_SUPPORTED  # noqa: E402
+from _common import added_peak_memory, machine_summary, save_report, verdict  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "flora_transfer.md"
@@ -407,21 +407,6 @@ def main(argv=None) -> int:
 # Report
 
 
-def verdict(ok: bool) -> str:
-    return "yes" if ok else "**no**"
-
-
-def memory_total_bytes():
-    try:
-        with open("/proc/meminfo") as handle:
-            for line in handle:
-                if line.startswith("MemTotal:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
-
-
 def machine_line() -> str:
     import sklearn
     import tensorly
@@ -432,17 +417,7 @@ def machine_line() -> str:
         peft_version = peft.__version__
     except ImportError:
         peft_version = "missing"
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            names = [line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")]
-        if names:
-            cpu = names[0]
-    except OSError:
-        pass
-    total = memory_total_bytes()
-    memory = f", {total / 2**30:.1f} GiB RAM" if total else ""
-    return (f"{cpu}, {os.cpu_count()} cores{memory}; one thread (torch {torch.get_num_threads()}); Python "
+    return (f"{machine_summary()}; one thread (torch {torch.get_num_threads()}); Python "
             f"{platform.python_version()}, torch {torch.__version__}, peft {peft_version}, tensorly "
             f"{tensorly.__version__}, numpy {np.__version__}, scikit-learn {sklearn.__version__}")
 
@@ -572,10 +547,7 @@ def write_report(args, tasks: dict, costs: list, elapsed: float) -> None:
         *cost_table(costs),
         "",
     ]
-    tmp = args.out.with_name(args.out.name + ".tmp")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(args.out)
+    save_report(args.out, lines)
 
 
 if __name__ == "__main__":

@@ -42,8 +42,8 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_variable] = "1"
 
 import numpy as np  # noqa: E402
-from _peak_memory import SUPPORTED as PEAK_MEMORY_SUPPORTED  # noqa: E402
-from _peak_memory import added_peak_memory  # noqa: E402
+from _common import SUPPORTED as PEAK_MEMORY_SUPPORTED  # noqa: E402
+from _common import added_peak_memory, machine_summary, memory_total_bytes, save_report, verdict  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "kronecker_sbl.md"
@@ -242,17 +242,6 @@ def measure_scale(n_shape, m_shape, support, method: str, max_iter: int) -> dict
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def memory_total_bytes():
-    try:
-        with open("/proc/meminfo") as handle:
-            for line in handle:
-                if line.startswith("MemTotal:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
-
-
 # --------------------------------------------------------------------------------------------
 
 
@@ -315,27 +304,13 @@ def _load_average():
         return None
 
 
-def verdict(ok: bool) -> str:
-    return "yes" if ok else "**no**"
-
-
 def machine_line() -> str:
     import scipy
     import sklearn
     import tensorly
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            names = [line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")]
-        if names:
-            cpu = names[0]
-    except OSError:
-        pass
-    total = memory_total_bytes()
-    memory = f", {total / 2**30:.1f} GiB RAM" if total else ""
-    return (f"{cpu}, {os.cpu_count()} cores{memory}; one thread (torch {torch.get_num_threads()}, BLAS via "
+    return (f"{machine_summary()}; one thread (torch {torch.get_num_threads()}, BLAS via "
             f"threadpoolctl); Python {platform.python_version()}, torch {torch.__version__}, "
             f"tensorly {tensorly.__version__}, numpy {np.__version__}, scipy {scipy.__version__}, "
             f"scikit-learn {sklearn.__version__}")
@@ -516,10 +491,7 @@ def write_report(args, results, snrs, rows, scale, elapsed) -> None:
         "",
         *notes,
     ]
-    tmp = args.out.with_name(args.out.name + ".tmp")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(args.out)
+    save_report(args.out, lines)
 
 
 if __name__ == "__main__":

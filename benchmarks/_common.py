@@ -1,0 +1,74 @@
+"""Shared by the benchmark scripts: peak memory of a block of code (Linux), machine summary, reports.
+
+Linux keeps the peak resident set size of a process (VmHWM) and resets it when "5" is written to
+/proc/self/clear_refs; a block's added peak is then VmHWM after it minus VmRSS before it. Run the
+block in a fresh process, after a warm-up, so earlier allocations and imports are not counted.
+"""
+
+import gc
+from contextlib import contextmanager
+from pathlib import Path
+
+CLEAR_REFS = Path("/proc/self/clear_refs")
+SUPPORTED = CLEAR_REFS.exists()
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+@contextmanager
+def added_peak_memory():
+    """Yield a dict whose ``"bytes"`` is, after the block, the peak memory the block added."""
+    gc.collect()
+    baseline = _status_kib("VmRSS")
+    CLEAR_REFS.write_text("5")
+    measured: dict = {}
+    yield measured
+    measured["bytes"] = (_status_kib("VmHWM") - baseline) * 1024
+
+
+def memory_total_bytes():
+    """The machine's RAM in bytes (Linux), or None."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def machine_summary() -> str:
+    """``"<cpu model>, <n> cores, <ram> GiB RAM"`` for a report header."""
+    import os
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            names = [line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")]
+        if names:
+            cpu = names[0]
+    except OSError:
+        pass
+    total = memory_total_bytes()
+    return f"{cpu}, {os.cpu_count()} cores" + (f", {total / 2**30:.1f} GiB RAM" if total else "")
+
+
+def verdict(ok: bool) -> str:
+    """How a report states whether a target was met."""
+    return "yes" if ok else "**no**"
+
+
+def save_report(path: Path, lines: list) -> None:
+    """Write the report's lines; the file appears only once it is complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".tmp")
+    partial.write_text("\n".join(lines) + "\n")
+    partial.replace(path)
