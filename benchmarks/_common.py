@@ -72,3 +72,21 @@ def save_report(path: Path, lines: list) -> None:
     partial = path.with_name(path.name + ".tmp")
     partial.write_text("\n".join(lines) + "\n")
     partial.replace(path)
+
+
+def run_in_fresh_process(script: str, flag: str, argument: str) -> dict:
+    """Run ``python script flag argument`` and parse the JSON its last stdout line prints.
+
+    The measuring children of the benchmarks (peak memory needs a process of its own) go through
+    here. Gives ``{"error": ...}`` where peak memory cannot be read or the child fails.
+    """
+    import json
+    import subprocess
+    import sys
+
+    if not SUPPORTED:
+        return {"error": "needs Linux /proc"}
+    result = subprocess.run([sys.executable, script, flag, argument], capture_output=True, text=True)
+    if result.returncode != 0:
+        return {"error": (result.stderr.strip().splitlines() or ["failed"])[-1]}
+    return json.loads(result.stdout.strip().splitlines()[-1])

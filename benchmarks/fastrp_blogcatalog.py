@@ -24,7 +24,6 @@ import datetime
 import json
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -34,8 +33,7 @@ import scipy
 import scipy.io
 import sklearn
 import torch
-from _common import SUPPORTED as PEAK_MEMORY_SUPPORTED
-from _common import added_peak_memory, machine_summary, save_report, verdict
+from _common import added_peak_memory, machine_summary, run_in_fresh_process, save_report, verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "graphs" / "blogcatalog" / "blogcatalog.mat"
@@ -129,12 +127,8 @@ def peak_memory_child(path: str) -> None:
 
 
 def measure_peak_memory(path: Path):
-    if not PEAK_MEMORY_SUPPORTED:
-        return None
-    output = subprocess.run(
-        [sys.executable, __file__, "--memory-child", str(path)], capture_output=True, text=True, check=True,
-    ).stdout
-    return json.loads(output.strip().splitlines()[-1])["peak_extra_bytes"]
+    measured = run_in_fresh_process(__file__, "--memory-child", str(path))
+    return measured.get("peak_extra_bytes")
 
 
 def score(embedding, labels, train_size: float, repeats: int):

@@ -31,7 +31,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 import warnings
@@ -41,8 +40,7 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_variable] = "1"
 
 import numpy as np  # noqa: E402
-from _common import SUPPORTED as PEAK_MEMORY_SUPPORTED  # noqa: E402
-from _common import added_peak_memory, machine_summary, save_report, verdict  # noqa: E402
+from _common import added_peak_memory, machine_summary, run_in_fresh_process, save_report, verdict  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "flora_transfer.md"
@@ -348,12 +346,7 @@ def cost_child(spec: str) -> None:
 def measure_cost(method: str, rank: int, quick: bool) -> dict:
     spec = json.dumps({"method": method, "rank": rank, "quick": quick, "batch": 32,
                        "warmup": 1 if quick else 2, "steps": 3 if quick else 10})
-    if not PEAK_MEMORY_SUPPORTED:
-        return {"error": "needs Linux /proc"}
-    result = subprocess.run([sys.executable, __file__, "--cost-child", spec], capture_output=True, text=True)
-    if result.returncode != 0:
-        return {"error": (result.stderr.strip().splitlines() or ["failed"])[-1]}
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return run_in_fresh_process(__file__, "--cost-child", spec)
 
 
 def run_costs(quick: bool) -> list:

@@ -30,7 +30,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 import warnings
@@ -42,8 +41,14 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_variable] = "1"
 
 import numpy as np  # noqa: E402
-from _common import SUPPORTED as PEAK_MEMORY_SUPPORTED  # noqa: E402
-from _common import added_peak_memory, machine_summary, memory_total_bytes, save_report, verdict  # noqa: E402
+from _common import (  # noqa: E402
+    added_peak_memory,
+    machine_summary,
+    memory_total_bytes,
+    run_in_fresh_process,
+    save_report,
+    verdict,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "kronecker_sbl.md"
@@ -234,12 +239,7 @@ def memory_child(spec: str) -> None:
 def measure_scale(n_shape, m_shape, support, method: str, max_iter: int) -> dict:
     spec = json.dumps({"n": list(n_shape), "m": list(m_shape), "support": list(support), "method": method,
                        "max_iter": max_iter})
-    if not PEAK_MEMORY_SUPPORTED:
-        return {"error": "needs Linux /proc"}
-    result = subprocess.run([sys.executable, __file__, "--memory-child", spec], capture_output=True, text=True)
-    if result.returncode != 0:
-        return {"error": (result.stderr.strip().splitlines() or ["failed"])[-1]}
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return run_in_fresh_process(__file__, "--memory-child", spec)
 
 
 # --------------------------------------------------------------------------------------------
