@@ -5,6 +5,10 @@
 - :mod:`tensorkit.kron`: Kronecker-structured linear algebra that never forms the product.
 - FLoRA (:func:`inject_flora`, :class:`FLoRAConfig`, ...): Tucker-core adapters for Linear,
   Conv1d/2d/3d and Embedding weights with a peft-style API (merge, adapter-only state dicts).
+- :class:`FunBaT`: functional Bayesian Tucker decomposition of continuous-indexed tensors
+  (Fang et al., ICLR 2024): Matérn-GP latent functions per mode, Kalman/RTS smoothing and
+  conditional-EP updates, predictions with calibrated uncertainty anywhere; with
+  :func:`make_functional_tucker` to draw synthetic data from the model.
 - :class:`KroneckerSBL`: sparse Bayesian learning for Kronecker-structured dictionaries
   (He and Joseph, IEEE TSP 2024), with :func:`make_kronecker_problem`, :func:`nmse_db` and
   :func:`support_recovery_rate` to plant and score recoveries.
@@ -26,6 +30,7 @@ from tensorkit.flora import (
     merge_and_unload,
     set_active_adapter,
 )
+from tensorkit.funbat import FunBaT, FunctionalTensor, make_functional_tucker
 from tensorkit.sbl import KroneckerSBL, kronecker_sbl, make_kronecker_problem, nmse_db, support_recovery_rate
 
 __all__ = [
@@ -35,6 +40,8 @@ __all__ = [
     "FLoRAConv3d",
     "FLoRAEmbedding",
     "FLoRALinear",
+    "FunBaT",
+    "FunctionalTensor",
     "KroneckerSBL",
     "backend",
     "check_random_state",
@@ -44,6 +51,7 @@ __all__ = [
     "kron",
     "kronecker_sbl",
     "load_flora_state_dict",
+    "make_functional_tucker",
     "make_kronecker_problem",
     "merge_and_unload",
     "nmse_db",

@@ -15,9 +15,16 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from graphkit import FastRP
-from tensorkit import KroneckerSBL
+from recsys import CTRClassifier
+from tensorkit import FunBaT, KroneckerSBL
 
-ESTIMATORS = [FastRP(n_components=4, random_state=0), KroneckerSBL(method="am"), KroneckerSBL(method="svd")]
+# FunBaT reads each column of X as one continuous mode; the checks' data has up to 10 columns, so the
+# Tucker entry uses rank 1 (a rank-3 core over 10 modes has 3^10 entries and is refused).
+ESTIMATORS = [FastRP(n_components=4, random_state=0), KroneckerSBL(method="am"), KroneckerSBL(method="svd"),
+              FunBaT(rank=1, n_epochs=5, n_init=1, verbose=0),
+              FunBaT(rank=2, core="cp", n_epochs=5, n_init=1, verbose=0),
+              CTRClassifier(embed_dim=4, hidden=(16,), max_epochs=20, batch_size=32, learning_rate=1e-2,
+                            validation_fraction=0.0, random_state=0, device="cpu")]
 
 NOT_A_GRAPH = "X must be a graph; checks that pass an (n_samples, n_features) data matrix do not apply"
 
@@ -28,8 +35,14 @@ def expected_failed_checks(estimator):
     if isinstance(estimator, KroneckerSBL):
         return {"check_complex_data": "complex dictionaries and measurements are supported (the IRS-MIMO "
                                       "application of Kronecker SBL is complex), so complex data is not rejected"}
+    if isinstance(estimator, CTRClassifier):
+        return {check: CTR_LABELS for check in ("check_estimators_dtypes", "check_classifier_data_not_an_array",
+                                                "check_classifiers_classes")}
     return {}
 
+
+CTR_LABELS = ("CTR labels are clicks: only 0/1 (or booleans) are accepted, by design; these checks train on "
+              "the labels {1, 2} or strings, which are refused with a ValueError")
 
 GRAPH_ESTIMATOR_EXCEPTIONS = {
     "check_complex_data": NOT_A_GRAPH + " (a (10, 1) complex matrix is rejected as not a graph, not as complex)",
@@ -54,6 +67,17 @@ def fit_data(estimator):
     if isinstance(estimator, FastRP):
         adjacency, _ = planted_adjacency()
         return (adjacency,), "transform", adjacency
+    if isinstance(estimator, FunBaT):
+        from tensorkit import make_functional_tucker
+
+        data = make_functional_tucker(n_entries=400, rank=2, random_state=0)
+        return (data.X, data.y), "predict", data.X
+    if isinstance(estimator, CTRClassifier):
+        from recsys.data import make_criteo_like
+
+        frame = make_criteo_like(n_samples=2000, n_dense=2, n_categorical=4, max_cardinality=50, random_state=0)
+        X = frame.drop(columns="label")
+        return (X, frame["label"]), "predict_proba", X
     from tensorkit import make_kronecker_problem
 
     problem = make_kronecker_problem(((6, 8), (5, 7)), support_sizes=2, random_state=0)
