@@ -34,6 +34,7 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/kronecker_sbl.py
 	$(BIN)/python benchmarks/flora_transfer.py
 	$(BIN)/python benchmarks/funbat_real.py   # FUNBAT_REFERENCE=<authors' checkout> runs their code beside ours
+	$(BIN)/python benchmarks/ctr_compression.py
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache *.egg-info
