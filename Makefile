@@ -35,6 +35,8 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/flora_transfer.py
 	$(BIN)/python benchmarks/funbat_real.py   # FUNBAT_REFERENCE=<authors' checkout> runs their code beside ours
 	$(BIN)/python benchmarks/ctr_compression.py
+	$(BIN)/python benchmarks/mlc_clustering.py
+	$(BIN)/python benchmarks/pamc_clustering.py
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache *.egg-info

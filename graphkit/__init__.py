@@ -3,10 +3,23 @@
 - :class:`Graph`, :func:`as_graph`, :func:`read_edgelist`: graphs in from edge lists, SciPy,
   networkx and PyTorch Geometric.
 - :class:`FastRP`: node embeddings by very sparse random projection (Chen et al., CIKM 2019).
+- :class:`PamC`: block-contrastive deep graph clustering with meta-node negatives
+  (Kulatilleke et al., arXiv:2209.14067).
+- :class:`ManifoldClustering` (alias :data:`MLC`): manifold linearizing and clustering, MCR² with a
+  doubly stochastic membership (Ding et al., ICCV 2023, arXiv:2301.01805).
+- :func:`make_union_of_manifolds`: points on a union of subspaces or of curves (circles, spirals).
+- :func:`make_attributed_sbm`: an attributed stochastic block model with planted clusters.
+- :mod:`graphkit.metrics`: clustering accuracy (Hungarian), NMI, ARI, macro F1; node
+  classification F1.
 """
 
+from graphkit._generators import AttributedGraph, make_attributed_sbm
 from graphkit.fastrp import FastRP
 from graphkit.graph import Graph, as_graph
+from graphkit._manifolds import ManifoldData, make_union_of_manifolds
 from graphkit.io import EdgeListError, EdgeListNotFoundError, read_edgelist
+from graphkit.mlc import MLC, ManifoldClustering
+from graphkit.pamc import PamC
 
-__all__ = ["EdgeListError", "EdgeListNotFoundError", "FastRP", "Graph", "as_graph", "read_edgelist"]
+__all__ = ["AttributedGraph", "EdgeListError", "EdgeListNotFoundError", "FastRP", "Graph", "MLC", "ManifoldClustering",
+           "ManifoldData", "PamC", "as_graph", "make_attributed_sbm", "make_union_of_manifolds", "read_edgelist"]

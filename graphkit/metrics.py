@@ -1,4 +1,14 @@
-"""Scores for node embeddings and clusterings."""
+"""Scores for node embeddings and clusterings.
+
+- :func:`node_classification_f1`, :func:`top_k_predictions`: the multi-label node classification
+  protocol of DeepWalk and FastRP.
+- :func:`clustering_accuracy`, :func:`match_clusters`, :func:`clustering_scores`: clustering
+  accuracy after the best one-to-one matching of clusters to classes (Hungarian algorithm), next
+  to scikit-learn's NMI, ARI and macro F1, as the deep clustering literature (DEC, SDCN, SCGC,
+  PamC, MLC) reports them.
+- :func:`subspace_spectra`: how close each cluster of a representation is to a low-dimensional
+  subspace (normalised singular values and numerical rank per cluster), as MCR² and MLC plot it.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +17,13 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import f1_score
+from scipy.optimize import linear_sum_assignment
+from sklearn.metrics import adjusted_rand_score, f1_score, normalized_mutual_info_score
 from sklearn.model_selection import ShuffleSplit
 from sklearn.multiclass import OneVsRestClassifier
 
-__all__ = ["node_classification_f1", "top_k_predictions"]
+__all__ = ["clustering_accuracy", "clustering_scores", "match_clusters", "node_classification_f1",
+           "subspace_spectra", "top_k_predictions"]
 
 
 def top_k_predictions(scores: np.ndarray, n_labels: np.ndarray) -> np.ndarray:
@@ -98,3 +110,176 @@ def node_classification_f1(
         scores["micro"].append(float(f1_score(targets[test], predicted, average="micro", zero_division=0)))
         scores["macro"].append(float(f1_score(targets[test], predicted, average="macro", zero_division=0)))
     return scores
+
+
+def _label_vectors(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
+    true = np.asarray(y_true.detach().cpu() if hasattr(y_true, "detach") else y_true)
+    pred = np.asarray(y_pred.detach().cpu() if hasattr(y_pred, "detach") else y_pred)
+    if true.ndim != 1 or pred.ndim != 1:
+        raise ValueError(
+            f"y_true and y_pred must be one-dimensional label vectors; got shapes {true.shape} and {pred.shape}"
+        )
+    if len(true) != len(pred):
+        raise ValueError(f"y_true and y_pred must have the same length; got {len(true)} and {len(pred)}")
+    if len(true) == 0:
+        raise ValueError("y_true and y_pred are empty")
+    return true, pred
+
+
+def match_clusters(y_true: Any, y_pred: Any) -> np.ndarray:
+    """Relabel the predicted clusters with the classes they match best, one to one.
+
+    The matching maximises the number of samples whose matched cluster equals their class
+    (Kuhn's Hungarian algorithm, :func:`scipy.optimize.linear_sum_assignment`, on the
+    contingency table). With more clusters than classes, the clusters left unmatched keep no
+    class: their samples get a label that is not among ``y_true`` (they count as errors).
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        Class labels (any hashable values).
+    y_pred : array-like of shape (n_samples,)
+        Cluster labels (any hashable values).
+
+    Returns
+    -------
+    numpy.ndarray of shape (n_samples,)
+        ``y_pred`` mapped to the labels of ``y_true``; the samples of unmatched clusters get
+        ``None`` when ``y_true`` holds objects or strings, and ``min(y_true) - 1`` otherwise.
+
+    Examples
+    --------
+    >>> match_clusters([0, 0, 1, 1, 2], [5, 5, 3, 3, 3])
+    array([0, 0, 1, 1, 1])
+    """
+    true, pred = _label_vectors(y_true, y_pred)
+    classes, true_codes, matched_codes = _matched_codes(true, pred)
+    if classes.dtype.kind in "iuf":
+        unmatched = classes.min() - 1
+        out_classes = np.append(classes, unmatched).astype(np.result_type(classes.dtype, np.min_scalar_type(unmatched)))
+    else:
+        out_classes = np.append(classes.astype(object), None)
+    return out_classes[matched_codes]  # code -1 picks the appended "no class" entry
+
+
+def _matched_codes(true: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(classes, class code of each sample, matched class code of each prediction or -1)``."""
+    classes, true_codes = np.unique(true, return_inverse=True)
+    clusters, pred_codes = np.unique(pred, return_inverse=True)
+    table = np.zeros((len(clusters), len(classes)), dtype=np.int64)
+    np.add.at(table, (pred_codes, true_codes), 1)
+    cluster_rows, class_cols = linear_sum_assignment(table, maximize=True)
+    class_of_cluster = np.full(len(clusters), -1, dtype=np.int64)
+    class_of_cluster[cluster_rows] = class_cols
+    return classes, true_codes, class_of_cluster[pred_codes]
+
+
+def clustering_accuracy(y_true: Any, y_pred: Any) -> float:
+    """Clustering accuracy (ACC): the share of samples labelled right after the best matching.
+
+    ``ACC = max over one-to-one maps m of mean(y_true == m(y_pred))``, found by the Hungarian
+    algorithm on the contingency table (see :func:`match_clusters`).
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_samples,)
+
+    Returns
+    -------
+    float in [0, 1]
+
+    Examples
+    --------
+    >>> clustering_accuracy([0, 0, 1, 1, 2, 2], [1, 1, 0, 0, 2, 0])
+    0.8333333333333334
+    """
+    true, pred = _label_vectors(y_true, y_pred)
+    _, true_codes, matched_codes = _matched_codes(true, pred)
+    return float(np.mean(matched_codes == true_codes))
+
+
+def clustering_scores(y_true: Any, y_pred: Any) -> dict:
+    """ACC, NMI, ARI and macro F1 of a clustering against known classes.
+
+    - ``acc``: :func:`clustering_accuracy` (Hungarian matching);
+    - ``nmi``: :func:`sklearn.metrics.normalized_mutual_info_score` (arithmetic mean, as SDCN
+      and PamC);
+    - ``ari``: :func:`sklearn.metrics.adjusted_rand_score`;
+    - ``f1``: macro F1 of the matched predictions (:func:`match_clusters`), averaged over the
+      classes of ``y_true`` (a class no cluster is matched to scores 0).
+
+    NMI and ARI do not depend on the matching.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_samples,)
+
+    Returns
+    -------
+    dict
+        ``{"acc": ..., "nmi": ..., "ari": ..., "f1": ...}``, floats.
+
+    Examples
+    --------
+    >>> scores = clustering_scores([0, 0, 1, 1], [1, 1, 0, 0])
+    >>> {name: round(value, 3) for name, value in scores.items()}
+    {'acc': 1.0, 'nmi': 1.0, 'ari': 1.0, 'f1': 1.0}
+    """
+    true, pred = _label_vectors(y_true, y_pred)
+    classes, true_codes, matched_codes = _matched_codes(true, pred)
+    pred_codes = np.unique(pred, return_inverse=True)[1]
+    return {
+        "acc": float(np.mean(matched_codes == true_codes)),
+        "nmi": float(normalized_mutual_info_score(true_codes, pred_codes, average_method="arithmetic")),
+        "ari": float(adjusted_rand_score(true_codes, pred_codes)),
+        "f1": float(f1_score(true_codes, matched_codes, labels=np.arange(len(classes)), average="macro",
+                             zero_division=0)),
+    }
+
+
+def subspace_spectra(X: Any, labels: Any, energy: float = 0.95) -> dict:
+    """Subspace-ness of a representation: singular values and numerical rank of each cluster.
+
+    For every cluster ``k`` the singular values ``s_1 >= s_2 >= ...`` of the (uncentred) rows
+    ``X[labels == k]`` are divided by ``s_1``; the numerical rank is the smallest ``r`` with
+    ``sum_{i<=r} s_i^2 >= energy * sum_i s_i^2``. A representation whose clusters lie on
+    low-dimensional linear subspaces (what MCR² and MLC aim at; Yu et al., NeurIPS 2020; Ding et al.,
+    ICCV 2023) has fast-decaying spectra and small ranks.
+
+    Parameters
+    ----------
+    X : array-like or torch.Tensor of shape (n_samples, n_features)
+    labels : array-like of shape (n_samples,)
+    energy : float in (0, 1], default=0.95
+
+    Returns
+    -------
+    dict
+        ``{"singular_values": {k: ndarray}, "rank": {k: int}}`` over the sorted labels.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> line = np.outer(rng.standard_normal(20), [1.0, 2.0, 0.0])
+    >>> X = np.vstack([line, rng.standard_normal((20, 3))])
+    >>> subspace_spectra(X, np.repeat([0, 1], 20))["rank"][0]
+    1
+    """
+    X = np.asarray(X.detach().cpu() if hasattr(X, "detach") else X, dtype=np.float64)
+    labels = np.asarray(labels.detach().cpu() if hasattr(labels, "detach") else labels)
+    if X.ndim != 2:
+        raise ValueError(f"X must be a 2-d array (n_samples, n_features); got shape {X.shape}")
+    if labels.ndim != 1 or len(labels) != len(X):
+        raise ValueError(f"labels must hold one label per row of X ({len(X)}); got shape {labels.shape}")
+    if not np.all(np.isfinite(X)):
+        raise ValueError("X contains NaN or infinity")
+    if not (0 < energy <= 1):
+        raise ValueError(f"energy must be in (0, 1]; got {energy!r}")
+    values, ranks = {}, {}
+    for k in np.unique(labels):
+        s = np.linalg.svd(X[labels == k], compute_uv=False)
+        top = s[0] if len(s) and s[0] > 0 else 1.0
+        values[k.item() if hasattr(k, "item") else k] = s / top
+        share = np.cumsum(s ** 2) / max(float(np.sum(s ** 2)), 1e-300)
+        ranks[k.item() if hasattr(k, "item") else k] = int(np.searchsorted(share, energy - 1e-12) + 1) if len(s) else 0
+    return {"singular_values": values, "rank": ranks}

@@ -14,7 +14,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from graphkit import FastRP
+from graphkit import FastRP, ManifoldClustering, PamC
 from recsys import CTRClassifier
 from tensorkit import FunBaT, KroneckerSBL
 
@@ -24,7 +24,11 @@ ESTIMATORS = [FastRP(n_components=4, random_state=0), KroneckerSBL(method="am"),
               FunBaT(rank=1, n_epochs=5, n_init=1, verbose=0),
               FunBaT(rank=2, core="cp", n_epochs=5, n_init=1, verbose=0),
               CTRClassifier(embed_dim=4, hidden=(16,), max_epochs=20, batch_size=32, learning_rate=1e-2,
-                            validation_fraction=0.0, random_state=0, device="cpu")]
+                            validation_fraction=0.0, random_state=0, device="cpu"),
+              PamC(n_clusters=3, hidden=(16, 16), n_z=4, pretrain_epochs=5, n_epochs=20, n_init=5, random_state=0,
+                   verbose=0),
+              ManifoldClustering(n_clusters=3, n_components=8, hidden=32, n_epochs=5, warmup_epochs=2, batch_size=64,
+                                 n_init=3, random_state=0, verbose=0)]
 
 NOT_A_GRAPH = "X must be a graph; checks that pass an (n_samples, n_features) data matrix do not apply"
 
@@ -67,6 +71,16 @@ def fit_data(estimator):
     if isinstance(estimator, FastRP):
         adjacency, _ = planted_adjacency()
         return (adjacency,), "transform", adjacency
+    if isinstance(estimator, ManifoldClustering):
+        from graphkit import make_union_of_manifolds
+
+        data = make_union_of_manifolds(n_samples=120, n_manifolds=3, n_features=10, dim=2, random_state=0)
+        return (data.X,), "predict", data.X
+    if isinstance(estimator, PamC):
+        from graphkit import make_attributed_sbm
+
+        data = make_attributed_sbm(n_nodes=90, n_clusters=3, n_features=6, feature_signal=3.0, random_state=0)
+        return (data.features, data.graph), "predict", data.features
     if isinstance(estimator, FunBaT):
         from tensorkit import make_functional_tucker
 

@@ -1,0 +1,551 @@
+"""PamC on the SDCN benchmarks: accuracy, time and memory against the all-pairs loss and baselines.
+
+Writes ``benchmarks/results/pamc_clustering.md``. Data come from ``../shared/data`` (or
+``--data-root``); data sets that are absent are skipped and said so in the report.
+
+- Data sets with features: Citeseer in its SDCN version (``clustering/cite_sdcn``), Cora
+  (Planetoid raw files in ``graphs/cora``) and a generated attributed SBM (always available).
+- Graph-only data sets: the SDCN graphs and labels of USPS, HHAR, Reuters, ACM and DBLP
+  (``clustering/sdcn``), whose feature files were not obtainable. Their node features are FastRP
+  embeddings (d=128) of the same graph, so their figures are not comparable with the paper's.
+- Methods, each seed in a fresh process (peak memory is the resident memory the fit adds):
+  PamC with the authors' per-data-set hyperparameters (their README), the exact all-pairs loss
+  (SCGC*, ``loss="pairwise"``) with its README hyperparameters, k-means on the features, k-means
+  on graph-smoothed features (SGC, K=2), and scikit-learn's SpectralClustering on the graph.
+  ACC/NMI/ARI/F1 of PamC and SCGC* are the final epoch's; the label-selected figure (best epoch
+  per metric, chosen with the true labels, as the paper reports) is shown beside it, labelled.
+- Scaling on generated graphs (n = 1k, 3.3k, 10k, 100k): time and memory of the contrastive loss
+  alone (forward and backward) for PamC and all-pairs, and the peak memory of whole fits.
+- The authors' code is not run here: its Citeseer figures are the curator's measurement quoted
+  in the issue (200 epochs, one seed, CPU, label-selected best epoch).
+
+Run: ``python benchmarks/pamc_clustering.py [--quick]`` (single-threaded: the full run takes a
+few hours on one core).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import datetime  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from _common import added_peak_memory, machine_summary, run_in_fresh_process, save_report, verdict  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data"
+RESULTS = ROOT / "benchmarks" / "results" / "pamc_clustering.md"
+
+# gayanku/PAMC README: train.py --model SCGC_TRIMPOSCCSP --influence (PamC) and --model SCGC_TRIM
+# --influence (SCGC*, the all-pairs loss). Cora and the generated SBM take Citeseer's.
+PAMC_CONFIG = {
+    "usps": dict(alpha=2.0, beta=2.0, order=4, tau=0.5, lr=1e-3),
+    "hhar": dict(alpha=0.5, beta=12.5, order=2, tau=1.5, lr=1e-3),
+    "reut": dict(alpha=1.0, beta=0.2, order=1, tau=0.25, lr=1e-4),
+    "acm": dict(alpha=0.5, beta=0.5, order=1, tau=0.5, lr=1e-3),
+    "dblp": dict(alpha=2.0, beta=2.0, order=1, tau=1.0, lr=1e-3),
+    "cite": dict(alpha=2.0, beta=2.5, order=3, tau=0.5, lr=1e-3),
+}
+PAIRWISE_CONFIG = {
+    "usps": dict(alpha=4.0, beta=0.1, order=4, tau=0.25, lr=1e-3),
+    "hhar": dict(alpha=1.0, beta=10.0, order=3, tau=2.25, lr=1e-3),
+    "reut": dict(alpha=0.5, beta=0.1, order=3, tau=0.25, lr=1e-3),
+    "acm": dict(alpha=1.0, beta=0.1, order=1, tau=0.25, lr=1e-3),
+    "dblp": dict(alpha=1.0, beta=0.1, order=1, tau=0.25, lr=1e-3),
+    "cite": dict(alpha=1.0, beta=0.1, order=1, tau=0.25, lr=1e-4),
+}
+# The curator's run of the authors' code on Citeseer (issue text): label-selected best epoch, one seed.
+AUTHORS_CITESEER = {
+    "pamc": dict(acc=0.676, nmi=0.426, ari=0.394, f1=0.585, seconds=560.0, peak_gb=0.99),
+    "pairwise": dict(acc=0.701, nmi=0.441, ari=0.444, f1=0.605, seconds=1011.0, peak_gb=1.33),
+}
+FEATURE_SETS = ("cite", "sbm", "cora")
+GRAPH_ONLY_SETS = ("acm", "dblp", "usps", "reut", "hhar")
+NAMES = {"sbm": "Attributed SBM (generated)", "cite": "Citeseer (SDCN)", "cora": "Cora (Planetoid)",
+         "usps": "USPS (kNN graph, k=3)", "hhar": "HHAR (kNN graph, k=5)", "reut": "Reuters (kNN graph, k=3)",
+         "acm": "ACM", "dblp": "DBLP"}
+N_CLUSTERS = {"usps": 10, "hhar": 6, "reut": 4, "acm": 3, "dblp": 4, "cite": 6, "cora": 7, "sbm": 5}
+KNN = {"usps": 3, "hhar": 5, "reut": 3}
+METHODS = ("pamc", "pairwise", "kmeans", "sgc", "spectral")
+METHOD_NAMES = {"pamc": "PamC", "pairwise": "all-pairs loss (SCGC*)", "kmeans": "k-means on features",
+                "sgc": "k-means on SGC features (K=2)", "spectral": "SpectralClustering on the graph"}
+METRICS = ("acc", "nmi", "ari", "f1")
+SBM = dict(n_nodes=3000, n_clusters=5, avg_degree=10, homophily=0.8, n_features=100, feature_signal=2.0)
+SCALING_N = (1000, 3327, 10000, 100000)
+SCALING_N_QUICK = (500, 2000)
+
+
+# -- data ---------------------------------------------------------------------------------------
+
+def load_dataset(name: str, data_root: Path, quick: bool):
+    """``(X, graph, y, n_clusters)`` or None when the files are absent."""
+    from graphkit import Graph, make_attributed_sbm
+
+    if name == "sbm":
+        config = dict(SBM, n_nodes=600) if quick else SBM
+        data = make_attributed_sbm(**config, random_state=0)
+        return data.features, data.graph, data.labels, N_CLUSTERS[name]
+    if name == "cite":
+        folder = data_root / "clustering" / "cite_sdcn"
+        if not (folder / "cite_features.npz").exists():
+            return None
+        import scipy.sparse as sp
+
+        X = sp.csr_matrix(np.load(folder / "cite_features.npz")["x"].astype(np.float32))
+        y = np.loadtxt(folder / "cite_label.txt", dtype=np.int64)
+        edges = np.loadtxt(folder / "cite_graph.txt", dtype=np.int64)
+        return X, Graph.from_edges(edges[:, 0], edges[:, 1], n_nodes=len(y)), y, N_CLUSTERS[name]
+    if name == "cora":
+        folder = data_root / "graphs" / "cora" / "planetoid_raw"
+        if not (folder / "ind.cora.x").exists():
+            return None
+        import scipy.sparse as sp
+        from torch_geometric.io import read_planetoid_data
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data = read_planetoid_data(str(folder), "cora")
+        X = sp.csr_matrix(data.x.numpy())
+        graph = Graph.from_pyg(data.edge_index, num_nodes=data.num_nodes, directed=False)
+        return X, graph, data.y.numpy().astype(np.int64), N_CLUSTERS[name]
+    folder = data_root / "clustering" / "sdcn"
+    graph_file = folder / "graph" / f"{name}{KNN.get(name, '')}_graph.txt"
+    label_file = folder / "data" / f"{name}_label.txt"
+    if not (graph_file.exists() and label_file.exists()):
+        return None
+    from graphkit import FastRP
+
+    y = np.loadtxt(label_file, dtype=np.int64)
+    edges = np.loadtxt(graph_file, dtype=np.int64)
+    graph = Graph.from_edges(edges[:, 0], edges[:, 1], n_nodes=len(y), self_loops="drop")
+    X = FastRP(n_components=128, random_state=0, device="cpu").fit_transform(graph)
+    return X, graph, y, N_CLUSTERS[name]
+
+
+def deep_config(dataset: str, method: str, quick: bool) -> dict:
+    table = PAMC_CONFIG if method == "pamc" else PAIRWISE_CONFIG
+    config = dict(table.get(dataset, table["cite"]))
+    config.update(loss=method, n_epochs=200, pretrain_epochs=30, device="cpu", verbose=0)
+    if quick:
+        config.update(n_epochs=3, pretrain_epochs=1)
+    return config
+
+
+# -- one run in a fresh process -----------------------------------------------------------------
+
+def run_child(spec: dict) -> dict:
+    import torch
+
+    torch.set_num_threads(spec.get("threads", 1))
+    if "scaling" in spec:
+        return scaling_child(spec)
+    loaded = load_dataset(spec["dataset"], Path(spec["data_root"]), spec["quick"])
+    X, graph, y, k = loaded
+    method, seed = spec["method"], spec["seed"]
+    from graphkit.metrics import clustering_scores
+
+    warm_up(method)
+    result: dict = {}
+    training_cpu = time_training_cpu()
+    with added_peak_memory() as peak:
+        started, started_cpu = time.perf_counter(), time.process_time()
+        labels, model = fit_method(method, X, graph, y, k, seed, spec)
+        result["fit_seconds"] = time.perf_counter() - started
+        result["fit_cpu_seconds"] = time.process_time() - started_cpu
+    result["peak_bytes"] = peak["bytes"]
+    result["final"] = clustering_scores(y, labels)
+    if model is not None:
+        result["train_seconds"] = model.history_[-1]["seconds"]
+        result["train_cpu_seconds"] = training_cpu["seconds"]
+        result["epochs"] = model.n_iter_
+        result["selected"] = {m: max(record[m] for record in model.history_) for m in METRICS}
+        result["init"] = {m: model.history_[0][m] for m in METRICS}
+    return result
+
+
+def time_training_cpu() -> dict:
+    """Record the CPU time of ``PamC._train`` (the training epochs) into the returned dict.
+
+    With one thread, CPU time is what the work costs, whatever else the machine runs; the wall
+    time is kept beside it.
+    """
+    from graphkit import PamC
+
+    measured = {"seconds": None}
+    original = PamC._train
+
+    def timed(self, *args, **kwargs):
+        started = time.process_time()
+        history = original(self, *args, **kwargs)
+        measured["seconds"] = time.process_time() - started
+        return history
+
+    PamC._train = timed
+    return measured
+
+
+def warm_up(method: str) -> None:
+    """Import-time and first-call costs, outside the measured block."""
+    from sklearn.cluster import KMeans
+
+    from graphkit import PamC
+
+    rng = np.random.default_rng(0)
+    small = rng.standard_normal((40, 5))
+    if method in ("pamc", "pairwise"):
+        PamC(n_clusters=2, hidden=(8,), n_z=2, pretrain_epochs=1, n_epochs=1, n_init=1, verbose=0,
+             device="cpu", loss=method).fit(small)
+    else:
+        KMeans(2, n_init=1).fit(small)
+
+
+def fit_method(method, X, graph, y, k, seed, spec):
+    from sklearn.cluster import KMeans, SpectralClustering
+
+    from graphkit import PamC
+    from graphkit.pamc import sgc_features
+
+    if method in ("pamc", "pairwise"):
+        model = PamC(n_clusters=k, random_state=seed, **deep_config(spec["dataset"], method, spec["quick"]))
+        model.fit(X, y, graph=graph)
+        return model.labels_, model
+    if method == "kmeans":
+        return KMeans(k, n_init=10, random_state=seed).fit_predict(X), None
+    if method == "sgc":
+        return KMeans(k, n_init=10, random_state=seed).fit_predict(sgc_features(X, graph, n_hops=2)), None
+    adjacency = graph.adjacency.maximum(graph.adjacency.T)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Graph is not fully connected" on Citeseer and Cora
+        spectral = SpectralClustering(k, affinity="precomputed", random_state=seed, assign_labels="kmeans")
+        return spectral.fit_predict(adjacency), None
+
+
+def scaling_child(spec: dict) -> dict:
+    """Time and peak memory of the contrastive loss alone, or of a short fit, at ``n`` nodes."""
+    import torch
+
+    from graphkit import PamC, make_attributed_sbm
+    from graphkit.pamc import (_pair_tensors, negative_term, normalized_adjacency, pairwise_contrastive_loss,
+                               positive_term, rhop_adjacency)
+
+    n, loss = spec["scaling"], spec["loss"]
+    data = make_attributed_sbm(n_nodes=n, n_clusters=6, avg_degree=10, homophily=0.8, n_features=32,
+                               feature_signal=2.0, random_state=0)
+    if spec["what"] == "fit":
+        model = PamC(n_clusters=6, hidden=(256, 256), n_z=10, pretrain_epochs=1, n_epochs=3, n_init=1, loss=loss,
+                     random_state=0, device="cpu", verbose=0)
+        PamC(n_clusters=2, hidden=(8,), n_z=2, pretrain_epochs=1, n_epochs=1, n_init=1, verbose=0, device="cpu",
+             loss=loss).fit(data.features[:50], graph=None)
+        with added_peak_memory() as peak:
+            model.fit(data.features, graph=data.graph)
+        return {"peak_bytes": peak["bytes"], "epoch_seconds": model.history_[-1]["seconds"] / model.n_iter_}
+    a_r = rhop_adjacency(normalized_adjacency(data.graph.adjacency), 1)
+    rows, cols, values = _pair_tensors(a_r, torch.device("cpu"), torch.float32)
+    generator = torch.Generator().manual_seed(0)
+    z = torch.randn(n, 10, generator=generator, requires_grad=True)
+    assignments = torch.randint(0, 6, (n,), generator=generator)
+
+    def step():
+        if loss == "pamc":
+            value = positive_term(z, rows, cols, values, 0.5) + negative_term(z, assignments, 6, 0.5)
+        else:
+            value = pairwise_contrastive_loss(z, rows, cols, values, 0.5)
+        value.backward()
+        z.grad = None
+
+    step()  # warm-up
+    with added_peak_memory() as peak:
+        step()
+    repeats = spec["repeats"] if not (loss == "pairwise" and n > 20000) else 1
+    times = []
+    for _ in range(repeats):
+        started = time.process_time()
+        step()
+        times.append(time.process_time() - started)
+    return {"seconds": statistics.median(times), "peak_bytes": peak["bytes"], "nnz": int(a_r.nnz), "repeats": repeats}
+
+
+# -- the main process ---------------------------------------------------------------------------
+
+def summarize(runs: list) -> dict:
+    ok = [r for r in runs if "error" not in r]
+    summary: dict = {"n": len(ok), "errors": [r["error"] for r in runs if "error" in r]}
+    if not ok:
+        return summary
+    for part in ("final", "selected", "init"):
+        if part in ok[0]:
+            summary[part] = {m: (statistics.mean(r[part][m] for r in ok), statistics.pstdev(r[part][m] for r in ok))
+                             for m in METRICS}
+    for key in ("fit_seconds", "fit_cpu_seconds", "train_seconds", "train_cpu_seconds", "peak_bytes"):
+        if key in ok[0]:
+            summary[key] = statistics.mean(r[key] for r in ok)
+    return summary
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-root", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--seeds", type=int, default=10, help="seeds for Citeseer and Cora")
+    parser.add_argument("--other-seeds", type=int, default=3,
+                        help="seeds for the generated SBM and the graph-only data sets")
+    parser.add_argument("--datasets", nargs="*", default=None,
+                        help=f"any of {', '.join(FEATURE_SETS + GRAPH_ONLY_SETS)} (default: all; quick: sbm, cite)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads in each measuring process")
+    parser.add_argument("--skip-scaling", action="store_true")
+    parser.add_argument("--quick", action="store_true",
+                        help="one seed, 3 epochs, small scaling sizes (a smoke test)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--resume", action="store_true",
+                        help="reuse what the JSON record beside --out holds (written after every step)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(run_child(json.loads(args.child))))
+        return 0
+    if args.datasets is None:
+        args.datasets = ["sbm", "cite"] if args.quick else list(FEATURE_SETS + GRAPH_ONLY_SETS)
+    if args.quick:
+        args.seeds = args.other_seeds = 1
+
+    # the scaling runs first, then one data set after another; the report and a JSON record of the raw
+    # figures are rewritten after each step, so an interrupted run keeps what it measured (--resume)
+    record_path = args.out.with_suffix(".json")
+    record = json.loads(record_path.read_text()) if args.resume and record_path.exists() else {}
+    record.setdefault("results", {})
+    record.setdefault("sizes", {})
+    if args.skip_scaling:
+        record["scaling"] = record.get("scaling", [])
+    elif not record.get("scaling"):
+        record["scaling"] = measure_scaling(args)
+        save_record(record_path, record)
+    results, sizes, scaling, missing = record["results"], record["sizes"], record["scaling"], []
+    for position, dataset in enumerate(args.datasets):
+        pending = list(args.datasets[position + 1:])
+        if dataset in results:
+            print(f"{dataset}: from {record_path}", flush=True)
+            continue
+        loaded = load_dataset(dataset, args.data_root, args.quick)
+        if loaded is None:
+            missing.append(dataset)
+            print(f"{dataset}: not found under {args.data_root}, skipped", flush=True)
+            continue
+        X, graph, y, k = loaded
+        sizes[dataset] = (X.shape[0], X.shape[1], graph.n_edges, k)
+        seeds = args.seeds if dataset in ("cite", "cora") else args.other_seeds
+        by_method = {}
+        for method in METHODS:
+            runs = []
+            for seed in range(seeds):
+                spec = dict(dataset=dataset, method=method, seed=seed, quick=args.quick,
+                            data_root=str(args.data_root), threads=args.threads)
+                runs.append(run_in_fresh_process(__file__, "--child", json.dumps(spec)))
+                last = runs[-1]
+                shown = "error: " + last["error"] if "error" in last else \
+                    " ".join(f"{m} {last['final'][m]:.3f}" for m in METRICS) + f" ({last['fit_seconds']:.1f} s)"
+                print(f"{dataset} {method} seed {seed}: {shown}", flush=True)
+            by_method[method] = summarize(runs)
+        results[dataset] = by_method
+        save_record(record_path, record)
+        write_report(args, {d: results[d] for d in args.datasets if d in results}, missing, sizes, scaling, pending)
+    write_report(args, {d: results[d] for d in args.datasets if d in results}, missing, sizes, scaling, [])
+    print(f"wrote {args.out}")
+    return 0
+
+
+def save_record(path: Path, record: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".tmp")
+    partial.write_text(json.dumps(record, indent=1))
+    partial.replace(path)
+
+
+def measure_scaling(args) -> list:
+    rows = []
+    for n in (SCALING_N_QUICK if args.quick else SCALING_N):
+        row: dict = {"n": n}
+        for loss in ("pamc", "pairwise"):
+            for what in ("loss", "fit"):
+                spec = dict(scaling=n, loss=loss, what=what, repeats=3 if args.quick else 5, threads=args.threads)
+                row[f"{loss}_{what}"] = run_in_fresh_process(__file__, "--child", json.dumps(spec))
+                print(f"scaling n={n} {loss} {what}: {row[f'{loss}_{what}']}", flush=True)
+        rows.append(row)
+    return rows
+
+
+# -- the report ---------------------------------------------------------------------------------
+
+def fmt(pair) -> str:
+    return f"{pair[0]:.3f} ± {pair[1]:.3f}"
+
+
+def mib(value) -> str:
+    return "–" if value is None else f"{value / 2**20:.0f}"
+
+
+def write_report(args, results, missing, sizes, scaling, pending) -> None:
+    import scipy
+    import sklearn
+    import torch
+
+    today = datetime.date.today().isoformat()
+    lines = [
+        "# PamC: block-contrastive graph clustering",
+        "",
+        f"Written by `benchmarks/pamc_clustering.py` on {today}"
+        + (" (**quick mode**: one seed, 3 epochs, 1 pretraining epoch: a smoke test, not results)." if args.quick
+           else "."),
+        "",
+        f"- Machine: {machine_summary()}; every run in a fresh process with {args.threads} torch thread(s); "
+        f"Python {platform.python_version()}, torch {torch.__version__}, scikit-learn {sklearn.__version__}, "
+        f"scipy {scipy.__version__}, numpy {np.__version__}.",
+        "- PamC and the all-pairs loss (SCGC*): the reference MLP encoder 500-500-2000-10 pretrained as an SDCN "
+        "autoencoder (30 epochs, Adam 1e-3, batches of 256), k-means (n_init=20) on its embedding, then "
+        "200 full-batch Adam epochs; the per-data-set hyperparameters of the authors' README "
+        "(PamC: `SCGC_TRIMPOSCCSP`, SCGC*: `SCGC_TRIM`, both `--influence`); Cora and the SBM take Citeseer's.",
+        "- **final**: the clustering after the last epoch (what `PamC.labels_` holds). **label-selected**: per "
+        "metric, the best of the 200 epochs chosen with the true labels, the paper's protocol; shown for "
+        "comparison only.",
+        "- Times: `train` is the 200 training epochs (what the authors' clock measures), `fit` the whole fit "
+        "(pretraining, k-means and training; for the baselines the whole method). CPU seconds of the one-threaded "
+        "process (the machine is shared, so the wall time, also shown for the fit, can be longer). Peak: "
+        "resident memory the fit added in its own process (VmHWM).",
+        "- Graph-only data sets have no features here; their node features are FastRP embeddings (d=128) of "
+        "the same graph, so their numbers are not comparable with the paper's.",
+        "",
+    ]
+    if missing:
+        lines += [f"Not found under `{args.data_root}` and skipped: {', '.join(missing)}.", ""]
+    if pending:
+        lines += [f"**Run in progress**: not yet measured: {', '.join(pending)}.", ""]
+
+    lines += goals_section(results, scaling)
+    for dataset, by_method in results.items():
+        n, d, m, k = sizes[dataset]
+        seeds = next(iter(by_method.values()))["n"]
+        lines += [f"## {NAMES[dataset]}: {n} nodes, {m} edges, {d} features, {k} clusters ({seeds} seeds)", "",
+                  "| method | ACC | NMI | ARI | F1 | train s (CPU) | fit s (CPU) | fit s (wall) | peak MiB |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for method in METHODS:
+            summary = by_method[method]
+            if summary["n"] == 0:
+                lines.append(f"| {METHOD_NAMES[method]} | failed: {summary['errors'][:1]} | | | | | | | |")
+                continue
+            train = f"{summary['train_cpu_seconds']:.1f}" if "train_cpu_seconds" in summary else "–"
+            label = METHOD_NAMES[method] + (", final epoch" if "selected" in summary else "")
+            lines.append(f"| {label} | " + " | ".join(fmt(summary["final"][m]) for m in METRICS)
+                         + f" | {train} | {summary['fit_cpu_seconds']:.1f} | {summary['fit_seconds']:.1f} "
+                         f"| {mib(summary['peak_bytes'])} |")
+            if "selected" in summary:
+                lines.append(f"| {METHOD_NAMES[method]}, label-selected best epoch | "
+                             + " | ".join(fmt(summary["selected"][m]) for m in METRICS) + " | | | | |")
+                lines.append(f"| {METHOD_NAMES[method]}, k-means start (epoch 0) | "
+                             + " | ".join(fmt(summary["init"][m]) for m in METRICS) + " | | | | |")
+        if dataset == "cite":
+            for method, ref in AUTHORS_CITESEER.items():
+                lines.append(f"| authors' code, {METHOD_NAMES[method]}, label-selected, 1 seed (curator's run) | "
+                             + " | ".join(f"{ref[m]:.3f}" for m in METRICS)
+                             + f" | {ref['seconds']:.0f} (wall) | | | {ref['peak_gb'] * 1024:.0f} (whole process) |")
+        lines.append("")
+    if scaling:
+        lines += scaling_section(scaling)
+    lines += [
+        "## Notes",
+        "",
+        "- The authors' code was not run here (about 10 minutes per seed on this machine's single core); its "
+        "Citeseer figures are the curator's measurement quoted in the issue, on the same data, with an "
+        "autoencoder pretrained by the SDCN recipe.",
+        "- Like every DEC-style method, PamC depends on its k-means start on the pretrained embedding; the "
+        "standard deviations over seeds include that (the `k-means start` rows show where training began).",
+        "- PamC's cost is linear in n for a fixed size of the r-hop neighbourhoods, which grow like the degree to "
+        "the power r: on the generated SBM (average degree 10) Citeseer's r=3 stores about 800 entries of A_r per "
+        "node (2.4 million in all, against n^2 = 9 million pairs), so there PamC's positive term costs more than "
+        "the all-pairs loss with SCGC*'s r=1; on Citeseer itself A_3 has 44 entries per node.",
+        "- Our all-pairs loss runs the n x n similarities in row blocks with a hand-written backward pass, so "
+        "its memory is linear in n; the reference's dense version needs n^2 floats per matrix "
+        "(40 GB at n = 100k).",
+    ]
+    save_report(args.out, lines)
+
+
+def goals_section(results, scaling) -> list:
+    lines = ["## Goals", ""]
+    cite = results.get("cite")
+    if cite and cite["pamc"]["n"]:
+        pamc = cite["pamc"]
+        ref = AUTHORS_CITESEER["pamc"]
+        final_ok = all(pamc["final"][m][0] >= ref[m] for m in METRICS)
+        selected_ok = all(pamc["selected"][m][0] >= ref[m] for m in METRICS)
+        lines.append(
+            f"- At least the authors' accuracy on Citeseer ({ref['acc']:.3f} / {ref['nmi']:.3f} / {ref['ari']:.3f} / "
+            f"{ref['f1']:.3f}, label-selected, one seed): final epoch, mean over {pamc['n']} seeds, "
+            + " / ".join(f"{pamc['final'][m][0]:.3f}" for m in METRICS) + f" ({verdict(final_ok)}); label-selected, "
+            + " / ".join(f"{pamc['selected'][m][0]:.3f}" for m in METRICS) + f" ({verdict(selected_ok)}).")
+        speedup = ref["seconds"] / pamc["train_cpu_seconds"]
+        lines.append(
+            f"- At least 5x faster than the authors' code on Citeseer on the CPU: 200 training epochs take "
+            f"{pamc['train_cpu_seconds']:.1f} s of one core (wall {pamc['train_seconds']:.1f} s on the shared machine) "
+            f"against their {ref['seconds']:.0f} s, {speedup:.1f}x ({verdict(speedup >= 5)}); with pretraining and "
+            f"k-means, the whole fit takes {pamc['fit_cpu_seconds']:.1f} s ({ref['seconds'] / pamc['fit_cpu_seconds']:.1f}x). "
+            "(Their figure is the curator's wall-clock measurement, thread count not recorded; ours uses one thread.)")
+    else:
+        lines.append("- Citeseer goals: not measured (data absent).")
+    if scaling:
+        ratios = [row["pairwise_loss"].get("seconds", float("nan")) / row["pamc_loss"].get("seconds", float("nan"))
+                  for row in scaling]
+        growing = all(b > a for a, b in zip(ratios, ratios[1:]))
+        lines.append("- Time ratio all-pairs / PamC of the loss growing with n: "
+                     + ", ".join(f"n={row['n']}: {r:.1f}x" for row, r in zip(scaling, ratios)) + f" ({verdict(growing)}).")
+        per_node = [row["pamc_fit"].get("peak_bytes", float("nan")) / row["n"] for row in scaling]
+        linear = per_node[-1] <= 1.5 * per_node[-2] if len(per_node) >= 2 else False
+        lines.append("- Memory linear in n (PamC fit, bytes per node): "
+                     + ", ".join(f"n={row['n']}: {b / 1024:.1f} KiB" for row, b in zip(scaling, per_node))
+                     + f"; the largest size uses at most 1.5x the per-node memory of the one before ({verdict(linear)}).")
+    lines.append("")
+    return lines
+
+
+def scaling_section(scaling) -> list:
+    lines = [
+        "## Scaling on generated graphs",
+        "",
+        "Attributed SBM, 6 blocks, average degree 10, homophily 0.8; `A_r` = `A_hat` (order 1); embeddings "
+        "z of 10 dimensions. Loss: forward and backward of the contrastive term alone (PamC: positive + "
+        "negative term; all-pairs: Graph-MLP's loss), median CPU time of 5 runs after a warm-up (one run for all-pairs "
+        "above 20k nodes), one thread. Fit: PamC with a 256-256-10 MLP on 32 features, 1 pretraining epoch, "
+        "3 epochs; peak is the resident memory the call added.",
+        "",
+        "| n | nnz(A_r) | PamC loss ms | all-pairs loss ms | all-pairs / PamC | PamC loss peak MiB | "
+        "all-pairs loss peak MiB | PamC fit peak MiB | all-pairs fit peak MiB | PamC s/epoch (wall) | all-pairs s/epoch (wall) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in scaling:
+        pamc, pair = row["pamc_loss"], row["pairwise_loss"]
+        fit_pamc, fit_pair = row["pamc_fit"], row["pairwise_fit"]
+        if any("error" in r for r in (pamc, pair, fit_pamc, fit_pair)):
+            errors = [r["error"] for r in (pamc, pair, fit_pamc, fit_pair) if "error" in r]
+            lines.append(f"| {row['n']} | failed: {errors[0]} | | | | | | | | | |")
+            continue
+        lines.append(
+            f"| {row['n']} | {pamc['nnz']} | {pamc['seconds'] * 1e3:.1f} | {pair['seconds'] * 1e3:.1f} | "
+            f"{pair['seconds'] / pamc['seconds']:.1f} | {mib(pamc['peak_bytes'])} | {mib(pair['peak_bytes'])} | "
+            f"{mib(fit_pamc['peak_bytes'])} | {mib(fit_pair['peak_bytes'])} | {fit_pamc['epoch_seconds']:.3f} | "
+            f"{fit_pair['epoch_seconds']:.3f} |")
+    lines += ["", "The issue's measurement of the loss alone: PamC 5.2x faster than all-pairs at n = 3.3k and 13.5x "
+              "at n = 10k.", ""]
+    return lines
+
+
+if __name__ == "__main__":
+    sys.exit(main())
