@@ -30,6 +30,7 @@ chunks, so memory is ``O(U_k R^{2(K-1)})`` plus a fixed chunk, never per entry),
 from __future__ import annotations
 
 import math
+import warnings
 from typing import NamedTuple, Optional, Sequence
 
 import torch
@@ -90,6 +91,9 @@ class SumPlan(NamedTuple):
         ``mode``.
     size : int
         ``U_k``, the number of distinct coordinates of ``mode``.
+    cache : dict
+        Filled by :func:`mode_sums`: the finest level as sparse (group x coordinate) matrices of
+        counts and of summed targets, so that level costs two sparse products per call.
     """
 
     mode: int
@@ -97,6 +101,7 @@ class SumPlan(NamedTuple):
     entry_group: torch.Tensor
     levels: list
     size: int
+    cache: Optional[dict] = None
 
 
 def make_sum_plan(index: Sequence, sizes: Sequence[int], mode: int, device=None) -> SumPlan:
@@ -135,7 +140,7 @@ def make_sum_plan(index: Sequence, sizes: Sequence[int], mode: int, device=None)
         coord[fine] = index[order[L - 1]]
         levels.append((torch.as_tensor(parent, device=device), torch.as_tensor(coord, device=device),
                        int(coarse.max()) + 1))
-    return SumPlan(mode, tuple(order), torch.as_tensor(group_keys[-1], device=device), levels, int(sizes[mode]))
+    return SumPlan(mode, tuple(order), torch.as_tensor(group_keys[-1], device=device), levels, int(sizes[mode]), {})
 
 
 def mode_sums(means: Sequence[torch.Tensor], seconds: Sequence[torch.Tensor], index: Sequence[torch.Tensor],
@@ -182,15 +187,23 @@ def mode_sums(means: Sequence[torch.Tensor], seconds: Sequence[torch.Tensor], in
     G = like.new_zeros((n_groups, R_last, R_last))
     g = like.new_zeros((n_groups, R_last))
     h = like.new_zeros((n_groups, R_last))
-    n = y.shape[0]
-    step = _chunk(R_last * R_last, chunk_elements)
-    for start in range(0, n, step):
-        sl = slice(start, min(n, start + step))
-        rows, cols = plan.entry_group[sl], index[last][sl]
-        G.index_add_(0, rows, seconds[last][cols])
-        first = means[last][cols]
-        g.index_add_(0, rows, first * y[sl, None])
-        h.index_add_(0, rows, first)
+    if chunk_elements is None and plan.cache is not None:
+        counts, weighted = _finest_level_matrices(plan, index[last], y, n_groups, means[last].shape[0])
+        U_last = means[last].shape[0]
+        packed = counts @ torch.cat([seconds[last].reshape(U_last, R_last * R_last), means[last]], dim=1)
+        G = packed[:, :R_last * R_last].reshape(n_groups, R_last, R_last)
+        h = packed[:, R_last * R_last:]
+        g = weighted @ means[last]
+    else:
+        n = y.shape[0]
+        step = _chunk(R_last * R_last, chunk_elements)
+        for start in range(0, n, step):
+            sl = slice(start, min(n, start + step))
+            rows, cols = plan.entry_group[sl], index[last][sl]
+            G.index_add_(0, rows, seconds[last][cols])
+            first = means[last][cols]
+            g.index_add_(0, rows, first * y[sl, None])
+            h.index_add_(0, rows, first)
     for (parent, coord, n_coarse), j in zip(plan.levels, reversed(plan.order[:-1])):
         width = seconds[j].shape[1] * G.shape[1]
         if cp:
@@ -216,6 +229,32 @@ def mode_sums(means: Sequence[torch.Tensor], seconds: Sequence[torch.Tensor], in
         G, g = _canonical_order(G, g, ranks, plan.order)
         _, h = _canonical_order(G, h, ranks, plan.order, matrix=False)
     return G, g, h
+
+
+def _finest_level_matrices(plan: SumPlan, last_index: torch.Tensor, y: torch.Tensor, n_groups: int,
+                           n_last: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sparse ``(groups x U_last)`` matrices: entries per (group, coordinate), and their summed ``y``.
+
+    Built once per plan and target (the cache holds the target itself, so a new target rebuilds).
+    """
+    cached = plan.cache.get("finest")
+    if cached is not None and cached[0] is y and cached[1] is last_index:
+        return cached[2], cached[3]
+    keys = plan.entry_group.to(y.device) * n_last + last_index
+    unique, inverse = torch.unique(keys, return_inverse=True)
+    ones = torch.ones_like(y)
+    count = torch.zeros(unique.shape[0], dtype=y.dtype, device=y.device).index_add_(0, inverse, ones)
+    total = torch.zeros(unique.shape[0], dtype=y.dtype, device=y.device).index_add_(0, inverse, y)
+    rows, cols = unique // n_last, unique % n_last
+    # CSR rows come out sorted because the keys are sorted by group first
+    crow = torch.zeros(n_groups + 1, dtype=torch.int64, device=y.device)
+    crow[1:] = torch.cumsum(torch.bincount(rows, minlength=n_groups), 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+        counts = torch.sparse_csr_tensor(crow, cols, count, (n_groups, n_last))
+        weighted = torch.sparse_csr_tensor(crow, cols, total, (n_groups, n_last))
+    plan.cache["finest"] = (y, last_index, counts, weighted)
+    return counts, weighted
 
 
 def _canonical_order(G: torch.Tensor, g: torch.Tensor, ranks: Sequence[int], order: Sequence[int],

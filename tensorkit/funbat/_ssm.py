@@ -37,13 +37,23 @@ True
 
 from __future__ import annotations
 
+import functools
 import math
+from collections import OrderedDict
 from typing import NamedTuple
 
 import numpy as np
 import pyro
 import torch
 from pyro.ops.ssm_gp import MaternKernel
+
+try:  # NumPy's batched solve without its Python wrapper (about 3x less overhead on tiny systems)
+    from numpy.linalg import _umath_linalg as _gufuncs
+
+    def _small_solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return _gufuncs.solve(a, b, signature="dd->d")
+except (ImportError, AttributeError):  # pragma: no cover - other NumPy layouts
+    _small_solve = np.linalg.solve
 
 __all__ = ["KERNELS", "FilteredStates", "SmoothedStates", "StateSpaceGP", "conditional_moments", "kalman_filter",
            "kalman_smoother", "matern_kernel", "rts_smoother"]
@@ -52,6 +62,8 @@ KERNELS = {"matern12": 0.5, "matern32": 1.5, "matern52": 2.5}
 """Kernel names and their Matérn order ``ν``."""
 
 _JITTER = 1e-12  # relative to the stationary variances, only where a covariance is inverted
+_TRANSITION_CACHE_SIZE = 64  # joint transitions kept for the filters' fixed gaps (a few per mode and lengthscale)
+_transition_cache: "OrderedDict[tuple, tuple[np.ndarray, np.ndarray]]" = OrderedDict()
 
 
 def matern_kernel(kernel: str, distance: np.ndarray, lengthscale: float, variance: float) -> np.ndarray:
@@ -90,14 +102,10 @@ class StateSpaceGP:
         self.state_dim = {"matern12": 1, "matern32": 2, "matern52": 3}[kernel]
         self.dim = self.n_channels * self.state_dim
         self.observed = np.arange(self.n_channels) * self.state_dim
-        self._stationary = self._pyro("stationary_covariance")[0]
+        self._stationary = _pyro_stationary(self.kernel, self.lengthscale, self.variance)
 
     def _pyro(self, method: str, *args):
-        with pyro.settings.context(module_local_params=True), torch.no_grad():
-            kernel = MaternKernel(nu=KERNELS[self.kernel], num_gps=1,
-                                  length_scale_init=torch.tensor([self.lengthscale], dtype=torch.float64),
-                                  kernel_scale_init=torch.tensor([math.sqrt(self.variance)], dtype=torch.float64))
-            return getattr(kernel, method)(*args).numpy()
+        return _pyro_call(self.kernel, self.lengthscale, self.variance, method, *args)
 
     def channel_transition(self, dt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Transition ``A(Δ)`` and process covariance ``Q(Δ)`` of one channel for every gap.
@@ -127,12 +135,49 @@ class StateSpaceGP:
 
     def stationary_covariance(self) -> np.ndarray:
         """``P∞`` of the joint state, ``(D, D)``."""
-        return np.kron(np.eye(self.n_channels), self._stationary)
+        if getattr(self, "_joint_stationary", None) is None:
+            self._joint_stationary = np.kron(np.eye(self.n_channels), self._stationary)
+            self._joint_stationary.flags.writeable = False
+        return self._joint_stationary
 
-    def transition(self, dt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``A(Δ)`` and ``Q(Δ)`` of the joint state, ``(m, D, D)`` each (block diagonal)."""
-        A, Q = self.channel_transition(dt)
-        return _block_diagonal(A, self.n_channels), _block_diagonal(Q, self.n_channels)
+    def transition(self, dt: np.ndarray, cache: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """``A(Δ)`` and ``Q(Δ)`` of the joint state, ``(m, D, D)`` each (block diagonal).
+
+        With ``cache=True`` the result is kept (read-only) in a small LRU keyed by the kernel,
+        its hyperparameters and the gaps: the filters of a fit see the same gaps every epoch and,
+        once the lengthscale search settles, the same few lengthscales.
+        """
+        if not cache:
+            A, Q = self.channel_transition(dt)
+            return _block_diagonal(A, self.n_channels), _block_diagonal(Q, self.n_channels)
+        dt = np.ascontiguousarray(dt, dtype=np.float64)
+        key = (self.kernel, self.lengthscale, self.variance, self.n_channels, dt.tobytes())
+        hit = _transition_cache.get(key)
+        if hit is not None:
+            _transition_cache.move_to_end(key)
+            return hit
+        A, Q = self.transition(dt)
+        A.flags.writeable = False
+        Q.flags.writeable = False
+        _transition_cache[key] = (A, Q)
+        if len(_transition_cache) > _TRANSITION_CACHE_SIZE:
+            _transition_cache.popitem(last=False)
+        return A, Q
+
+
+def _pyro_call(kernel: str, lengthscale: float, variance: float, method: str, *args) -> np.ndarray:
+    with pyro.settings.context(module_local_params=True), torch.no_grad():
+        module = MaternKernel(nu=KERNELS[kernel], num_gps=1,
+                              length_scale_init=torch.tensor([lengthscale], dtype=torch.float64),
+                              kernel_scale_init=torch.tensor([math.sqrt(variance)], dtype=torch.float64))
+        return getattr(module, method)(*args).numpy()
+
+
+@functools.lru_cache(maxsize=256)
+def _pyro_stationary(kernel: str, lengthscale: float, variance: float) -> np.ndarray:
+    out = _pyro_call(kernel, lengthscale, variance, "stationary_covariance")[0]
+    out.flags.writeable = False
+    return out
 
 
 def _block_diagonal(blocks: np.ndarray, copies: int) -> np.ndarray:
@@ -212,7 +257,7 @@ def kalman_filter(gp, coords: np.ndarray, precision: np.ndarray, shift: np.ndarr
     if U > 1 and not np.all(np.diff(coords) > 0):
         raise ValueError("coords must be strictly increasing")
     nb = len(gps)
-    transitions = [g.transition(np.diff(coords)) for g in gps]
+    transitions = [g.transition(np.diff(coords), cache=True) for g in gps]
     A = np.stack([a for a, _ in transitions], axis=1)  # (U - 1, nb, D, D)
     Q = np.stack([q for _, q in transitions], axis=1)
     At = np.swapaxes(A, -1, -2)
@@ -222,28 +267,34 @@ def kalman_filter(gp, coords: np.ndarray, precision: np.ndarray, shift: np.ndarr
     filt_mean = np.empty((U, nb, D))
     filt_cov = np.empty((U, nb, D, D))
     gains = np.empty((U, nb, R))  # (I + Λ S)⁻¹ (η - Λ μ)
-    m = np.zeros((nb, D))
+    m = np.zeros((nb, D, 1))  # a column, so that every product below is a plain batched matmul
     P = np.stack([g.stationary_covariance() for g in gps])
-    solve = np.linalg.solve
+    solve = _small_solve  # float64 operands, checked above
     rhs = np.empty((nb, R, R + 1))
+    shift_col = shift[:, :, None]
     fv = slice(0, None, first.state_dim)  # the function values: a view, cheaper than indexing with h
     for i in range(U):
-        pred_mean[i] = m
-        pred_cov[i] = P
         lam = precision[i]
         B = P[:, :, fv]                                  # (nb, D, R)
         rhs[:, :, :R] = lam
-        rhs[:, :, R] = shift[i] - m[:, fv] @ lam         # Λ symmetric
+        rhs[:, :, R:] = shift_col[i] - lam @ m[:, fv]    # Λ symmetric
         Z = solve(eye + lam @ B[:, fv, :], rhs)
         gains[i] = Z[:, :, R]
-        m = m + (B @ Z[:, :, R:])[:, :, 0]
-        P = P - (B @ Z[:, :, :R]) @ B.mT
+        W = B @ Z                                        # mean and covariance corrections in one product
+        m = m + W[:, :, R:]
+        P = P - W[:, :, :R] @ B.mT
         P = 0.5 * (P + P.mT)  # without this, rounding asymmetry accumulates and the recursion drifts
-        filt_mean[i] = m
+        filt_mean[i] = m[:, :, 0]
         filt_cov[i] = P
         if i + 1 < U:
-            m = (A[i] @ m[:, :, None])[:, :, 0]
+            m = A[i] @ m
             P = A[i] @ P @ At[i] + Q[i]
+    # the one-step predictions, recomputed for all steps at once (the loop used them as it went)
+    pred_mean[0] = 0.0
+    pred_cov[0] = np.stack([g.stationary_covariance() for g in gps])
+    if U > 1:
+        pred_mean[1:] = (A @ filt_mean[:-1, :, :, None])[..., 0]
+        pred_cov[1:] = A @ filt_cov[:-1] @ At + Q
     pred_cov = 0.5 * (pred_cov + np.swapaxes(pred_cov, -1, -2))
 
     # log Z = Σᵢ log ∫ N(u; μᵢ, Sᵢ) exp(ηᵀu - ½ uᵀΛu) du over the one-step predictions
@@ -273,10 +324,15 @@ def rts_smoother(gp: StateSpaceGP, filtered: FilteredStates) -> SmoothedStates:
         jitter = _JITTER * np.diag(np.diag(gp.stationary_covariance()))
         G = np.swapaxes(np.linalg.solve(f.pred_cov[1:] + jitter, f.transition @ f.filt_cov[:-1]), -1, -2)
         Gt = G.mT
-        filt_mean, pred_mean, filt_cov, pred_cov = f.filt_mean, f.pred_mean, f.filt_cov, f.pred_cov
+        # the backward pass is affine: xᵢ = Gᵢ xᵢ₊₁ + cᵢ, Pᵢ = Gᵢ Pᵢ₊₁ Gᵢᵀ + Lᵢ with the offsets
+        # cᵢ = m_f,i - Gᵢ m_p,i+1 and Lᵢ = P_f,i - Gᵢ P_p,i+1 Gᵢᵀ computed for all i at once
+        offset = f.filt_mean[:-1, :, None] - G @ f.pred_mean[1:, :, None]
+        base = f.filt_cov[:-1] - G @ f.pred_cov[1:] @ Gt
+        mean = mean[:, :, None]
         for i in range(U - 2, -1, -1):
-            mean[i] = filt_mean[i] + G[i] @ (mean[i + 1] - pred_mean[i + 1])
-            cov[i] = filt_cov[i] + G[i] @ (cov[i + 1] - pred_cov[i + 1]) @ Gt[i]
+            mean[i] = G[i] @ mean[i + 1] + offset[i]
+            cov[i] = G[i] @ cov[i + 1] @ Gt[i] + base[i]
+        mean = mean[:, :, 0]
         cov = 0.5 * (cov + np.swapaxes(cov, -1, -2))
         cross = G @ cov[1:]
     return SmoothedStates(f.coords, mean, cov, cross, f.log_normalizer, f.observed)
