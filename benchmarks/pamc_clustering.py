@@ -307,6 +307,9 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="one seed, 3 epochs, small scaling sizes (a smoke test)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--report-only", action="store_true",
+                        help="write the report from the JSON record beside --out, running nothing (the data sets "
+                             "it lacks are listed as not yet measured)")
     parser.add_argument("--resume", action="store_true",
                         help="reuse what the JSON record beside --out holds (written after every step)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -322,7 +325,7 @@ def main(argv=None) -> int:
     # the scaling runs first, then one data set after another; the report and a JSON record of the raw
     # figures are rewritten after each step, so an interrupted run keeps what it measured (--resume)
     record_path = args.out.with_suffix(".json")
-    record = json.loads(record_path.read_text()) if args.resume and record_path.exists() else {}
+    record = json.loads(record_path.read_text()) if (args.resume or args.report_only) and record_path.exists() else {}
     record.setdefault("results", {})
     record.setdefault("sizes", {})
     if args.skip_scaling:
@@ -331,6 +334,11 @@ def main(argv=None) -> int:
         record["scaling"] = measure_scaling(args)
         save_record(record_path, record)
     results, sizes, scaling, missing = record["results"], record["sizes"], record["scaling"], []
+    if args.report_only:
+        pending = [d for d in args.datasets if d not in results]
+        write_report(args, {d: results[d] for d in args.datasets if d in results}, missing, sizes, scaling, pending)
+        print(f"wrote {args.out}")
+        return 0
     for position, dataset in enumerate(args.datasets):
         pending = list(args.datasets[position + 1:])
         if dataset in results:
@@ -428,7 +436,8 @@ def write_report(args, results, missing, sizes, scaling, pending) -> None:
     if missing:
         lines += [f"Not found under `{args.data_root}` and skipped: {', '.join(missing)}.", ""]
     if pending:
-        lines += [f"**Run in progress**: not yet measured: {', '.join(pending)}.", ""]
+        lines += [f"**Not measured in this run** (the report was written before they ran; `--resume` continues "
+                  f"it): {', '.join(pending)}.", ""]
 
     lines += goals_section(results, scaling)
     for dataset, by_method in results.items():
