@@ -37,6 +37,7 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/ctr_compression.py
 	$(BIN)/python benchmarks/mlc_clustering.py
 	$(BIN)/python benchmarks/pamc_clustering.py
+	$(BIN)/python benchmarks/dsl_gowalla.py
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache *.egg-info

@@ -12,7 +12,18 @@ CTR data (click logs: a label and a row of dense and categorical fields)
 - :func:`load_movielens_ctr`: MovieLens ratings as a CTR task (label = rating >= 4) from RecBole's
   atomic files (``ml-100k.inter`` with ``.user`` and ``.item`` beside it).
 
-Interaction (implicit feedback) readers and splits are added here by their own issue.
+Interactions (implicit feedback: who interacted with what)
+
+- :class:`Interactions`: user-item pairs as internal indices ``0..n_users-1`` / ``0..n_items-1``, the
+  maps back to the original ids, optional timestamps; conversion to a binary CSR matrix, per-user
+  random holdout (:meth:`Interactions.split_by_user`) and time splits (:meth:`Interactions.split_by_time`).
+- :func:`as_interactions`: an :class:`Interactions` from pairs (NumPy, lists, torch) or a SciPy sparse
+  user x item matrix, with clear errors for empty, negative, non-integer or misshapen input.
+- :func:`read_lightgcn` / :func:`read_lightgcn_split`: the LightGCN/NGCF text format
+  (``user item item ...`` per line; Gowalla, Yelp2018, Amazon-book).
+- :func:`read_movielens`: MovieLens ``u.data`` or a RecBole ``.inter`` file as implicit feedback.
+- :func:`make_low_rank_interactions`: synthetic implicit feedback with planted low-rank preferences
+  (the truth is kept in the result's ``truth`` attribute, a :class:`LowRankTruth`).
 
 Examples
 --------
@@ -22,6 +33,13 @@ Examples
 ['label', 'I1', 'I2', 'C1', 'C2', 'C3']
 >>> str(frame["C1"].dtype), frame["label"].isin([0, 1]).all()
 ('category', np.True_)
+>>> from recsys.data import Interactions
+>>> data = Interactions.from_ids(["ann", "bob", "ann"], ["x", "y", "y"])
+>>> data
+Interactions(n_users=2, n_items=2, n_interactions=3)
+>>> data.to_csr().toarray()
+array([[1., 1.],
+       [0., 1.]], dtype=float32)
 """
 
 from __future__ import annotations
@@ -32,16 +50,24 @@ from typing import Any, Iterator, NamedTuple, Optional
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 __all__ = [
     "CRITEO_CATEGORICAL",
     "CRITEO_COLUMNS",
     "CRITEO_DENSE",
     "CriteoTruth",
+    "Interactions",
+    "LowRankTruth",
+    "as_interactions",
     "iter_criteo",
     "load_movielens_ctr",
     "make_criteo_like",
+    "make_low_rank_interactions",
     "read_criteo",
+    "read_lightgcn",
+    "read_lightgcn_split",
+    "read_movielens",
     "write_criteo",
 ]
 
@@ -332,3 +358,653 @@ def load_movielens_ctr(path: Any, threshold: float = 4.0, side_features: bool = 
     if "timestamp" in inter.columns:
         frame.insert(1, "timestamp", inter["timestamp"].astype(float).astype(np.int64).to_numpy())
     return frame
+
+
+# ------------------------------------------------------------------------------------------------
+# Interactions (implicit feedback)
+
+def _as_array(values: Any) -> np.ndarray:
+    """NumPy view of array-like or torch input (sparse input is not accepted here)."""
+    from tensorkit import backend
+
+    if sp.issparse(values):
+        raise TypeError("expected a dense array of indices; got a scipy.sparse matrix")
+    return backend.to_numpy(values)
+
+
+def _whole_numbers(arr: np.ndarray, name: str) -> np.ndarray:
+    """``arr`` as int64 after checking that it holds finite, whole, non-negative numbers."""
+    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise TypeError(f"{name} must hold integer indices; got dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{name} contains NaN or infinity; expected integer indices")
+        fractional = arr != np.round(arr)
+        if fractional.any():
+            raise ValueError(f"{name} must hold whole numbers (integer indices); got {arr[fractional].flat[0]!r}")
+    out = arr.astype(np.int64)
+    if out.size and out.min() < 0:
+        raise ValueError(f"{name} must hold non-negative indices; got the negative value {int(out.min())}")
+    return out
+
+
+def _index_vector(values: Any, name: str) -> np.ndarray:
+    arr = _as_array(values)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of indices; got shape {arr.shape}")
+    return _whole_numbers(arr, name)
+
+
+def _size(value: Any, indices: np.ndarray, name: str, index_name: str) -> int:
+    """``n_users``/``n_items``: the given count (checked against the indices) or ``max + 1``."""
+    needed = int(indices.max()) + 1 if indices.size else 0
+    if value is None:
+        return needed
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name} must be a non-negative int; got {value!r}")
+    if needed > value:
+        raise ValueError(f"{index_name} holds the index {needed - 1} but {name}={int(value)}; "
+                         f"indices must be below {name}")
+    return int(value)
+
+
+def _id_map(ids: Any, n: int, name: str) -> np.ndarray:
+    if ids is None:
+        return np.arange(n, dtype=np.int64)
+    arr = _as_array(ids)
+    if arr.ndim != 1 or arr.shape[0] != n:
+        raise ValueError(f"{name} must be a 1-D array with one id per index ({n}); got shape {arr.shape}")
+    if len(pd.unique(arr)) != n:
+        raise ValueError(f"{name} must hold distinct ids")
+    return arr
+
+
+def _check_fraction(test_size: Any) -> float:
+    if isinstance(test_size, bool) or not isinstance(test_size, (int, float, np.integer, np.floating)) \
+            or not 0 < test_size < 1:
+        raise ValueError(f"test_size must be a fraction in (0, 1); got {test_size!r}")
+    return float(test_size)
+
+
+def _holdout_counts(counts: np.ndarray, test_size: float) -> np.ndarray:
+    """Per user: ``round(test_size * n)`` (half up), at least 1 and at most ``n - 1``; 0 for ``n < 2``."""
+    wanted = np.floor(test_size * counts + 0.5).astype(np.int64)
+    return np.where(counts >= 2, np.clip(wanted, 1, np.maximum(counts - 1, 1)), 0)
+
+
+def _rank_within_user(users: np.ndarray, order: np.ndarray, n_users: int) -> tuple:
+    """For rows sorted by ``order`` (grouped by user): position within the user's group and group sizes."""
+    counts = np.bincount(users, minlength=n_users)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    position = np.empty(len(users), dtype=np.int64)
+    position[order] = np.arange(len(users)) - starts[users[order]]
+    return position, counts
+
+
+class Interactions:
+    """Implicit-feedback user-item interactions with id maps.
+
+    Users and items are stored as internal indices ``0..n_users-1`` and ``0..n_items-1``;
+    ``user_ids[u]`` and ``item_ids[i]`` are the original ids behind them. Duplicated pairs are
+    allowed (a log can repeat an interaction); :meth:`to_csr` collapses them to 1 and
+    :meth:`deduplicate` removes them.
+
+    Parameters
+    ----------
+    users, items : array-like or torch.Tensor of shape (n,)
+        Internal indices (whole, non-negative numbers; cast to int64).
+    n_users, n_items : int, optional
+        Number of users / items; ``max + 1`` of the indices by default. Larger values keep users or
+        items without interactions.
+    timestamps : array-like of shape (n,), optional
+        Times of the interactions (finite numbers, stored as float64).
+    user_ids, item_ids : array-like, optional
+        Original id of each internal index (distinct; ``arange`` by default).
+
+    Attributes
+    ----------
+    users, items : ndarray of int64
+    timestamps : ndarray of float64 or None
+    n_users, n_items : int
+    user_ids, item_ids : ndarray
+    truth : LowRankTruth or None
+        The planted model, for data from :func:`make_low_rank_interactions` (and their splits).
+
+    Raises
+    ------
+    ValueError
+        Arrays that are not 1-D or differ in length, negative, fractional or NaN indices, an index
+        not below ``n_users``/``n_items``, id maps of the wrong length or with repeated ids.
+    TypeError
+        Indices that are not numbers.
+
+    Examples
+    --------
+    >>> from recsys.data import Interactions
+    >>> data = Interactions([0, 0, 1, 2], [1, 2, 2, 0], n_items=4)
+    >>> data
+    Interactions(n_users=3, n_items=4, n_interactions=4)
+    >>> data.to_csr().toarray()
+    array([[0., 1., 1., 0.],
+           [0., 0., 1., 0.],
+           [1., 0., 0., 0.]], dtype=float32)
+    >>> train, test = data.split_by_user(test_size=0.5, random_state=0)
+    >>> len(train), len(test)
+    (3, 1)
+    """
+
+    truth: Optional["LowRankTruth"] = None
+
+    def __init__(self, users: Any, items: Any, n_users: Optional[int] = None, n_items: Optional[int] = None,
+                 timestamps: Any = None, user_ids: Any = None, item_ids: Any = None) -> None:
+        users = _index_vector(users, "users")
+        items = _index_vector(items, "items")
+        if users.shape[0] != items.shape[0]:
+            raise ValueError(f"users and items must have the same length; got {users.shape[0]} and {items.shape[0]}")
+        self.users = users
+        self.items = items
+        self.n_users = _size(n_users, users, "n_users", "users")
+        self.n_items = _size(n_items, items, "n_items", "items")
+        if timestamps is not None:
+            ts = _as_array(timestamps)
+            if ts.ndim != 1 or ts.shape[0] != users.shape[0]:
+                raise ValueError(f"timestamps must be a 1-D array with one time per interaction ({users.shape[0]}); "
+                                 f"got shape {ts.shape}")
+            if ts.dtype == bool or not (np.issubdtype(ts.dtype, np.integer) or np.issubdtype(ts.dtype, np.floating)):
+                raise TypeError(f"timestamps must be numbers; got dtype {ts.dtype}")
+            ts = ts.astype(np.float64)
+            if not np.isfinite(ts).all():
+                raise ValueError("timestamps contains NaN or infinity")
+            timestamps = ts
+        self.timestamps = timestamps
+        self.user_ids = _id_map(user_ids, self.n_users, "user_ids")
+        self.item_ids = _id_map(item_ids, self.n_items, "item_ids")
+
+    def __len__(self) -> int:
+        return int(self.users.shape[0])
+
+    def __repr__(self) -> str:
+        return f"Interactions(n_users={self.n_users}, n_items={self.n_items}, n_interactions={len(self)})"
+
+    @property
+    def shape(self) -> tuple:
+        """``(n_users, n_items)``, the shape of :meth:`to_csr`."""
+        return (self.n_users, self.n_items)
+
+    def to_csr(self, dtype: Any = np.float32) -> sp.csr_matrix:
+        """The binary ``n_users x n_items`` matrix (1 where a pair occurs, duplicates collapsed), sorted indices."""
+        matrix = sp.csr_matrix((np.ones(len(self), dtype=dtype), (self.users, self.items)),
+                               shape=(self.n_users, self.n_items))
+        matrix.sum_duplicates()
+        matrix.data[:] = 1
+        matrix.sort_indices()
+        return matrix
+
+    # constructors ---------------------------------------------------------------------------------
+
+    @classmethod
+    def from_pairs(cls, pairs: Any, n_users: Optional[int] = None, n_items: Optional[int] = None,
+                   timestamps: Any = None) -> "Interactions":
+        """From an ``(n, 2)`` array-like (or torch tensor) of internal ``(user, item)`` indices."""
+        arr = _as_array(pairs)
+        if arr.size == 0 and arr.ndim < 2:
+            arr = arr.reshape(0, 2)
+        if arr.ndim != 2 or arr.shape[1] != 2:
+            raise ValueError(f"pairs must be an (n, 2) array of (user, item) indices; got shape {arr.shape}")
+        arr = _whole_numbers(arr, "pairs")
+        return cls(arr[:, 0], arr[:, 1], n_users=n_users, n_items=n_items, timestamps=timestamps)
+
+    @classmethod
+    def from_ids(cls, raw_users: Any, raw_items: Any, timestamps: Any = None) -> "Interactions":
+        """From original ids of any hashable kind (strings, large integers ...).
+
+        Internal indices follow the sorted distinct ids (the order of first appearance when the ids
+        cannot be sorted); ``user_ids``/``item_ids`` map them back.
+        """
+        columns = []
+        for name, raw in (("raw_users", raw_users), ("raw_items", raw_items)):
+            arr = _as_array(raw) if not isinstance(raw, (list, tuple)) else np.asarray(raw, dtype=object)
+            if arr.ndim != 1:
+                raise ValueError(f"{name} must be a 1-D sequence of ids; got shape {arr.shape}")
+            try:
+                codes, uniques = pd.factorize(arr, sort=True)
+            except TypeError:
+                codes, uniques = pd.factorize(arr, sort=False)
+            if (codes < 0).any():
+                raise ValueError(f"{name} contains missing ids (None or NaN)")
+            uniques = np.asarray(uniques)
+            if uniques.dtype == object and len(uniques) and all(isinstance(u, (int, np.integer)) for u in uniques):
+                uniques = uniques.astype(np.int64)
+            columns.append((codes.astype(np.int64), uniques))
+        (users, user_ids), (items, item_ids) = columns
+        if users.shape[0] != items.shape[0]:
+            raise ValueError(f"raw_users and raw_items must have the same length; "
+                             f"got {users.shape[0]} and {items.shape[0]}")
+        return cls(users, items, n_users=len(user_ids), n_items=len(item_ids), timestamps=timestamps,
+                   user_ids=user_ids, item_ids=item_ids)
+
+    @classmethod
+    def from_sparse(cls, matrix: Any) -> "Interactions":
+        """From a SciPy sparse ``n_users x n_items`` matrix; every stored nonzero is one interaction."""
+        if not sp.issparse(matrix):
+            raise TypeError(f"matrix must be a scipy.sparse matrix; got {type(matrix).__name__}")
+        if matrix.ndim != 2:
+            raise ValueError(f"matrix must be 2-D (users x items); got shape {matrix.shape}")
+        csr = sp.csr_matrix(matrix, copy=True)
+        csr.sum_duplicates()
+        if csr.data.dtype.kind in "fc" and not np.isfinite(csr.data).all():
+            raise ValueError("matrix contains NaN or infinity")
+        csr.eliminate_zeros()
+        csr.sort_indices()
+        users = np.repeat(np.arange(csr.shape[0], dtype=np.int64), np.diff(csr.indptr))
+        return cls(users, csr.indices.astype(np.int64), n_users=csr.shape[0], n_items=csr.shape[1])
+
+    # transformations ------------------------------------------------------------------------------
+
+    def _subset(self, index: np.ndarray) -> "Interactions":
+        """The interactions at ``index`` (a mask or positions) with the same sizes and id maps."""
+        result = Interactions(self.users[index], self.items[index], self.n_users, self.n_items,
+                              None if self.timestamps is None else self.timestamps[index],
+                              self.user_ids, self.item_ids)
+        result.truth = self.truth
+        return result
+
+    def deduplicate(self) -> "Interactions":
+        """Each ``(user, item)`` pair once: the earliest occurrence (by timestamp when there are timestamps,
+        else by position), in the original order."""
+        codes = self.users * max(self.n_items, 1) + self.items
+        if self.timestamps is not None:
+            order = np.lexsort((np.arange(len(self)), self.timestamps))
+            _, first = np.unique(codes[order], return_index=True)
+            keep = np.sort(order[first])
+        else:
+            _, keep = np.unique(codes, return_index=True)
+            keep = np.sort(keep)
+        return self._subset(keep)
+
+    def split_by_user(self, test_size: float = 0.2, random_state: Any = None) -> tuple:
+        """Per-user random holdout.
+
+        Every user with at least two distinct items gives ``round(test_size * n_u)`` of them (rounded
+        half up, at least 1, at most ``n_u - 1``) to the test part and keeps the rest; users with one
+        item stay in train. Repeated pairs go to the same side, so the two parts share no pair.
+
+        Parameters
+        ----------
+        test_size : float in (0, 1), default=0.2
+        random_state : None, int or RandomState
+
+        Returns
+        -------
+        train, test : Interactions
+            Same ``n_users``/``n_items`` and id maps as ``self``; together exactly ``self``.
+        """
+        from sklearn.utils import check_random_state
+
+        test_size = _check_fraction(test_size)
+        rng = check_random_state(random_state)
+        if len(self) == 0:
+            return self._subset(np.zeros(0, dtype=np.int64)), self._subset(np.zeros(0, dtype=np.int64))
+        codes = self.users * self.n_items + self.items
+        unique, inverse = np.unique(codes, return_inverse=True)
+        pair_users = unique // self.n_items
+        order = np.lexsort((rng.random_sample(unique.shape[0]), pair_users))
+        position, counts = _rank_within_user(pair_users, order, self.n_users)
+        to_test = position < _holdout_counts(counts, test_size)[pair_users]
+        mask = to_test[inverse.reshape(-1)]
+        return self._subset(~mask), self._subset(mask)
+
+    def split_by_time(self, test_size: float = 0.2, per_user: bool = False) -> tuple:
+        """Split by time: the latest interactions form the test part.
+
+        Parameters
+        ----------
+        test_size : float in (0, 1), default=0.2
+        per_user : bool, default=False
+            False: the globally latest ``round(test_size * n)`` interactions (the ``1 - test_size``
+            timestamp quantile) are the test part, so no train interaction is later than a test one.
+            True: each user with at least two interactions gives the latest ``round(test_size * n_u)``
+            (at least 1, at most ``n_u - 1``) of its own history.
+
+        Returns
+        -------
+        train, test : Interactions
+            Same ``n_users``/``n_items`` and id maps as ``self``; ties in time are broken by position.
+
+        Raises
+        ------
+        ValueError
+            If there are no timestamps.
+        """
+        if self.timestamps is None:
+            raise ValueError("split_by_time needs timestamps and these Interactions have none; "
+                             "use split_by_user for a random holdout")
+        test_size = _check_fraction(test_size)
+        n = len(self)
+        mask = np.zeros(n, dtype=bool)
+        if per_user:
+            order = np.lexsort((np.arange(n), self.timestamps, self.users))
+            position, counts = _rank_within_user(self.users, order, self.n_users)
+            from_end = counts[self.users] - 1 - position
+            mask = from_end < _holdout_counts(counts, test_size)[self.users]
+        elif n >= 2:
+            n_test = int(np.clip(np.floor(test_size * n + 0.5), 1, n - 1))
+            order = np.lexsort((np.arange(n), self.timestamps))
+            mask[order[n - n_test:]] = True
+        return self._subset(~mask), self._subset(mask)
+
+
+def _resized(data: Interactions, n_users: Optional[int], n_items: Optional[int]) -> Interactions:
+    """``data`` with ``n_users``/``n_items`` enlarged to the given counts (the same object when unchanged)."""
+    sizes = {}
+    for name, value, current, ids in (("n_users", n_users, data.n_users, data.user_ids),
+                                      ("n_items", n_items, data.n_items, data.item_ids)):
+        if value is None or value == current:
+            sizes[name] = (current, ids)
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise ValueError(f"{name} must be an int; got {value!r}")
+        if value < current:
+            raise ValueError(f"{name}={value} is smaller than the {current} the data already have")
+        if not np.array_equal(ids, np.arange(current)):
+            raise ValueError(f"cannot enlarge {name} of Interactions that map indices to their own ids")
+        sizes[name] = (int(value), np.arange(int(value), dtype=np.int64))
+    if sizes["n_users"][0] == data.n_users and sizes["n_items"][0] == data.n_items:
+        return data
+    result = Interactions(data.users, data.items, sizes["n_users"][0], sizes["n_items"][0], data.timestamps,
+                          sizes["n_users"][1], sizes["n_items"][1])
+    result.truth = data.truth
+    return result
+
+
+def as_interactions(data: Any, n_users: Optional[int] = None, n_items: Optional[int] = None) -> Interactions:
+    """An :class:`Interactions` from the kinds of input the recommenders accept.
+
+    Parameters
+    ----------
+    data : Interactions, scipy.sparse matrix, torch.Tensor, ndarray or list of pairs
+        An :class:`Interactions` is returned as is (or with ``n_users``/``n_items`` enlarged); a
+        sparse ``users x items`` matrix (SciPy or torch) gives one interaction per stored nonzero;
+        anything else is read as an ``(n, 2)`` array of internal ``(user, item)`` indices.
+    n_users, n_items : int, optional
+        At least the number the data need; larger values add users/items without interactions.
+
+    Returns
+    -------
+    Interactions
+
+    Raises
+    ------
+    ValueError
+        Empty data, negative or fractional ids, a shape other than ``(n, 2)``, or ``n_users``/``n_items``
+        too small for the data.
+    TypeError
+        Ids that are not numbers, or a path (use :func:`read_lightgcn` or :func:`read_movielens`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from recsys.data import as_interactions
+    >>> data = as_interactions(np.array([[0, 1], [2, 0]]), n_items=5)
+    >>> data.n_users, data.n_items, data.items.tolist()
+    (3, 5, [1, 0])
+    """
+    import torch
+
+    if isinstance(data, Interactions):
+        result = _resized(data, n_users, n_items)
+    elif sp.issparse(data):
+        result = _resized(Interactions.from_sparse(data), n_users, n_items)
+    elif isinstance(data, torch.Tensor) and data.layout != torch.strided:
+        coo = data.to_sparse_coo().coalesce().cpu() if data.layout != torch.sparse_coo else data.coalesce().cpu()
+        if coo.ndim != 2:
+            raise ValueError(f"data must be a 2-D users x items matrix; got shape {tuple(coo.shape)}")
+        index = coo.indices().numpy()
+        matrix = sp.coo_matrix((coo.values().detach().numpy(), (index[0], index[1])), shape=tuple(coo.shape))
+        result = _resized(Interactions.from_sparse(matrix), n_users, n_items)
+    elif isinstance(data, (str, bytes, os.PathLike)):
+        raise TypeError("data must be interactions, a sparse matrix or an (n, 2) array of pairs; got a path "
+                        "(read files with read_lightgcn or read_movielens)")
+    else:
+        result = Interactions.from_pairs(data, n_users=n_users, n_items=n_items)
+    if len(result) == 0:
+        raise ValueError("data is empty: there are no interactions")
+    return result
+
+
+# ------------------------------------------------------------------------------------------------
+# Interaction readers
+
+def _parse_lightgcn(path: Path) -> tuple:
+    """``(line_users, users, items)`` of a LightGCN file: each line ``user item item ...``."""
+    if not path.exists():
+        raise FileNotFoundError(f"no LightGCN interaction file at {path}")
+    text = path.read_bytes()
+    lines = text.split(b"\n")
+    counts = np.fromiter((len(line.split()) for line in lines), dtype=np.int64, count=len(lines))
+    try:
+        values = np.array(text.split()).astype(np.int64)
+    except ValueError:
+        for number, line in enumerate(lines, start=1):
+            try:
+                np.array(line.split()).astype(np.int64)
+            except ValueError:
+                raise ValueError(f"{path}, line {number}: expected integer ids 'user item item ...'; "
+                                 f"got {line[:80].decode(errors='replace')!r}") from None
+        raise
+    if values.size and values.min() < 0:
+        number = int(np.searchsorted(np.cumsum(counts), int(np.flatnonzero(values < 0)[0]), side="right")) + 1
+        raise ValueError(f"{path}, line {number}: ids must be non-negative; got the negative value {int(values.min())}")
+    counts = counts[counts > 0]
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    line_users = values[starts]
+    is_item = np.ones(values.shape[0], dtype=bool)
+    is_item[starts] = False
+    return line_users, np.repeat(line_users, counts - 1), values[is_item]
+
+
+def read_lightgcn(path: Any, n_users: Optional[int] = None, n_items: Optional[int] = None) -> Interactions:
+    """Read the LightGCN/NGCF text format: each line ``user item1 item2 ...`` of 0-based internal ids.
+
+    A line with a user and no items is allowed (that user exists but has no interaction here);
+    blank lines are skipped. The file is parsed in bulk (Gowalla's 810k interactions in well under a
+    second).
+
+    Parameters
+    ----------
+    path : str or Path
+    n_users, n_items : int, optional
+        Defaults: one more than the largest user (including users of item-less lines) / item.
+
+    Returns
+    -------
+    Interactions
+        Without timestamps; identity id maps.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from recsys.data import read_lightgcn
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "train.txt").write_text("0 1 2\\n1 0\\n2\\n")
+    >>> data = read_lightgcn(folder / "train.txt")
+    >>> data, data.users.tolist(), data.items.tolist()
+    (Interactions(n_users=3, n_items=3, n_interactions=3), [0, 0, 1], [1, 2, 0])
+    """
+    path = Path(path)
+    line_users, users, items = _parse_lightgcn(path)
+    needed = int(line_users.max()) + 1 if line_users.size else 0
+    if n_users is None:
+        n_users = needed
+    elif isinstance(n_users, (int, np.integer)) and not isinstance(n_users, bool) and n_users < needed:
+        raise ValueError(f"{path} holds the user {needed - 1} but n_users={n_users}")
+    return Interactions(users, items, n_users=n_users, n_items=n_items)
+
+
+def read_lightgcn_split(folder: Any) -> tuple:
+    """``(train, test)`` from ``folder/train.txt`` and ``folder/test.txt`` in the LightGCN format.
+
+    Both parts get the same ``n_users``/``n_items``: the largest over the two files.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no LightGCN data folder at {folder}")
+    parts = [_parse_lightgcn(folder / name) for name in ("train.txt", "test.txt")]
+    n_users = max((int(p[0].max()) + 1 if p[0].size else 0) for p in parts)
+    n_items = max((int(p[2].max()) + 1 if p[2].size else 0) for p in parts)
+    return tuple(Interactions(p[1], p[2], n_users=n_users, n_items=n_items) for p in parts)
+
+
+def read_movielens(path: Any, min_rating: Optional[float] = None) -> Interactions:
+    """MovieLens ratings as implicit feedback.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``u.data`` (tab separated ``user item rating timestamp``, no header), ML-1M's ``ratings.dat``
+        (``::`` separated), a RecBole atomic ``.inter`` file (header ``user_id:token item_id:token
+        rating:float timestamp:float``), or a folder holding one of them. The layout is detected
+        from the first line.
+    min_rating : float, optional
+        Keep only ratings ``>= min_rating`` (e.g. 4 for "liked"); all ratings by default.
+
+    Returns
+    -------
+    Interactions
+        Internal indices follow the sorted raw ids (which ``user_ids``/``item_ids`` keep); only users and
+        items left after the rating filter are indexed; timestamps kept when present.
+    """
+    path = Path(path)
+    if path.is_dir():
+        found = [path / "u.data", path / "ratings.dat"] + sorted(path.glob("*.inter"))
+        found = [f for f in found if f.exists()]
+        if not found:
+            raise FileNotFoundError(f"no MovieLens ratings (u.data, ratings.dat or *.inter) in {path}")
+        path = found[0]
+    if not path.exists():
+        raise FileNotFoundError(f"no MovieLens ratings at {path}")
+    with open(path, "r", encoding="utf-8", errors="replace") as handle:
+        first = handle.readline().rstrip("\r\n")
+    if not first.strip():
+        raise ValueError(f"{path} is empty; expected MovieLens ratings")
+    separator = "::" if "::" in first else "\t"
+    cells = [c.strip() for c in first.split(separator)]
+    has_header = any(":" in c for c in cells) or cells[0].lower() in ("user_id", "userid", "user")
+    if has_header:
+        frame = pd.read_csv(path, sep=separator, header=0, quoting=3, engine="python" if separator == "::" else "c")
+        frame.columns = [str(c).split(":", 1)[0].strip() for c in frame.columns]
+        for column in ("user_id", "item_id"):
+            if column not in frame.columns:
+                raise ValueError(f"{path} has no {column!r} column; columns are {list(frame.columns)}")
+    else:
+        frame = pd.read_csv(path, sep=separator, header=None, quoting=3, engine="python" if separator == "::" else "c")
+        if frame.shape[1] < 2 or frame.shape[1] > 4:
+            raise ValueError(f"{path}: expected 'user item [rating [timestamp]]' rows; got {frame.shape[1]} columns")
+        frame.columns = ["user_id", "item_id", "rating", "timestamp"][:frame.shape[1]]
+    if min_rating is not None:
+        if "rating" not in frame.columns:
+            raise ValueError(f"min_rating needs a rating column and {path} has none")
+        frame = frame[frame["rating"].astype(float) >= float(min_rating)]
+    timestamps = frame["timestamp"].to_numpy(dtype=np.float64) if "timestamp" in frame.columns else None
+    return Interactions.from_ids(frame["user_id"].to_numpy(), frame["item_id"].to_numpy(), timestamps=timestamps)
+
+
+# ------------------------------------------------------------------------------------------------
+# Synthetic implicit feedback
+
+class LowRankTruth(NamedTuple):
+    """The planted preferences behind :func:`make_low_rank_interactions`.
+
+    Attributes
+    ----------
+    user_factors : ndarray of shape (n_users, rank)
+    item_factors : ndarray of shape (n_items, rank)
+        The sampling logits are exactly ``user_factors @ item_factors.T`` (temperature folded in;
+        the first factor also carries the item popularity): each user drew its items from
+        ``softmax`` of its row without replacement. ``U, V = truth`` unpacks them.
+    """
+
+    user_factors: np.ndarray
+    item_factors: np.ndarray
+
+    def scores(self, users: Any = None) -> np.ndarray:
+        """The true logits ``U[users] @ V.T`` (all users by default)."""
+        u = self.user_factors if users is None else self.user_factors[np.asarray(users)]
+        return u @ self.item_factors.T
+
+
+def make_low_rank_interactions(n_users: int = 500, n_items: int = 400, rank: int = 8, interactions_per_user: int = 20,
+                               temperature: float = 0.25, popularity: float = 0.5,
+                               random_state: Any = None) -> Interactions:
+    """Synthetic implicit feedback with planted low-rank preferences.
+
+    User and item factors ``U`` (``n_users x rank``) and ``V`` (``n_items x rank``) are standard
+    Gaussian, except that the users' first factor has mean ``popularity``. The affinity is
+    ``A = U V^T / sqrt(rank)`` (unit variance per pair; the shifted first factor adds the item bias
+    ``popularity * V[:, 0] / sqrt(rank)``, a mild popularity effect shared by all users) and each user
+    draws ``interactions_per_user`` distinct items with probabilities ``softmax(A[u] / temperature)``
+    without replacement (the Gumbel-top-k trick). The defaults make the structure strongly learnable: on a per-user 80/20
+    split, a rank-8 truncated SVD of the train matrix reaches a held-out Recall@20 of about 0.5, about
+    three times that of recommending the most popular items (about 0.17); the true logits reach about 0.85.
+
+    Parameters
+    ----------
+    n_users, n_items : int, default=500, 400
+    rank : int, default=8
+    interactions_per_user : int, default=20
+        At most ``n_items``.
+    temperature : float, default=0.25
+        Smaller is more concentrated (more learnable).
+    popularity : float, default=0.5
+        Mean of the users' first factor (0: no popularity effect).
+    random_state : None, int or RandomState
+
+    Returns
+    -------
+    Interactions
+        Sorted by user then item, with uniform random timestamps in ``[0, 1e6)`` (carrying no signal;
+        they let time splits be exercised) and the attribute ``truth``, a :class:`LowRankTruth`
+        ``(U, V)`` scaled so that the sampling logits are exactly ``U @ V.T``.
+
+    Examples
+    --------
+    >>> from recsys.data import make_low_rank_interactions
+    >>> data = make_low_rank_interactions(n_users=50, n_items=40, rank=4, interactions_per_user=5, random_state=0)
+    >>> data, data.truth.user_factors.shape, data.truth.item_factors.shape
+    (Interactions(n_users=50, n_items=40, n_interactions=250), (50, 4), (40, 4))
+    """
+    from sklearn.utils import check_random_state
+
+    for name, value in (("n_users", n_users), ("n_items", n_items), ("rank", rank),
+                        ("interactions_per_user", interactions_per_user)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive int; got {value!r}")
+    if interactions_per_user > n_items:
+        raise ValueError(f"interactions_per_user={interactions_per_user} is larger than n_items={n_items}")
+    if not np.isfinite(temperature) or temperature <= 0:
+        raise ValueError(f"temperature must be a positive number; got {temperature!r}")
+    if not np.isfinite(popularity) or popularity < 0:
+        raise ValueError(f"popularity must be a non-negative number; got {popularity!r}")
+    rng = check_random_state(random_state)
+    user_factors = rng.standard_normal((n_users, rank))
+    user_factors[:, 0] += popularity
+    item_factors = rng.standard_normal((n_items, rank))
+    scale = 1.0 / np.sqrt(np.sqrt(rank) * temperature)
+    user_factors *= scale
+    item_factors *= scale
+    k = int(interactions_per_user)
+    chosen = np.empty((n_users, k), dtype=np.int64)
+    batch = max(1, 2_000_000 // n_items)
+    for start in range(0, n_users, batch):
+        logits = user_factors[start:start + batch] @ item_factors.T
+        keys = logits + rng.gumbel(size=logits.shape)
+        if k < n_items:
+            top = np.argpartition(-keys, k - 1, axis=1)[:, :k]
+        else:
+            top = np.tile(np.arange(n_items), (len(keys), 1))
+        chosen[start:start + batch] = np.sort(top, axis=1)
+    users = np.repeat(np.arange(n_users, dtype=np.int64), k)
+    result = Interactions(users, chosen.reshape(-1), n_users=n_users, n_items=n_items,
+                          timestamps=rng.uniform(0.0, 1e6, size=n_users * k))
+    result.truth = LowRankTruth(user_factors, item_factors)
+    return result

@@ -116,3 +116,25 @@ def test_fastrp_in_pipeline_and_grid_search():
     search = GridSearchCV(pipeline, {"embed__n_components": [4, 16]}, cv=3).fit(adjacency, labels)
     assert search.best_score_ > 0.9
     assert (search.predict(sp.csr_matrix(adjacency)) == labels).mean() > 0.95
+
+
+def test_dsl_recommender_clone_pickle_and_grid_search():
+    """DSLRecommender fits (user, item) pairs, not a sample matrix, so scikit-learn's generic checks do not
+    apply; the contract still holds: clone, pickling with identical recommendations, and GridSearchCV
+    over pairs split by rows, scored by held-out Recall@20."""
+    from sklearn.model_selection import KFold
+
+    from recsys import DSLRecommender, make_low_rank_interactions
+
+    data = make_low_rank_interactions(n_users=100, n_items=80, rank=4, interactions_per_user=12, random_state=0)
+    pairs = np.stack([data.users, data.items], axis=1)
+    estimator = DSLRecommender(n_factors=16, n_epochs=5, lr=1e-2, update_interval=5, random_state=0, device="cpu",
+                               verbose=0)
+    fitted = clone(estimator).set_params(density=0.5).fit(pairs)
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(restored.recommend(k=10), fitted.recommend(k=10))
+    assert clone(fitted).get_params() == fitted.get_params()
+    search = GridSearchCV(estimator, {"density": [0.25, 1.0]}, cv=KFold(3, shuffle=True, random_state=0)).fit(pairs)
+    scores = search.cv_results_["mean_test_score"]
+    assert np.all((scores > 0) & (scores <= 1))  # accuracy itself is tested in tests/recsys/test_dsl.py
+    assert search.best_estimator_.n_active_parameters_ <= search.best_estimator_.n_parameters_

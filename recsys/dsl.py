@@ -1,0 +1,598 @@
+"""DSL recommenders: matrix factorization and LightGCN trained sparse from scratch.
+
+:class:`DSLRecommender` trains a BPR recommender (Rendle et al., UAI 2009) whose user and item embedding
+tables are sparse during the whole of training, following Dynamic Sparse Learning (Wang, Sui, Wu, Zheng
+and Xiong, WSDM 2024, arXiv:2402.02855): each table starts with a uniformly random set of exactly
+``round(density * n * d)`` active weights and, every ``update_interval`` optimizer steps, replaces its
+``k`` smallest-magnitude weights by the ``k`` inactive ones of largest gradient magnitude, ``k`` falling
+from ``update_ratio`` to ``final_update_ratio`` of the active weights on a cosine schedule (the engine is
+:class:`recsys.sparse.DynamicSparsity`).
+
+Backbones: ``"mf"`` (a user's score for an item is the dot product of their embeddings) and
+``"lightgcn"`` (He et al., SIGIR 2020: the embeddings are propagated ``n_layers`` times over the
+symmetric-normalised user-item graph ``D^-1/2 A D^-1/2`` and averaged over the layers, ``1/(L+1)`` each).
+
+With ``sparse_storage=True`` (default) the tables are :class:`recsys.sparse.SparseTable` modules that
+hold only the active weights, and Adam keeps moments for them only, so memory falls with the density;
+``sparse_storage=False`` keeps dense tables under masks. ``density=1.0`` trains the dense model.
+
+Examples
+--------
+>>> from recsys.data import make_low_rank_interactions
+>>> from recsys.dsl import DSLRecommender
+>>> data = make_low_rank_interactions(n_users=60, n_items=50, rank=4, interactions_per_user=8, random_state=0)
+>>> rec = DSLRecommender(n_factors=8, density=0.5, n_epochs=2, update_interval=2, random_state=0,
+...                      device="cpu", verbose=0).fit(data)
+>>> rec.recommend([0, 1], k=5).shape
+(2, 5)
+>>> rec.n_active_parameters_ == round(0.5 * 60 * 8) + round(0.5 * 50 * 8)
+True
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any, Optional
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from recsys.sparse import GROW_RULES, REDISTRIBUTIONS, REGROW_INITS, DynamicSparsity, SparseTable, check_density
+from tensorkit import backend
+from tensorkit._utils import progress
+
+__all__ = ["DSLRecommender", "bpr_loss", "normalized_adjacency", "sample_negatives"]
+
+BACKBONES = ("mf", "lightgcn")
+
+
+# ------------------------------------------------------------------------------------------------
+# data helpers
+
+
+def _interactions(data: Any, n_users: Optional[int] = None, n_items: Optional[int] = None):
+    from recsys.data import as_interactions
+
+    return as_interactions(data, n_users=n_users, n_items=n_items)
+
+
+def _binary_csr(inter: Any) -> sp.csr_matrix:
+    csr = sp.csr_matrix(inter.to_csr(), dtype=np.float32)
+    csr.sum_duplicates()
+    csr.data[:] = 1.0
+    csr.eliminate_zeros()
+    csr.sort_indices()
+    return csr
+
+
+def sample_negatives(users: np.ndarray, train: sp.csr_matrix, rng: np.random.RandomState,
+                     max_rounds: int = 100) -> np.ndarray:
+    """One uniformly random item per user in ``users`` that is not among the user's training items.
+
+    Vectorised rejection sampling: all draws at once, then only the rejected ones again.
+
+    Raises
+    ------
+    ValueError
+        If some user in ``users`` has interacted with every item.
+    """
+    n_items = train.shape[1]
+    degrees = np.diff(train.indptr)
+    if len(users) and degrees[users].max() >= n_items:
+        raise ValueError("a user has interacted with every item, so no negative item can be sampled")
+    keys = (np.repeat(np.arange(train.shape[0], dtype=np.int64), degrees) * n_items
+            + train.indices.astype(np.int64))  # sorted: CSR rows in order, sorted columns
+    neg = rng.randint(0, n_items, size=len(users)).astype(np.int64)
+    todo = np.arange(len(users))
+    for _ in range(max_rounds):
+        query = users[todo].astype(np.int64) * n_items + neg[todo]
+        where = np.minimum(np.searchsorted(keys, query), max(len(keys) - 1, 0))
+        bad = keys[where] == query if len(keys) else np.zeros(len(query), dtype=bool)
+        todo = todo[bad]
+        if not len(todo):
+            return neg
+        neg[todo] = rng.randint(0, n_items, size=len(todo))
+    # users with almost every item: pick exactly among their non-items
+    for t in todo:
+        seen = train.indices[train.indptr[users[t]]:train.indptr[users[t] + 1]]
+        neg[t] = rng.choice(np.setdiff1d(np.arange(n_items), seen))
+    return neg
+
+
+def normalized_adjacency(train: sp.csr_matrix, device: Any = "cpu", dtype: Any = "float32") -> torch.Tensor:
+    """``D^-1/2 A D^-1/2`` of the user-item bipartite graph (users first), as a torch sparse CSR tensor.
+
+    ``A = [[0, R], [R^T, 0]]`` is built as a :class:`graphkit.graph.Graph`; nodes without edges get a zero row.
+    """
+    from graphkit.graph import Graph
+
+    n_users, n_items = train.shape
+    adjacency = sp.bmat([[None, train], [train.T, None]], format="csr", dtype=np.float64)
+    graph = Graph(adjacency, directed=False)
+    degrees = graph.degrees()
+    inv_sqrt = np.zeros_like(degrees)
+    inv_sqrt[degrees > 0] = degrees[degrees > 0] ** -0.5
+    scale = sp.diags(inv_sqrt)
+    return backend.as_sparse_tensor(scale @ graph.adjacency @ scale, device=device, dtype=dtype)
+
+
+class _SymmetricSpMM(torch.autograd.Function):
+    """``adj @ x`` for a symmetric sparse ``adj``; the backward is ``adj @ grad``."""
+
+    @staticmethod
+    def forward(ctx, adj, x):
+        ctx.adj = adj
+        return adj @ x
+
+    @staticmethod
+    def backward(ctx, grad):
+        return None, ctx.adj @ grad
+
+
+def bpr_loss(pos_scores: torch.Tensor, neg_scores: torch.Tensor) -> torch.Tensor:
+    """Mean BPR loss ``-log sigmoid(pos - neg)``."""
+    return F.softplus(neg_scores - pos_scores).mean()
+
+
+# ------------------------------------------------------------------------------------------------
+# the network
+
+
+class _DSLNet(nn.Module):
+    """User and item tables (dense ``nn.Embedding`` or :class:`SparseTable`) and the backbone's forward."""
+
+    def __init__(self, n_users: int, n_items: int, dim: int, backbone: str, n_layers: int, storage: str,
+                 density: float, init_std: float, generator: torch.Generator, device, dtype):
+        super().__init__()
+        self.n_users, self.n_items, self.backbone, self.n_layers = n_users, n_items, backbone, n_layers
+        self.storage = storage
+        if storage == "table":
+            seeds = torch.randint(0, 2**31 - 1, (2,), generator=generator).tolist()
+            self.user = SparseTable(n_users, dim, density, init_std, seeds[0], device, dtype)
+            self.item = SparseTable(n_items, dim, density, init_std, seeds[1], device, dtype)
+        else:
+            self.user = nn.Embedding(n_users, dim)
+            self.item = nn.Embedding(n_items, dim)
+            with torch.no_grad():
+                for emb in (self.user, self.item):
+                    w = torch.randn(emb.weight.shape, generator=generator) * init_std
+                    emb.weight.copy_(w)
+            self.to(device=device, dtype=dtype)
+
+    def _rows(self, table: nn.Module, rows: torch.Tensor) -> torch.Tensor:
+        return table(rows) if isinstance(table, SparseTable) else table.weight[rows]
+
+    def _full(self, table: nn.Module) -> torch.Tensor:
+        return table() if isinstance(table, SparseTable) else table.weight
+
+    def embeddings(self, adj: Optional[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Final user and item embeddings and the stacked ego embeddings (layer 0)."""
+        ego = torch.cat([self._full(self.user), self._full(self.item)])
+        if self.backbone == "mf":
+            return ego[: self.n_users], ego[self.n_users:], ego
+        layers, x = ego, ego
+        for _ in range(self.n_layers):
+            x = _SymmetricSpMM.apply(adj, x)
+            layers = layers + x
+        final = layers / (self.n_layers + 1)
+        return final[: self.n_users], final[self.n_users:], ego
+
+    def loss(self, users, pos, neg, reg: float, adj: Optional[torch.Tensor]) -> torch.Tensor:
+        """BPR loss of a batch plus ``reg * (|u|^2 + |i|^2 + |j|^2) / 2 / batch`` on the ego embeddings."""
+        if self.backbone == "mf":
+            eu = self._rows(self.user, users)
+            items = self._rows(self.item, torch.cat([pos, neg]))
+            ei, ej = items[: pos.numel()], items[pos.numel():]
+            fu, fi, fj = eu, ei, ej
+        else:
+            final_u, final_i, ego = self.embeddings(adj)
+            fu, fi, fj = final_u[users], final_i[pos], final_i[neg]
+            eu, ei, ej = ego[users], ego[self.n_users + pos], ego[self.n_users + neg]
+        ranking = bpr_loss((fu * fi).sum(1), (fu * fj).sum(1))
+        penalty = (eu.pow(2).sum() + ei.pow(2).sum() + ej.pow(2).sum()) / 2 / users.numel()
+        return ranking + reg * penalty
+
+    def n_active(self) -> int:
+        if self.storage == "table":
+            return self.user.budget + self.item.budget
+        return int((self.user.weight != 0).sum() + (self.item.weight != 0).sum())
+
+
+# ------------------------------------------------------------------------------------------------
+# the estimator
+
+
+class DSLRecommender(BaseEstimator):
+    """Top-k recommender trained with Dynamic Sparse Learning (DSL) on MF or LightGCN, BPR loss.
+
+    Parameters
+    ----------
+    backbone : {"mf", "lightgcn"}, default="mf"
+    n_factors : int, default=64
+        Embedding width ``d``.
+    n_layers : int, default=3
+        LightGCN propagation layers (ignored by MF).
+    density : float in (0, 1], default=0.5
+        Fraction of active weights of each embedding table; 1.0 trains the dense model (no engine).
+    fix : bool, default=False
+        Keep the initial random sparse pattern (static sparse training).
+    update_interval : int, default=100
+        Optimizer steps between prune/grow updates (``Delta T``).
+    update_ratio : float, default=0.5
+        Fraction of active weights replaced at the first update (``r_0``).
+    final_update_ratio : float, default=0.005
+        The fraction at the last step; the cosine schedule of :func:`recsys.sparse.update_ratio` runs
+        over the whole training (``T_end`` = the number of optimizer steps).
+    redistribution : {None, "global"}, default=None
+        "global": one budget for both tables; the user/item split moves with the pooled magnitudes and
+        gradients.
+    grow : {"gradient", "random"}, default="gradient"
+    regrow_init : {"zero", "random", "gradient"}, default="zero"
+        Initial value of regrown weights (RigL: zero).
+    sparse_storage : bool, default=True
+        Hold only the active weights (:class:`recsys.sparse.SparseTable`) rather than dense tables
+        under masks.
+    n_epochs : int, default=30
+    batch_size : int, default=2048
+    lr : float, default=1e-3
+        Adam's learning rate.
+    reg : float, default=1e-4
+        L2 weight on the batch's ego embeddings, ``reg * (|u|^2 + |i|^2 + |j|^2) / 2 / batch`` (LightGCN's).
+    n_negatives : int, default=1
+        Negative items per training pair, uniform over the items the user has not interacted with.
+    init_std : float, default=0.1
+        Embeddings start as ``N(0, init_std^2)`` (LightGCN's initialisation).
+    eval_every : int, default=0
+        With ``eval_set``: evaluate every this many epochs (0: after the last epoch only).
+    eval_k : tuple of int, default=(20,)
+        Cut-offs of the metrics recorded in ``history_``.
+    random_state : None, int or RandomState
+    device : str or torch.device, default="auto"
+    dtype : str or torch.dtype, default="float32"
+    verbose : int, default=1
+        Progress bar over the epochs.
+
+    Attributes
+    ----------
+    model_ : nn.Module
+        The trained tables (on the CPU after pickling).
+    n_users_, n_items_ : int
+    train_ : scipy.sparse.csr_matrix
+        The binary training interactions (masked when recommending and evaluating).
+    user_embeddings_, item_embeddings_ : ndarray
+        Final embeddings (propagated for LightGCN).
+    n_parameters_ : int
+        Weights of the dense model, ``(n_users + n_items) * n_factors``.
+    n_active_parameters_ : int
+        Active (stored) weights after training.
+    density_report_ : dict
+        Per table ``active``, ``numel``, ``density`` and the total.
+    n_updates_ : int
+        Prune/grow updates performed.
+    training_state_bytes_ : int
+        Memory held between optimizer steps at the end of training: weights, gradients, Adam's moments,
+        index buffers (and masks in masked mode). With ``sparse_storage`` it is about
+        ``(4 + 4 + 8 + 4) * active`` bytes in float32 (values, gradient, two moments, int32 index) against
+        ``16 * n_parameters_`` for the dense model, so it falls with the density (below dense for
+        densities under 0.8).
+    history_ : list of dict
+        Per epoch: ``epoch``, ``loss``, ``seconds``, ``n_active`` and, with ``eval_set``, the metrics.
+
+    References
+    ----------
+    S. Wang, Y. Sui, J. Wu, Z. Zheng and H. Xiong, "Dynamic Sparse Learning: A Novel Paradigm for
+    Efficient Recommendation", WSDM 2024, arXiv:2402.02855.
+    X. He, K. Deng, X. Wang, Y. Li, Y. Zhang and M. Wang, "LightGCN: Simplifying and Powering Graph
+    Convolution Network for Recommendation", SIGIR 2020.
+
+    Examples
+    --------
+    >>> from recsys.data import make_low_rank_interactions
+    >>> data = make_low_rank_interactions(n_users=60, n_items=50, rank=4, interactions_per_user=8,
+    ...                                   random_state=0)
+    >>> rec = DSLRecommender(backbone="lightgcn", n_factors=8, n_layers=2, density=0.5, n_epochs=2,
+    ...                      update_interval=2, random_state=0, device="cpu", verbose=0).fit(data)
+    >>> rec.user_embeddings_.shape, rec.item_embeddings_.shape
+    ((60, 8), (50, 8))
+    """
+
+    def __init__(self, backbone: str = "mf", n_factors: int = 64, n_layers: int = 3, density: float = 0.5,
+                 fix: bool = False, update_interval: int = 100, update_ratio: float = 0.5,
+                 final_update_ratio: float = 0.005, redistribution: Optional[str] = None, grow: str = "gradient",
+                 regrow_init: str = "zero", sparse_storage: bool = True, n_epochs: int = 30,
+                 batch_size: int = 2048, lr: float = 1e-3, reg: float = 1e-4, n_negatives: int = 1,
+                 init_std: float = 0.1, eval_every: int = 0, eval_k: tuple = (20,), random_state: Any = None,
+                 device: Any = "auto", dtype: Any = "float32", verbose: int = 1):
+        self.backbone = backbone
+        self.n_factors = n_factors
+        self.n_layers = n_layers
+        self.density = density
+        self.fix = fix
+        self.update_interval = update_interval
+        self.update_ratio = update_ratio
+        self.final_update_ratio = final_update_ratio
+        self.redistribution = redistribution
+        self.grow = grow
+        self.regrow_init = regrow_init
+        self.sparse_storage = sparse_storage
+        self.n_epochs = n_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.reg = reg
+        self.n_negatives = n_negatives
+        self.init_std = init_std
+        self.eval_every = eval_every
+        self.eval_k = eval_k
+        self.random_state = random_state
+        self.device = device
+        self.dtype = dtype
+        self.verbose = verbose
+
+    # -- validation -----------------------------------------------------------------------------
+    def _validate_params(self) -> None:
+        if not isinstance(self.backbone, str) or self.backbone.lower() not in BACKBONES:
+            raise ValueError(f"backbone must be one of {BACKBONES}; got {self.backbone!r}")
+        check_density(self.density)
+        for name in ("n_factors", "n_epochs", "batch_size", "update_interval", "n_negatives"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive int; got {value!r}")
+        for name in ("n_layers", "eval_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise ValueError(f"{name} must be a non-negative int; got {value!r}")
+        for name, low in (("lr", 0.0), ("reg", None), ("init_std", None)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not np.isscalar(value) or not np.isfinite(value) or value < 0 \
+                    or (low is not None and value <= low):
+                raise ValueError(f"{name} must be a {'positive' if low is not None else 'non-negative'} "
+                                 f"number; got {value!r}")
+        for name in ("update_ratio", "final_update_ratio"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not np.isscalar(value) or not 0 <= value <= 1:
+                raise ValueError(f"{name} must be a number in [0, 1]; got {value!r}")
+        if self.redistribution not in REDISTRIBUTIONS:
+            raise ValueError(f"redistribution must be one of {REDISTRIBUTIONS}; got {self.redistribution!r}")
+        if self.grow not in GROW_RULES:
+            raise ValueError(f"grow must be one of {GROW_RULES}; got {self.grow!r}")
+        if self.regrow_init not in REGROW_INITS:
+            raise ValueError(f"regrow_init must be one of {REGROW_INITS}; got {self.regrow_init!r}")
+        _check_ks(self.eval_k, "eval_k")
+
+    # -- fitting ----------------------------------------------------------------------------------
+    def fit(self, interactions: Any, y: Any = None, eval_set: Any = None) -> "DSLRecommender":
+        """Train on implicit feedback.
+
+        Parameters
+        ----------
+        interactions : Interactions, scipy sparse matrix (users x items), or (n, 2) array of
+            (user, item) index pairs
+            Anything :func:`recsys.data.as_interactions` accepts.
+        y : ignored
+        eval_set : same kinds, optional
+            Held-out interactions; Recall@K and NDCG@K (full ranking, training items masked) go into
+            ``history_``.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        inter = _interactions(interactions)
+        train = _binary_csr(inter)
+        if train.nnz == 0:
+            raise ValueError("interactions is empty; at least one (user, item) pair is needed")
+        n_users, n_items = train.shape
+        test = None
+        if eval_set is not None:
+            test = _binary_csr(_interactions(eval_set, n_users=n_users, n_items=n_items))
+        device = backend.resolve_device(self.device)
+        dtype = backend.resolve_dtype(self.dtype)
+        rng = backend.check_random_state(self.random_state)
+        density = check_density(self.density)
+        dense = density >= 1.0
+        storage = "dense" if dense or not self.sparse_storage else "table"
+        init_gen = torch.Generator().manual_seed(int(rng.numpy.randint(2**31 - 1)))
+        backbone = self.backbone.lower()
+        net = _DSLNet(n_users, n_items, int(self.n_factors), backbone, int(self.n_layers), storage, density,
+                      float(self.init_std), init_gen, device, dtype)
+        adj = normalized_adjacency(train, device, dtype) if backbone == "lightgcn" else None
+        optimizer = _adam(net.parameters(), float(self.lr))
+        coo = train.tocoo()
+        pair_users = coo.row.astype(np.int64)
+        pair_items = coo.col.astype(np.int64)
+        n_pairs = len(pair_users) * int(self.n_negatives)
+        n_batches = -(-n_pairs // int(self.batch_size))
+        engine = None
+        if not dense:
+            engine = DynamicSparsity(net if storage == "table" else [("user", net.user.weight),
+                                                                     ("item", net.item.weight)],
+                                     density=density, update_interval=int(self.update_interval),
+                                     update_ratio=float(self.update_ratio),
+                                     final_update_ratio=float(self.final_update_ratio),
+                                     end_step=int(self.n_epochs) * n_batches, grow=self.grow,
+                                     redistribution=self.redistribution, fix=bool(self.fix),
+                                     random_state=int(rng.numpy.randint(2**31 - 1)), optimizer=optimizer,
+                                     regrow_init=self.regrow_init)
+        self.n_users_, self.n_items_ = n_users, n_items
+        self.train_ = train
+        self.history_ = []
+        bar = progress(range(1, int(self.n_epochs) + 1), verbose=self.verbose, desc=f"DSL-{backbone}")
+        try:
+            for epoch in bar:
+                started = time.perf_counter()
+                net.train()
+                order = rng.numpy.permutation(n_pairs) % len(pair_users)
+                users = pair_users[order]
+                pos = pair_items[order]
+                neg = sample_negatives(users, train, rng.numpy)
+                users_t = torch.as_tensor(users, device=device)
+                pos_t = torch.as_tensor(pos, device=device)
+                neg_t = torch.as_tensor(neg, device=device)
+                total = torch.zeros((), device=device, dtype=torch.float64)   # summed on the device: no sync
+                for start in range(0, n_pairs, int(self.batch_size)):
+                    stop = start + int(self.batch_size)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss = net.loss(users_t[start:stop], pos_t[start:stop], neg_t[start:stop], float(self.reg),
+                                    adj)
+                    loss.backward()
+                    optimizer.step()
+                    if engine is not None:
+                        engine.step()
+                    total += loss.detach().to(torch.float64) * (min(stop, n_pairs) - start)
+                record = {"epoch": epoch, "loss": float(total) / n_pairs, "seconds": time.perf_counter() - started,
+                          "n_active": self._n_active(net, engine)}
+                last = epoch == int(self.n_epochs)
+                if test is not None and (last or (self.eval_every and epoch % int(self.eval_every) == 0)):
+                    self._store_embeddings(net, adj)
+                    record.update(self.evaluate(test, k=self.eval_k))
+                self.history_.append(record)
+                bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k in ("loss", "recall@20")})
+        finally:
+            bar.close()
+            if engine is not None:
+                engine.remove_hooks()
+        net.eval()
+        self.model_ = net
+        self._store_embeddings(net, adj)
+        self.n_parameters_ = (n_users + n_items) * int(self.n_factors)
+        self.training_state_bytes_ = _training_state_bytes(net, optimizer, engine)
+        self.n_active_parameters_ = self._n_active(net, engine)
+        if engine is not None:
+            self.density_report_ = engine.density_report()
+            self.n_updates_ = len(engine.updates)
+        else:
+            n = self.n_parameters_
+            self.density_report_ = {"total": {"active": n, "numel": n, "density": 1.0}}
+            self.n_updates_ = 0
+        return self
+
+    @staticmethod
+    def _n_active(net: _DSLNet, engine: Optional[DynamicSparsity]) -> int:
+        if engine is not None:
+            return int(engine.density_report()["total"]["active"])
+        return int(net.user.weight.numel() + net.item.weight.numel())
+
+    def _store_embeddings(self, net: _DSLNet, adj: Optional[torch.Tensor]) -> None:
+        with torch.no_grad():
+            users, items, _ = net.embeddings(adj)
+        self.user_embeddings_ = _numpy(users)
+        self.item_embeddings_ = _numpy(items)
+
+    # -- predicting -------------------------------------------------------------------------------
+    def _user_indices(self, users: Any) -> np.ndarray:
+        arr = backend.to_numpy(users) if users is not None else np.arange(self.n_users_)
+        arr = np.asarray(arr).reshape(-1)
+        if arr.size and not np.issubdtype(arr.dtype, np.integer):
+            if np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+                arr = arr.astype(np.int64)
+            else:
+                raise ValueError(f"users must be integer user indices; got dtype {arr.dtype}")
+        arr = arr.astype(np.int64)
+        if arr.size and (arr.min() < 0 or arr.max() >= self.n_users_):
+            raise ValueError(f"users must be indices in [0, {self.n_users_}); got values in "
+                             f"[{arr.min()}, {arr.max()}]")
+        return arr
+
+    def scores(self, users: Any = None) -> np.ndarray:
+        """Predicted scores ``(len(users), n_items)``: dot products of the final embeddings."""
+        check_is_fitted(self, "user_embeddings_")
+        idx = self._user_indices(users)
+        return self.user_embeddings_[idx] @ self.item_embeddings_.T
+
+    def recommend(self, users: Any = None, k: int = 20, exclude_seen: bool = True) -> Any:
+        """The ``k`` highest-scored items per user, best first.
+
+        Parameters
+        ----------
+        users : array-like of int, optional
+            User indices (default: all users).
+        k : int, default=20
+        exclude_seen : bool, default=True
+            Never recommend a user's training items.
+
+        Returns
+        -------
+        ndarray of int64, shape (len(users), k)
+            A torch tensor when ``users`` was one.
+        """
+        from recsys.metrics import topk_items
+
+        check_is_fitted(self, "user_embeddings_")
+        idx = self._user_indices(users)
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= self.n_items_:
+            raise ValueError(f"k must be an int in [1, n_items={self.n_items_}]; got {k!r}")
+        top = topk_items(self.user_embeddings_, self.item_embeddings_, k=int(k),
+                         exclude=self.train_ if exclude_seen else None, users=idx)
+        return backend.to_output(top, like=users if isinstance(users, torch.Tensor) else np.empty(0))
+
+    def evaluate(self, test: Any, k: Any = (20,)) -> dict:
+        """Recall@K and NDCG@K (and precision) on held-out interactions, full ranking, training items masked.
+
+        Returns
+        -------
+        dict
+            ``{"recall@20": ..., "ndcg@20": ..., ...}`` for every cut-off in ``k``.
+        """
+        from recsys.metrics import evaluate_ranking
+
+        check_is_fitted(self, "user_embeddings_")
+        ks = _check_ks(k, "k")
+        test_csr = _binary_csr(_interactions(test, n_users=self.n_users_, n_items=self.n_items_))
+        result = evaluate_ranking(self.user_embeddings_, self.item_embeddings_, self.train_, test_csr, ks=ks)
+        return {key: float(value) for key, value in result.items()}
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """Recall@20 on held-out interactions ``X`` (for ``GridSearchCV``; larger is better)."""
+        return self.evaluate(X, k=(20,))["recall@20"]
+
+    # -- persistence ------------------------------------------------------------------------------
+    def __getstate__(self) -> dict:
+        """Pickle the tables from the CPU, so a model trained on a GPU loads on a machine without one."""
+        state = self.__dict__.copy()
+        model = state.get("model_")
+        if model is not None and any(p.device.type != "cpu" for p in model.parameters()):
+            state["model_"] = copy.deepcopy(model).to("cpu")
+        return state
+
+
+def _numpy(x: torch.Tensor) -> np.ndarray:
+    x = x.detach().cpu()
+    return (x.float() if x.dtype == torch.bfloat16 else x).numpy().copy()
+
+
+def _training_state_bytes(net: nn.Module, optimizer: torch.optim.Optimizer,
+                          engine: Optional[DynamicSparsity]) -> int:
+    """Bytes held between steps: parameters, their gradients, optimizer state, index buffers and masks."""
+    total = sum(2 * p.numel() * p.element_size() for p in net.parameters())      # weights and gradients
+    total += sum(b.numel() * b.element_size() for b in net.buffers())
+    for state in optimizer.state.values():
+        total += sum(v.numel() * v.element_size() for v in state.values() if isinstance(v, torch.Tensor))
+    if engine is not None:
+        for target in engine.targets:
+            if target.kind == "masked":
+                total += target.mask.numel() * target.mask.element_size()
+                total += target.factor.numel() * target.factor.element_size()
+    return int(total)
+
+
+def _adam(params, lr: float) -> torch.optim.Optimizer:
+    """Adam, fused (one pass over the parameters) where torch supports it for the parameters' device."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(params, lr=lr)
+
+
+def _check_ks(k: Any, name: str) -> tuple:
+    ks = (k,) if isinstance(k, (int, np.integer)) and not isinstance(k, bool) else tuple(k)
+    if not ks or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in ks):
+        raise ValueError(f"{name} must be a positive int or a tuple of positive ints; got {k!r}")
+    return tuple(int(v) for v in ks)

@@ -1,0 +1,1025 @@
+"""Dynamic sparse training: masks, the prune/grow schedule and budget accounting.
+
+This module implements the training engine of Dynamic Sparse Learning (DSL; Wang, Sui, Wu, Zheng and
+Xiong, "Dynamic Sparse Learning: A Novel Paradigm for Efficient Recommendation", WSDM 2024,
+arXiv:2402.02855): a model is sparse from the first step to the last. Every sparse tensor starts with a
+uniformly random set of exactly ``round(density * numel)`` active weights, weights outside that set stay
+exactly zero, and every ``update_interval`` optimizer steps each tensor drops its ``k`` active weights of
+smallest magnitude and activates ``k`` inactive ones with the largest gradient magnitude (RigL's rule,
+Evci et al., ICML 2020), with ``k = ceil(r_t * active)`` and the update ratio ``r_t`` annealed by
+
+    r_t = r_min + (r_0 - r_min) * (1 + cos(pi * t / T_end)) / 2,    0 <= t <= T_end
+
+(``r_0 = update_ratio``, ``r_min = final_update_ratio``, ``T_end = end_step``; no updates after ``T_end``).
+
+Two ways to hold a sparse tensor share the same selection code (:func:`smallest_k`, :func:`largest_k`,
+:func:`split_positions`, :func:`update_count`):
+
+- **masked** (:class:`DynamicSparsity` around any ``nn.Module`` and any torch optimizer): the parameter
+  stays dense, a boolean mask zeroes its inactive entries after every step and (by a gradient hook)
+  the gradient at inactive entries before the optimizer sees it, so optimizer state stays zero there.
+- **memory-true** (:class:`SparseTable`, an embedding table): only the active weights exist, as a
+  ``values`` parameter of exactly ``budget`` entries and sorted flat ``indices`` with a CSR row pointer;
+  optimizer state lives on ``values`` only. Between updates no dense ``n x d`` parameter, gradient or
+  optimizer state exists. At update steps the gradient with respect to the dense table, needed to choose
+  which weights grow, is assembled chunk by chunk of rows from the gradients of the row blocks that the
+  forward pass gathered (recorded by a hook only during the step before an update) and reduced by an
+  exact streaming top-k, so it never exists whole either (except where the forward pass itself built
+  the whole table, as LightGCN's propagation does).
+
+The fixes over the authors' reference code: the top-k selections are exact (ties at a threshold cannot
+make a tensor exceed or miss its budget), the optimizer state of pruned and of regrown weights is reset
+(moments zeroed; survivors keep theirs), nothing assumes CUDA (devices come from
+:mod:`tensorkit.backend`), and ``redistribution="global"`` pools the magnitudes and gradients of all
+tensors, so the split of one global budget between tensors (e.g. the user and the item table) can move.
+
+Adam's ``step`` count is one number per parameter in torch and is deliberately not reset: resetting it
+would re-apply the start-up bias correction to every surviving weight. A reset weight therefore starts
+with zero moments under the tensor's (already near 1) bias correction, like a weight that RigL regrows;
+for a steady gradient its step after ``n`` updates is ``lr * (1 - beta1^n) / sqrt(1 - beta2^n)``, which for
+the default betas peaks at about ``6.6 * lr`` (``n = 12``) and falls back towards ``lr`` (1.26 at
+``n = 1000``). A per-entry step count would remove this but costs a budget-sized tensor; it is not done.
+
+Examples
+--------
+>>> import torch
+>>> from recsys.sparse import DynamicSparsity
+>>> model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1))
+>>> opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+>>> ds = DynamicSparsity(model, density=0.25, update_interval=5, end_step=20, optimizer=opt, random_state=0)
+>>> x, y = torch.randn(64, 8), torch.randn(64, 1)
+>>> for _ in range(20):
+...     opt.zero_grad()
+...     torch.nn.functional.mse_loss(model(x), y).backward()
+...     opt.step()
+...     changed = ds.step()
+>>> ds.density_report()["total"]
+{'active': 36, 'numel': 144, 'density': 0.25}
+>>> mask = ds.masks["0.weight"]
+>>> int(mask.sum()), bool((model[0].weight[~mask] == 0).all())
+(32, True)
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Iterable, Iterator, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from tensorkit import backend
+
+__all__ = [
+    "DynamicSparsity",
+    "SparseTable",
+    "check_density",
+    "exact_budget",
+    "largest_k",
+    "random_positions",
+    "remap_optimizer_state",
+    "replace_parameter",
+    "reset_optimizer_state",
+    "smallest_k",
+    "split_positions",
+    "update_count",
+    "update_ratio",
+]
+
+SCHEDULES = ("cosine", "linear", "constant")
+GROW_RULES = ("gradient", "random")
+PRUNE_RULES = ("magnitude",)
+REDISTRIBUTIONS = (None, "none", "global")
+REGROW_INITS = ("zero", "random", "gradient")
+
+
+# ------------------------------------------------------------------------------------------------
+# small functions with one job: budgets, schedule, exact selections
+
+
+def check_density(density: Any, name: str = "density") -> float:
+    """``density`` as a float in (0, 1], or a ``ValueError`` naming it."""
+    if isinstance(density, bool) or not isinstance(density, numbers.Real) or not np.isfinite(density):
+        raise ValueError(f"{name} must be a number in (0, 1]; got {density!r}")
+    if not 0.0 < float(density) <= 1.0:
+        raise ValueError(f"{name} must be in (0, 1]; got {density!r}")
+    return float(density)
+
+
+def exact_budget(density: float, numel: int) -> int:
+    """The number of active weights of a tensor of ``numel`` entries: ``round(density * numel)``, at least 1."""
+    return int(min(numel, max(1, round(check_density(density) * numel))))
+
+
+def update_ratio(step: int, initial: float = 0.5, final: float = 0.005, end_step: Optional[int] = None,
+                 schedule: str = "cosine") -> float:
+    """The fraction ``r_t`` of active weights that is pruned and regrown at step ``t``.
+
+    ``cosine``: ``r_t = final + (initial - final) * (1 + cos(pi * t / end_step)) / 2``;
+    ``linear``: ``r_t = initial + (final - initial) * t / end_step``; ``constant``: ``r_t = initial``.
+    Steps after ``end_step`` give 0 (no more updates). Without ``end_step`` every schedule is constant.
+
+    Examples
+    --------
+    >>> update_ratio(0, 0.5, 0.005, end_step=100), update_ratio(100, 0.5, 0.005, end_step=100)
+    (0.5, 0.005)
+    >>> round(update_ratio(50, 0.5, 0.005, end_step=100), 4)
+    0.2525
+    """
+    if end_step is None or schedule == "constant":
+        return float(initial) if end_step is None or step <= end_step else 0.0
+    if step > end_step:
+        return 0.0
+    frac = min(max(step / max(end_step, 1), 0.0), 1.0)
+    if schedule == "cosine":
+        return float(final + (initial - final) * (1.0 + math.cos(math.pi * frac)) / 2.0)
+    if schedule == "linear":
+        return float(initial + (final - initial) * frac)
+    raise ValueError(f"schedule must be one of {SCHEDULES}; got {schedule!r}")
+
+
+def update_count(ratio: float, active: int, inactive: int) -> int:
+    """``k = ceil(ratio * active)``, limited so that ``k`` weights can be pruned and ``k`` regrown."""
+    if ratio <= 0 or active <= 0 or inactive <= 0:
+        return 0
+    return int(min(math.ceil(ratio * active - 1e-9), active, inactive))
+
+
+def smallest_k(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """Positions of the ``k`` smallest entries of a 1-D tensor, exactly ``k`` of them (ties broken arbitrarily)."""
+    if k <= 0:
+        return torch.zeros(0, dtype=torch.long, device=scores.device)
+    return torch.topk(scores, int(k), largest=False, sorted=False).indices
+
+
+def largest_k(chunks: Iterable[tuple[int, torch.Tensor, Optional[torch.Tensor]]], k: int
+              ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """Exact streaming top-k over score chunks: the global positions of the ``k`` largest scores.
+
+    Parameters
+    ----------
+    chunks : iterable of ``(offset, scores, payload)``
+        ``scores`` is a 1-D tensor of the entries ``offset .. offset + len(scores) - 1``; ``-inf`` marks
+        entries that may not be chosen. ``payload`` (same length, or None) is carried along, e.g. the
+        signed gradient of each entry.
+    k : int
+
+    Returns
+    -------
+    positions : LongTensor of shape (k,)
+    payload : tensor of shape (k,) or None
+        The payload of the chosen entries.
+
+    Raises
+    ------
+    ValueError
+        When fewer than ``k`` entries may be chosen.
+    """
+    best_s = best_p = best_v = None
+    for offset, scores, payload in chunks:
+        if k <= 0:
+            break
+        scores = scores.reshape(-1)
+        kk = min(int(k), scores.numel())
+        top = torch.topk(scores, kk, largest=True, sorted=False)
+        pos = top.indices + int(offset)
+        val = None if payload is None else payload.reshape(-1)[top.indices]
+        if best_s is None:
+            best_s, best_p, best_v = top.values, pos, val
+            continue
+        cat_s = torch.cat([best_s, top.values])
+        cat_p = torch.cat([best_p, pos])
+        cat_v = None if val is None or best_v is None else torch.cat([best_v, val])
+        if cat_s.numel() > k:
+            keep = torch.topk(cat_s, int(k), largest=True, sorted=False).indices
+            cat_s, cat_p = cat_s[keep], cat_p[keep]
+            cat_v = None if cat_v is None else cat_v[keep]
+        best_s, best_p, best_v = cat_s, cat_p, cat_v
+    if k <= 0 or best_s is None:
+        return torch.zeros(0, dtype=torch.long), None
+    if best_s.numel() < k or bool(torch.isneginf(best_s).any()):
+        raise ValueError(f"cannot choose {k} entries: fewer candidates are allowed")
+    return best_p, best_v
+
+
+def split_positions(positions: torch.Tensor, sizes: Sequence[int]) -> list[torch.Tensor]:
+    """Split global positions over consecutive blocks of the given sizes into local positions per block."""
+    bounds = np.concatenate([[0], np.cumsum(np.asarray(sizes, dtype=np.int64))])
+    out = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        sel = (positions >= int(lo)) & (positions < int(hi))
+        out.append(positions[sel] - int(lo))
+    return out
+
+
+def random_positions(numel: int, count: int, generator: torch.Generator) -> torch.Tensor:
+    """``count`` distinct positions in ``range(numel)``, uniformly at random, sorted (int64, on the CPU).
+
+    Uses memory proportional to ``count`` rather than ``numel`` when ``count`` is a small fraction.
+    """
+    count = int(count)
+    if count >= numel:
+        return torch.arange(numel, dtype=torch.long)
+    if count * 4 >= numel:
+        return torch.sort(torch.randperm(numel, generator=generator)[:count]).values
+    drawn = torch.unique(torch.randint(0, numel, (int(count * 1.2) + 16,), generator=generator))
+    while drawn.numel() < count:
+        more = torch.randint(0, numel, (count - drawn.numel() + 16,), generator=generator)
+        drawn = torch.unique(torch.cat([drawn, more]))
+    keep = torch.randperm(drawn.numel(), generator=generator)[:count]
+    return torch.sort(drawn[keep]).values
+
+
+def reset_optimizer_state(optimizer: Optional[torch.optim.Optimizer], param: torch.Tensor,
+                          positions: torch.Tensor) -> None:
+    """Zero every per-entry state tensor of ``param`` (Adam's moments, SGD's momentum) at flat ``positions``."""
+    if optimizer is None or positions.numel() == 0:
+        return
+    state = optimizer.state.get(param)
+    if not state:
+        return
+    for value in state.values():
+        if isinstance(value, torch.Tensor) and value.shape == param.shape and value.numel() > 1:
+            value.view(-1)[positions.to(value.device)] = 0
+
+
+def remap_optimizer_state(optimizer: Optional[torch.optim.Optimizer], param: torch.Tensor, old_size: int,
+                          old_slots: torch.Tensor, new_slots: torch.Tensor, new_size: int) -> None:
+    """Move per-entry optimizer state of a values vector to new slots; entries not moved start at zero.
+
+    ``state[old_slots]`` goes to ``new_state[new_slots]``; scalar entries (Adam's ``step``) are kept.
+    """
+    if optimizer is None:
+        return
+    state = optimizer.state.get(param)
+    if not state:
+        return
+    for key, value in list(state.items()):
+        if isinstance(value, torch.Tensor) and value.dim() == 1 and value.numel() == old_size and old_size > 1:
+            moved = value.new_zeros(new_size)
+            moved.index_add_(0, new_slots.to(value.device), value.index_select(0, old_slots.to(value.device)))
+            state[key] = moved
+
+
+def replace_parameter(optimizer: Optional[torch.optim.Optimizer], old: torch.Tensor, new: torch.Tensor) -> None:
+    """Let ``optimizer`` update ``new`` instead of ``old``, carrying ``old``'s state over."""
+    if optimizer is None or old is new:
+        return
+    for group in optimizer.param_groups:
+        group["params"] = [new if p is old else p for p in group["params"]]
+    if old in optimizer.state:
+        optimizer.state[new] = optimizer.state.pop(old)
+
+
+def _regrown_values(mode: str, grads: Optional[torch.Tensor], survivors: torch.Tensor, pruned: torch.Tensor,
+                    count: int, generator: torch.Generator, like: torch.Tensor) -> torch.Tensor:
+    """Initial values of ``count`` regrown weights.
+
+    ``zero`` (RigL); ``random``: normal with the standard deviation of the surviving weights (SET);
+    ``gradient``: the negative gradient, scaled so that its root mean square equals that of the pruned
+    weights (a step of typical size along the steepest descent direction).
+    """
+    if count == 0 or mode == "zero":
+        return like.new_zeros(count)
+    if mode == "random":
+        std = float(survivors.detach().float().std()) if survivors.numel() > 1 else 0.0
+        noise = torch.randn(count, generator=generator, dtype=torch.float32)
+        return (noise * std).to(device=like.device, dtype=like.dtype)
+    if mode == "gradient":
+        if grads is None:
+            return like.new_zeros(count)
+        g = grads.to(device=like.device, dtype=like.dtype)
+        g_rms = g.pow(2).mean().sqrt()
+        w_rms = pruned.detach().to(like.dtype).pow(2).mean().sqrt() if pruned.numel() else g_rms.new_zeros(())
+        return torch.where(g_rms > 0, -g * (w_rms / g_rms.clamp_min(1e-30)), torch.zeros_like(g))
+    raise ValueError(f"regrow_init must be one of {REGROW_INITS}; got {mode!r}")
+
+
+# ------------------------------------------------------------------------------------------------
+# memory-true storage
+
+
+class _Gather(torch.autograd.Function):
+    """``out[target] = values[slots]`` into a zero vector of length ``size`` (``target`` distinct)."""
+
+    @staticmethod
+    def forward(ctx, values, slots, target, size):
+        ctx.save_for_backward(slots, target)
+        ctx.n_values = values.numel()
+        out = values.new_zeros(size)
+        out.index_copy_(0, target, values.index_select(0, slots))
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        slots, target = ctx.saved_tensors
+        picked = grad.reshape(-1).index_select(0, target)
+        return grad.new_zeros(ctx.n_values).index_add_(0, slots, picked), None, None, None
+
+
+class SparseTable(nn.Module):
+    """An ``n_rows x dim`` embedding table that stores only its active weights.
+
+    Parameters
+    ----------
+    n_rows, dim : int
+    density : float in (0, 1], default=0.5
+        The table holds ``round(density * n_rows * dim)`` active weights (its budget).
+    init_std : float, default=0.1
+        Active weights start as ``N(0, init_std^2)``.
+    random_state : None, int or RandomState
+        Seeds the initial random positions and values.
+    device, dtype :
+        Through :func:`tensorkit.backend.resolve_device` / :func:`~tensorkit.backend.resolve_dtype`.
+
+    Attributes
+    ----------
+    values : nn.Parameter of shape (budget,)
+        The active weights, in the order of ``indices``.
+    indices : buffer, int32 (int64 for tables of 2**31 entries or more), shape (budget,)
+        Sorted, distinct flat positions ``row * dim + col`` of the active weights.
+    indptr : buffer, int64, shape (n_rows + 1,)
+        Row pointer: the active weights of row ``r`` are ``values[indptr[r]:indptr[r + 1]]``.
+
+    Notes
+    -----
+    Rows are gathered into dense ``(B, dim)`` blocks (:meth:`gather_rows`, ``table(rows)``) and the whole
+    table into a dense ``(n_rows, dim)`` tensor (:meth:`to_dense`, ``table()``); both are differentiable
+    with respect to ``values``. While :meth:`record_gradients` is on, the gradients of those blocks are
+    kept so that :meth:`dense_gradient_chunks` can give the gradient with respect to the dense table,
+    chunk by chunk of rows, for choosing which weights grow. :meth:`rewire` moves the active set.
+
+    Examples
+    --------
+    >>> import torch
+    >>> table = SparseTable(100, 8, density=0.25, random_state=0, device="cpu")
+    >>> table.budget, table.values.shape
+    (200, torch.Size([200]))
+    >>> block = table(torch.tensor([3, 7, 3]))
+    >>> block.shape, bool(torch.equal(block, table.to_dense()[[3, 7, 3]]))
+    (torch.Size([3, 8]), True)
+    """
+
+    def __init__(self, n_rows: int, dim: int, density: float = 0.5, init_std: float = 0.1,
+                 random_state: Any = None, device: Any = None, dtype: Any = None):
+        super().__init__()
+        for name, value in (("n_rows", n_rows), ("dim", dim)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive int; got {value!r}")
+        self.n_rows, self.dim = int(n_rows), int(dim)
+        self.density = check_density(density)
+        dev = backend.resolve_device("cpu" if device is None else device)
+        dt = backend.resolve_dtype(dtype)
+        gen = backend.check_random_state(random_state).torch
+        budget = exact_budget(self.density, self.numel)
+        flat = random_positions(self.numel, budget, gen)
+        values = torch.randn(budget, generator=gen, dtype=torch.float32) * float(init_std)
+        self.values = nn.Parameter(values.to(device=dev, dtype=dt))
+        self.register_buffer("indices", flat.to(device=dev, dtype=self.index_dtype))
+        self.register_buffer("indptr", self._row_pointer(self.indices))
+        self._records: Optional[list] = None
+
+    # -- bookkeeping ------------------------------------------------------------------------
+    @property
+    def numel(self) -> int:
+        """Entries of the dense table, ``n_rows * dim``."""
+        return self.n_rows * self.dim
+
+    @property
+    def budget(self) -> int:
+        """Number of active weights (the length of ``values``)."""
+        return int(self.values.numel())
+
+    @property
+    def index_dtype(self) -> torch.dtype:
+        return torch.int32 if self.numel < 2**31 else torch.int64
+
+    def _row_pointer(self, flat: torch.Tensor) -> torch.Tensor:
+        """``indptr[r]`` = number of active positions before row ``r`` (a search in the sorted ``flat``)."""
+        bounds = torch.arange(self.n_rows + 1, device=flat.device, dtype=flat.dtype) * self.dim
+        return torch.searchsorted(flat, bounds)
+
+    def extra_repr(self) -> str:
+        return f"n_rows={self.n_rows}, dim={self.dim}, budget={self.budget}"
+
+    # -- forward ----------------------------------------------------------------------------
+    def forward(self, rows: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``table(rows)`` gathers rows (:meth:`gather_rows`); ``table()`` is :meth:`to_dense`."""
+        return self.to_dense() if rows is None else self.gather_rows(rows)
+
+    def gather_rows(self, rows: torch.Tensor) -> torch.Tensor:
+        """Dense ``(len(rows), dim)`` block of the given rows (repeats allowed); gradients flow into ``values``."""
+        rows = torch.as_tensor(rows, device=self.indptr.device).long().reshape(-1)
+        start = self.indptr.index_select(0, rows)
+        counts = self.indptr.index_select(0, rows + 1) - start
+        n = rows.numel()
+        total = int(counts.sum())
+        owner = torch.repeat_interleave(torch.arange(n, device=rows.device), counts, output_size=total)
+        shift = (start - (torch.cumsum(counts, 0) - counts)).index_select(0, owner)
+        slots = torch.arange(total, device=rows.device) + shift          # positions in values / indices
+        base = (owner - rows.index_select(0, owner)) * self.dim           # (out row - table row) * dim
+        target = self.indices.index_select(0, slots).long() + base        # flat positions in the block
+        out = _Gather.apply(self.values, slots, target, n * self.dim).view(n, self.dim)
+        self._maybe_record(rows, out)
+        return out
+
+    def to_dense(self) -> torch.Tensor:
+        """The whole table as a dense ``(n_rows, dim)`` tensor (a temporary, differentiable w.r.t. ``values``)."""
+        out = self.values.new_zeros(self.numel).index_add(0, self.indices, self.values).view(self.n_rows, self.dim)
+        self._maybe_record(None, out)
+        return out
+
+    def active_mask(self) -> torch.Tensor:
+        """Dense boolean mask of the active entries (for inspection and tests; it is ``n_rows x dim``)."""
+        mask = torch.zeros(self.numel, dtype=torch.bool, device=self.indices.device)
+        mask.index_fill_(0, self.indices.long(), True)
+        return mask.view(self.n_rows, self.dim)
+
+    # -- gradients for growth -----------------------------------------------------------------
+    def record_gradients(self, on: bool = True) -> None:
+        """Keep (``on``) or stop keeping the gradients of the blocks the next forward passes build."""
+        self._records = [] if on else None
+
+    @property
+    def recording(self) -> bool:
+        return self._records is not None
+
+    def _maybe_record(self, rows: Optional[torch.Tensor], out: torch.Tensor) -> None:
+        if self._records is None or not out.requires_grad:
+            return
+        records = self._records
+
+        def keep(grad: torch.Tensor) -> None:
+            records.append((rows, grad.detach()))
+
+        out.register_hook(keep)
+
+    def has_gradients(self) -> bool:
+        """Whether gradients were recorded since :meth:`record_gradients` was turned on."""
+        return bool(self._records)
+
+    def dense_gradient_chunks(self, chunk_rows: int = 4096) -> Iterator[tuple[int, torch.Tensor]]:
+        """The recorded gradient w.r.t. the dense table, as ``(first_row, (rows, dim) block)`` chunks."""
+        records = self._records or []
+        for lo in range(0, self.n_rows, chunk_rows):
+            hi = min(lo + chunk_rows, self.n_rows)
+            block = self.values.new_zeros(hi - lo, self.dim)
+            for rows, grad in records:
+                if rows is None:
+                    block += grad[lo:hi]
+                    continue
+                sel = (rows >= lo) & (rows < hi)
+                if bool(sel.any()):
+                    block.index_add_(0, rows[sel] - lo, grad[sel].to(block.dtype))
+            yield lo, block
+
+    def grow_candidates(self, chunk_rows: int = 4096, offset: int = 0, random: Optional[torch.Generator] = None,
+                        payload: bool = True) -> Iterator[tuple[int, torch.Tensor, Optional[torch.Tensor]]]:
+        """Score chunks for :func:`largest_k`: ``|grad|`` (or random scores), ``-inf`` at active entries.
+
+        With ``payload`` the signed gradient comes along (for ``regrow_init="gradient"``).
+        """
+        active = self.indices
+        for lo, block in self.dense_gradient_chunks(chunk_rows) if random is None else self._zero_chunks(chunk_rows):
+            first, last = lo * self.dim, lo * self.dim + block.numel()
+            if random is None:
+                scores = block.reshape(-1).abs().to(torch.float32)
+            else:
+                scores = torch.rand(block.numel(), generator=random).to(block.device)
+            bounds = torch.tensor([first, last], device=active.device, dtype=active.dtype)
+            lo_slot, hi_slot = torch.searchsorted(active, bounds).tolist()
+            scores[active[lo_slot:hi_slot].long() - first] = -math.inf
+            yield offset + first, scores, block.reshape(-1) if payload else None
+
+    def _zero_chunks(self, chunk_rows: int) -> Iterator[tuple[int, torch.Tensor]]:
+        for lo in range(0, self.n_rows, chunk_rows):
+            hi = min(lo + chunk_rows, self.n_rows)
+            yield lo, self.values.new_zeros(hi - lo, self.dim)
+
+    def prune_scores(self) -> torch.Tensor:
+        """``|values|``: the scores of :func:`smallest_k` for pruning (slot order)."""
+        return self.values.detach().abs().to(torch.float32)
+
+    # -- moving the active set ----------------------------------------------------------------
+    def prune_and_grow(self, k: int, optimizer: Optional[torch.optim.Optimizer] = None, grow: str = "gradient",
+                       generator: Optional[torch.Generator] = None, chunk_rows: int = 4096
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One update of this table alone: drop the ``k`` smallest ``|values|``, activate ``k`` inactive entries.
+
+        ``grow="gradient"`` takes the ``k`` largest recorded ``|dense gradient|`` (record with
+        :meth:`record_gradients` before the forward/backward pass); ``"random"`` uniformly random ones.
+        Regrown weights start at zero; ``optimizer``'s state is remapped (survivors keep their moments).
+        :class:`DynamicSparsity` does the same with a schedule, for several tables and masked parameters.
+
+        Returns
+        -------
+        pruned, grown : LongTensor
+            The flat positions that left and joined the active set.
+        """
+        if grow not in GROW_RULES:
+            raise ValueError(f"grow must be one of {GROW_RULES}; got {grow!r}")
+        k = update_count(1.0, min(int(k), self.budget), self.numel - self.budget) if k > 0 else 0
+        with torch.no_grad():
+            prune = smallest_k(self.prune_scores(), k)
+            random = (generator or torch.Generator().manual_seed(0)) if grow == "random" else None
+            grown, _ = largest_k(self.grow_candidates(chunk_rows, 0, random, payload=False), k)
+            pruned = self.indices.index_select(0, prune.to(self.indices.device)).long()
+            before = self.values
+            old_slots, new_slots, old_size = self.rewire(prune, grown)
+            replace_parameter(optimizer, before, self.values)
+            remap_optimizer_state(optimizer, self.values, old_size, old_slots, new_slots, self.budget)
+        self.record_gradients(False)
+        return pruned, grown.to(pruned.device)
+
+    @torch.no_grad()
+    def rewire(self, prune_slots: torch.Tensor, grow_positions: torch.Tensor,
+               grow_values: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """Drop the weights at ``prune_slots`` and activate the flat ``grow_positions`` (inactive ones).
+
+        Returns ``(old_slots, new_slots, old_size)`` of the surviving weights, for
+        :func:`remap_optimizer_state`. The budget changes by ``len(grow) - len(prune)``; when it does, ``values``
+        becomes a new Parameter (autograd fixes a leaf's shape), to be swapped in the optimizer with
+        :func:`replace_parameter`.
+        """
+        device = self.values.device
+        old_size = self.budget
+        keep = torch.ones(old_size, dtype=torch.bool, device=device)
+        keep[prune_slots.to(device)] = False
+        old_slots = torch.nonzero(keep).squeeze(1)
+        del keep
+        kept = self.indices.index_select(0, old_slots)              # sorted, index dtype
+        grown, order = torch.sort(grow_positions.to(device).long())
+        grown = grown.to(self.index_dtype)
+        if grow_values is None:
+            grow_values = self.values.new_zeros(grown.numel())
+        grow_values = grow_values.to(device=device, dtype=self.values.dtype)[order]
+        # merge two sorted lists: a kept entry moves up by the number of grown positions before it
+        at = torch.searchsorted(kept, grown)
+        if grown.numel() and kept.numel():
+            clash = kept.index_select(0, at.clamp(max=kept.numel() - 1)) == grown
+            if bool(clash.any()) or bool((grown[1:] == grown[:-1]).any()):
+                raise RuntimeError("rewire would activate an already active position")
+        new_grown = at + torch.arange(grown.numel(), device=device)
+        new_kept = torch.searchsorted(grown, kept, right=True, out_int32=self.index_dtype == torch.int32)
+        new_kept += torch.arange(kept.numel(), device=device, dtype=new_kept.dtype)
+        new_size = kept.numel() + grown.numel()
+        indices = torch.zeros(new_size, dtype=self.index_dtype, device=device)
+        indices.index_add_(0, new_kept, kept).index_add_(0, new_grown, grown)
+        del kept
+        values = self.values.detach().new_zeros(new_size)
+        values.index_add_(0, new_kept, self.values.detach().index_select(0, old_slots))
+        values.index_add_(0, new_grown, grow_values)
+        if new_size == old_size:
+            self.values.data = values
+            self.values.grad = None
+        else:  # autograd caches a leaf's shape: a new budget needs a new Parameter (see replace_parameter)
+            self.values = nn.Parameter(values, requires_grad=self.values.requires_grad)
+        self.indices = indices
+        self.indptr = self._row_pointer(indices)
+        return old_slots, new_kept, old_size
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        key = prefix + "values"
+        if key in state_dict and state_dict[key].shape != self.values.shape:
+            # another budget (e.g. after global redistribution): a new Parameter, so create optimizers after loading
+            size = state_dict[key].shape
+            self.values = nn.Parameter(self.values.detach().new_zeros(size), requires_grad=self.values.requires_grad)
+            self.indices = self.indices.new_zeros(size)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__.copy()
+        state = dict(state)
+        state["_records"] = None
+        return state
+
+
+# ------------------------------------------------------------------------------------------------
+# the engine
+
+
+class _MaskedTarget:
+    """A dense parameter under a boolean mask."""
+
+    kind = "masked"
+
+    def __init__(self, name: str, param: nn.Parameter, mask: torch.Tensor):
+        self.name, self.param, self.mask = name, param, mask
+        self.factor = mask.to(param.dtype)    # 1.0 active / 0.0 inactive: multiplying is fast on every device
+        self.dense_grad: Optional[torch.Tensor] = None
+        self.recording = False
+        self.handle = None
+
+    @property
+    def numel(self) -> int:
+        return self.param.numel()
+
+    @property
+    def active(self) -> int:
+        return int(self.mask.sum())
+
+    def active_positions(self) -> torch.Tensor:
+        return torch.nonzero(self.mask.view(-1)).squeeze(1)
+
+    def prune_scores(self) -> torch.Tensor:
+        return self.param.detach().view(-1)[self.active_positions()].abs().to(torch.float32)
+
+    def gradient(self) -> Optional[torch.Tensor]:
+        return self.dense_grad if self.dense_grad is not None else self.param.grad
+
+    def grow_candidates(self, chunk_rows: int, offset: int, random: Optional[torch.Generator] = None,
+                        payload: bool = True):
+        keep_payload = payload
+        if random is None:
+            grad = self.gradient()
+            if grad is None:
+                raise RuntimeError(f"parameter {self.name!r} has no gradient; call DynamicSparsity.step() after "
+                                   "loss.backward() and optimizer.step(), before zeroing the gradients")
+            payload = grad.detach().reshape(-1)
+            scores = payload.abs().to(torch.float32)
+        else:
+            payload = None
+            scores = torch.rand(self.numel, generator=random).to(self.param.device)
+        scores = scores.masked_fill(self.mask.view(-1), -math.inf)
+        yield offset, scores, payload if keep_payload else None
+
+    def hook(self, grad: torch.Tensor) -> torch.Tensor:
+        if self.recording:
+            self.dense_grad = grad.detach().clone() if self.dense_grad is None else self.dense_grad + grad.detach()
+        return grad * self.factor
+
+    def refresh(self) -> None:
+        """Recompute the cached 0/1 factor after the mask changed."""
+        self.factor.copy_(self.mask)
+
+    @torch.no_grad()
+    def apply_mask(self) -> None:
+        self.param.data.mul_(self.factor)
+
+
+class _TableTarget:
+    """A :class:`SparseTable` (memory-true storage)."""
+
+    kind = "table"
+
+    def __init__(self, name: str, table: SparseTable):
+        self.name, self.table = name, table
+
+    @property
+    def param(self) -> nn.Parameter:
+        return self.table.values
+
+    @property
+    def numel(self) -> int:
+        return self.table.numel
+
+    @property
+    def active(self) -> int:
+        return self.table.budget
+
+    def prune_scores(self) -> torch.Tensor:
+        return self.table.prune_scores()
+
+    def grow_candidates(self, chunk_rows: int, offset: int, random: Optional[torch.Generator] = None,
+                        payload: bool = True):
+        if random is None and not self.table.has_gradients():
+            raise RuntimeError(f"table {self.name!r} recorded no gradient before this update step; run the "
+                               "forward and backward pass between DynamicSparsity.step() calls")
+        return self.table.grow_candidates(chunk_rows, offset, random, payload)
+
+
+def _is_embedding_weight(module: nn.Module) -> bool:
+    return isinstance(module, (nn.Embedding, nn.EmbeddingBag))
+
+
+class DynamicSparsity:
+    """Dynamic sparse training of a model's weights, around any torch optimizer (DSL, WSDM 2024).
+
+    Masked parameters start with a uniformly random mask of exactly ``round(density * numel)`` entries;
+    :class:`SparseTable` modules found in a model bring their own budget and are updated in place
+    (memory-true). Call :meth:`step` right after every ``optimizer.step()``: it re-applies the masks and,
+    every ``update_interval`` steps up to ``end_step``, prunes the ``k`` active weights of smallest
+    magnitude and regrows the ``k`` inactive ones of largest gradient magnitude per tensor, with
+    ``k = ceil(r_t * active)`` and ``r_t`` from :func:`update_ratio`. The optimizer's per-entry state is
+    reset at pruned and regrown positions and carried for the others.
+
+    Parameters
+    ----------
+    params_or_model : nn.Module, or list of parameters or of ``(name, parameter)`` pairs
+        For a module: every parameter with two or more dimensions and every embedding weight, and every
+        :class:`SparseTable`.
+    density : float in (0, 1], default=0.5
+        Fraction of active weights of each masked parameter.
+    update_interval : int, default=100
+        ``Delta T``: optimizer steps between two prune/grow updates.
+    update_ratio : float in [0, 1], default=0.5
+        ``r_0``: the fraction of active weights replaced at the first update.
+    final_update_ratio : float, default=0.005
+        ``r_min``: the ratio reached at ``end_step``.
+    end_step : int or None, default=None
+        ``T_end``: the last step with an update. None: updates never stop and ``r_t = r_0`` (constant).
+    prune : {"magnitude"}, default="magnitude"
+    grow : {"gradient", "random"}, default="gradient"
+        RigL's gradient rule, or SET's uniformly random choice among inactive weights.
+    schedule : {"cosine", "linear", "constant"}, default="cosine"
+    redistribution : {None, "global"}, default=None
+        None: every tensor keeps its own budget. "global": one budget for all tensors; the ``k`` pruned
+        weights are the globally smallest magnitudes and the ``k`` regrown the globally largest
+        gradients, so the per-tensor split moves while the total stays fixed.
+    fix : bool, default=False
+        Keep the initial random masks for ever (static sparse training).
+    random_state : None, int or RandomState
+        Seeds the initial masks and random choices.
+    optimizer : torch.optim.Optimizer, optional
+        Whose state is reset/remapped on updates; also settable with :meth:`attach_optimizer`.
+    regrow_init : {"zero", "random", "gradient"}, default="zero"
+        Initial value of regrown weights (see :func:`_regrown_values`); RigL uses zero.
+    mask_gradients : bool, default=True
+        Zero the gradient of inactive masked entries before the optimizer sees it (a gradient hook), so
+        optimizer state stays exactly zero there; the dense gradient is kept for growth on the step before
+        an update.
+    chunk_rows : int, default=4096
+        Rows per chunk when scanning a table's dense gradient.
+
+    Attributes
+    ----------
+    step_count : int
+        Calls of :meth:`step` so far.
+    masks : dict of str to BoolTensor
+        The masks of the masked parameters (tables keep ``indices`` instead).
+    updates : list of dict
+        One entry per prune/grow update: ``step``, ``ratio``, ``changed`` (weights pruned = regrown), and
+        ``active`` per tensor.
+
+    References
+    ----------
+    S. Wang, Y. Sui, J. Wu, Z. Zheng and H. Xiong, "Dynamic Sparse Learning: A Novel Paradigm for
+    Efficient Recommendation", WSDM 2024, arXiv:2402.02855.
+    U. Evci, T. Gale, J. Menick, P. S. Castro and E. Elsen, "Rigging the Lottery: Making All Tickets
+    Winners", ICML 2020.
+
+    Examples
+    --------
+    See the module docstring of :mod:`recsys.sparse`.
+    """
+
+    def __init__(self, params_or_model: Any, density: float = 0.5, update_interval: int = 100,
+                 update_ratio: float = 0.5, final_update_ratio: float = 0.005, end_step: Optional[int] = None,
+                 prune: str = "magnitude", grow: str = "gradient", schedule: str = "cosine",
+                 redistribution: Optional[str] = None, fix: bool = False, random_state: Any = None,
+                 optimizer: Optional[torch.optim.Optimizer] = None, regrow_init: str = "zero",
+                 mask_gradients: bool = True, chunk_rows: int = 4096):
+        self.density = check_density(density)
+        if isinstance(update_interval, bool) or not isinstance(update_interval, (int, np.integer)) \
+                or update_interval < 1:
+            raise ValueError(f"update_interval must be a positive int; got {update_interval!r}")
+        for name, value in (("update_ratio", update_ratio), ("final_update_ratio", final_update_ratio)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1:
+                raise ValueError(f"{name} must be a number in [0, 1]; got {value!r}")
+        if end_step is not None and (isinstance(end_step, bool) or not isinstance(end_step, (int, np.integer))
+                                     or end_step < 0):
+            raise ValueError(f"end_step must be None or a non-negative int; got {end_step!r}")
+        for name, value, choices in (("prune", prune, PRUNE_RULES), ("grow", grow, GROW_RULES),
+                                     ("schedule", schedule, SCHEDULES), ("regrow_init", regrow_init, REGROW_INITS),
+                                     ("redistribution", redistribution, REDISTRIBUTIONS)):
+            if value not in choices:
+                raise ValueError(f"{name} must be one of {choices}; got {value!r}")
+        self.update_interval = int(update_interval)
+        self.update_ratio = float(update_ratio)
+        self.final_update_ratio = float(final_update_ratio)
+        self.end_step = None if end_step is None else int(end_step)
+        self.prune, self.grow, self.schedule = prune, grow, schedule
+        self.redistribution = None if redistribution == "none" else redistribution
+        self.fix = bool(fix)
+        self.regrow_init = regrow_init
+        self.mask_gradients = bool(mask_gradients)
+        self.chunk_rows = int(chunk_rows)
+        self.optimizer = optimizer
+        self._random = backend.check_random_state(random_state)
+        self.step_count = 0
+        self.updates: list[dict] = []
+        self.targets: list = []
+        self._build_targets(params_or_model)
+        if not self.targets:
+            raise ValueError("params_or_model has no parameter to sparsify (no parameter with dim >= 2, "
+                             "embedding weight or SparseTable)")
+        self._set_recording(self._is_update_step(1))
+
+    # -- construction -------------------------------------------------------------------------
+    def _build_targets(self, params_or_model: Any) -> None:
+        named: list[tuple[str, nn.Parameter]] = []
+        if isinstance(params_or_model, nn.Module):
+            table_params = set()
+            for name, module in params_or_model.named_modules():
+                if isinstance(module, SparseTable):
+                    self.targets.append(_TableTarget(name or "table", module))
+                    table_params.add(id(module.values))
+            embedding_params = {id(m.weight) for m in params_or_model.modules() if _is_embedding_weight(m)}
+            for name, param in params_or_model.named_parameters():
+                if id(param) in table_params or not param.requires_grad:
+                    continue
+                if param.dim() >= 2 or id(param) in embedding_params:
+                    named.append((name, param))
+        else:
+            if isinstance(params_or_model, torch.Tensor):
+                raise TypeError("params_or_model must be an nn.Module or a list of parameters; got one tensor "
+                                "(wrap it in a list)")
+            for i, item in enumerate(params_or_model):
+                if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+                    name, param = item
+                else:
+                    name, param = str(i), item
+                if isinstance(param, SparseTable):
+                    self.targets.append(_TableTarget(name, param))
+                    continue
+                if not isinstance(param, torch.Tensor):
+                    raise TypeError(f"params_or_model[{i}] must be a parameter or (name, parameter); "
+                                    f"got {type(param).__name__}")
+                named.append((name, param))
+        for name, param in named:
+            budget = exact_budget(self.density, param.numel())
+            flat = random_positions(param.numel(), budget, self._random.torch)
+            mask = torch.zeros(param.numel(), dtype=torch.bool)
+            mask[flat] = True
+            target = _MaskedTarget(name, param, mask.view(param.shape).to(param.device))
+            target.apply_mask()
+            if self.mask_gradients and param.requires_grad:
+                target.handle = param.register_hook(target.hook)
+            self.targets.append(target)
+
+    def attach_optimizer(self, optimizer: torch.optim.Optimizer) -> "DynamicSparsity":
+        """Use ``optimizer``'s state for resets and remaps from now on; returns self."""
+        self.optimizer = optimizer
+        return self
+
+    def remove_hooks(self) -> None:
+        """Remove the gradient hooks from the masked parameters (e.g. before pickling the model)."""
+        for target in self.targets:
+            if getattr(target, "handle", None) is not None:
+                target.handle.remove()
+                target.handle = None
+
+    # -- schedule -----------------------------------------------------------------------------
+    def update_ratio_at(self, step: int) -> float:
+        """``r_t`` at optimizer step ``step`` (see :func:`update_ratio`)."""
+        return update_ratio(step, self.update_ratio, self.final_update_ratio, self.end_step, self.schedule)
+
+    def _is_update_step(self, step: int) -> bool:
+        if self.fix or step <= 0 or step % self.update_interval:
+            return False
+        if self.end_step is not None and step > self.end_step:
+            return False
+        return self.update_ratio_at(step) > 0
+
+    def _set_recording(self, on: bool) -> None:
+        on = on and self.grow == "gradient"
+        for target in self.targets:
+            if target.kind == "table":
+                target.table.record_gradients(on)
+            else:
+                target.recording = on
+                target.dense_grad = None
+
+    # -- the step -----------------------------------------------------------------------------
+    def step(self) -> bool:
+        """Call after ``optimizer.step()``: re-apply the masks and, at update steps, prune and regrow.
+
+        Returns
+        -------
+        bool
+            Whether this step changed the active sets.
+        """
+        self.step_count += 1
+        for target in self.targets:
+            if target.kind == "masked":
+                target.apply_mask()
+        changed = False
+        if self._is_update_step(self.step_count):
+            self._update(self.step_count)
+            changed = True
+        self._set_recording(self._is_update_step(self.step_count + 1))
+        return changed
+
+    @property
+    def _payload(self) -> bool:
+        return self.regrow_init == "gradient"
+
+    @torch.no_grad()
+    def _update(self, step: int) -> None:
+        ratio = self.update_ratio_at(step)
+        random = self._random.torch if self.grow == "random" else None
+        changed = 0
+        if self.redistribution == "global":
+            prunes, grows, payloads = self._select_global(ratio, random)
+            for target, prune, grow, payload in zip(self.targets, prunes, grows, payloads):
+                self._apply(target, prune, grow, payload)
+                changed += prune.numel()
+        else:  # one tensor at a time, so that only one tensor's temporaries exist at once
+            for target in self.targets:
+                k = update_count(ratio, target.active, target.numel - target.active)
+                prune = smallest_k(target.prune_scores(), k)
+                grow, payload = largest_k(target.grow_candidates(self.chunk_rows, 0, random, self._payload), k)
+                self._apply(target, prune, grow, payload)
+                changed += prune.numel()
+        self.updates.append({"step": step, "ratio": ratio, "changed": int(changed),
+                             "active": {t.name: t.active for t in self.targets}})
+
+    def _select_global(self, ratio: float, random: Optional[torch.Generator]):
+        actives = [t.active for t in self.targets]
+        numels = [t.numel for t in self.targets]
+        k = update_count(ratio, sum(actives), sum(numels) - sum(actives))
+        device = self.targets[0].param.device
+        scores = torch.cat([t.prune_scores().to(device) for t in self.targets])
+        prunes = split_positions(smallest_k(scores, k), actives)
+        offsets = np.concatenate([[0], np.cumsum(numels)])[:-1]
+
+        def chunks():
+            for target, offset in zip(self.targets, offsets):
+                for off, s, payload in target.grow_candidates(self.chunk_rows, int(offset), random, self._payload):
+                    yield off, s.to(device), None if payload is None else payload.to(device)
+
+        grow, payload = largest_k(chunks(), k)
+        grows = split_positions(grow, numels)
+        payloads = []
+        for part, (lo, size) in zip(grows, zip(offsets, numels)):
+            if payload is None:
+                payloads.append(None)
+            else:
+                sel = (grow >= int(lo)) & (grow < int(lo) + size)
+                payloads.append(payload[sel])
+        return prunes, grows, payloads
+
+    def _apply(self, target, prune: torch.Tensor, grow: torch.Tensor, payload: Optional[torch.Tensor]) -> None:
+        if target.kind == "masked":
+            positions = target.active_positions()
+            pruned = positions[prune.to(positions.device)]
+            flat = target.param.data.view(-1)
+            mask = target.mask.view(-1)
+            grow = grow.to(flat.device)
+            if bool(mask[grow].any()):
+                raise RuntimeError("growth chose an active position")
+            survivors = flat[mask].clone() if self.regrow_init == "random" else flat[:0]
+            init = _regrown_values(self.regrow_init, payload, survivors, flat[pruned].clone(), grow.numel(),
+                                   self._random.torch, flat)
+            mask[pruned] = False
+            flat[pruned] = 0
+            mask[grow] = True
+            flat[grow] = init
+            target.refresh()
+            reset_optimizer_state(self.optimizer, target.param, torch.cat([pruned, grow]))
+            target.dense_grad = None
+        else:
+            table = target.table
+            vals = table.values.detach()
+            prune = prune.to(vals.device)
+            survivors = pruned = vals[:0]
+            if self.regrow_init == "random":
+                keep = torch.ones(vals.numel(), dtype=torch.bool, device=vals.device)
+                keep[prune] = False
+                survivors = vals[keep]
+            elif self.regrow_init == "gradient":
+                pruned = vals[prune]
+            init = _regrown_values(self.regrow_init, payload, survivors, pruned, grow.numel(), self._random.torch,
+                                   vals)
+            before = table.values
+            old_slots, new_slots, old_size = table.rewire(prune, grow, init)
+            replace_parameter(self.optimizer, before, table.values)
+            remap_optimizer_state(self.optimizer, table.values, old_size, old_slots, new_slots, table.budget)
+            table.record_gradients(False)
+
+    # -- reports and state --------------------------------------------------------------------
+    @property
+    def masks(self) -> dict:
+        return {t.name: t.mask for t in self.targets if t.kind == "masked"}
+
+    def density_report(self) -> dict:
+        """Per tensor ``{"active", "numel", "density"}``, and the same under ``"total"``."""
+        report = {}
+        for t in self.targets:
+            report[t.name] = {"active": t.active, "numel": t.numel, "density": t.active / t.numel}
+        active = sum(r["active"] for r in report.values())
+        numel = sum(r["numel"] for r in report.values())
+        report["total"] = {"active": active, "numel": numel, "density": active / numel}
+        return report
+
+    def state_dict(self) -> dict:
+        """Step count and masks (tables keep their active set in the model's own ``state_dict``)."""
+        return {"step_count": self.step_count,
+                "masks": {name: mask.detach().cpu().clone() for name, mask in self.masks.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` gave; masks are re-applied to the parameters."""
+        masks = state.get("masks", {})
+        for target in self.targets:
+            if target.kind == "masked" and target.name in masks:
+                mask = masks[target.name].to(device=target.mask.device, dtype=torch.bool)
+                if mask.shape != target.mask.shape:
+                    raise ValueError(f"mask {target.name!r} has shape {tuple(mask.shape)}; "
+                                     f"expected {tuple(target.mask.shape)}")
+                target.mask.copy_(mask)
+                target.refresh()
+                target.apply_mask()
+        self.step_count = int(state.get("step_count", self.step_count))
+        self._set_recording(self._is_update_step(self.step_count + 1))

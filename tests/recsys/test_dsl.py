@@ -1,0 +1,282 @@
+"""DSL recommenders (MF and LightGCN backbones trained sparse from scratch)."""
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from sklearn.base import clone
+
+from recsys.data import make_low_rank_interactions
+from recsys.dsl import DSLRecommender, _DSLNet, normalized_adjacency, sample_negatives
+from recsys.metrics import evaluate_ranking
+from recsys.sparse import SparseTable
+
+GOWALLA = Path(__file__).resolve().parents[3] / "shared" / "data" / "recsys" / "gowalla" / "train.txt"
+
+FAST = dict(n_factors=32, n_epochs=30, batch_size=256, lr=1e-2, reg=0.1, update_interval=20, device="cpu",
+            verbose=0, random_state=0)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def split():
+    data = make_low_rank_interactions(n_users=500, n_items=400, rank=8, interactions_per_user=20, random_state=0)
+    return data.split_by_user(test_size=0.2, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return make_low_rank_interactions(n_users=40, n_items=30, rank=3, interactions_per_user=6, random_state=1)
+
+
+def _popularity_recall(train, test):
+    csr = train.to_csr()
+    counts = np.asarray(csr.sum(0)).ravel().astype(np.float32)
+    users = np.ones((csr.shape[0], 1), np.float32)
+    return evaluate_ranking(users, counts[:, None], train, test, ks=(20,))["recall@20"]
+
+
+# -- recovery of planted preferences ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mf_fits(split):
+    train, test = split
+    torch.set_num_threads(1)
+    dense = DSLRecommender(density=1.0, **FAST).fit(train, eval_set=test)
+    table = DSLRecommender(density=0.5, **FAST).fit(train, eval_set=test)
+    static = DSLRecommender(density=0.5, fix=True, **FAST).fit(train)
+    return dense, table, static
+
+
+def test_mf_sparse_recovers_preferences_nearly_as_well_as_dense(split, mf_fits):
+    train, test = split
+    dense, sparse, static = mf_fits
+    r_dense = dense.evaluate(test)["recall@20"]
+    r_sparse = sparse.evaluate(test)["recall@20"]
+    pop = _popularity_recall(train, test)
+    assert r_sparse >= 0.9 * r_dense, (r_sparse, r_dense)
+    assert r_sparse > 2 * pop, (r_sparse, pop)
+    assert r_sparse > 1.2 * static.evaluate(test)["recall@20"]     # moving the pattern matters
+    assert sparse.history_[-1]["recall@20"] == pytest.approx(r_sparse)
+    assert sparse.n_updates_ > 0
+    # budgets are exact at the end, and the stored tables are the only weights
+    budget = round(0.5 * 500 * 32) + round(0.5 * 400 * 32)
+    assert sparse.n_active_parameters_ == budget == sparse.density_report_["total"]["active"]
+    assert sparse.n_parameters_ == dense.n_parameters_ == dense.n_active_parameters_ == 900 * 32
+    assert all(h["n_active"] == budget for h in sparse.history_)
+    for table in (sparse.model_.user, sparse.model_.item):
+        assert isinstance(table, SparseTable)
+        idx = table.indices.long()
+        assert idx.numel() == table.values.numel() and torch.unique(idx).numel() == idx.numel()
+    n_params = sum(p.numel() for p in sparse.model_.parameters())
+    assert n_params == budget                      # no dense table anywhere in the model
+    assert ((sparse.user_embeddings_ != 0).sum() + (sparse.item_embeddings_ != 0).sum()) <= budget
+
+
+def test_masked_mode_keeps_budget_and_learns(split, mf_fits):
+    train, test = split
+    dense = mf_fits[0]
+    rec = DSLRecommender(density=0.5, sparse_storage=False, **FAST).fit(train)
+    user, item = rec.model_.user.weight, rec.model_.item.weight
+    assert int((user != 0).sum()) <= round(0.5 * user.numel())
+    assert int((item != 0).sum()) <= round(0.5 * item.numel())
+    assert rec.n_active_parameters_ == round(0.5 * user.numel()) + round(0.5 * item.numel())
+    assert rec.evaluate(test)["recall@20"] >= 0.85 * dense.evaluate(test)["recall@20"]
+    assert rec.n_updates_ > 0
+
+
+def test_lightgcn_sparse_learns(split):
+    train, test = split
+    params = dict(FAST, n_epochs=15, n_layers=2, reg=1e-2)
+    sparse = DSLRecommender(backbone="lightgcn", density=0.5, **params).fit(train)
+    dense = DSLRecommender(backbone="lightgcn", density=1.0, **params).fit(train)
+    r_sparse, r_dense = sparse.evaluate(test)["recall@20"], dense.evaluate(test)["recall@20"]
+    assert r_sparse > 2 * _popularity_recall(train, test)
+    assert r_sparse >= 0.9 * r_dense, (r_sparse, r_dense)
+
+
+# -- the training machinery ----------------------------------------------------------------------
+
+
+def test_fix_keeps_the_random_pattern_and_global_redistribution_keeps_total(tiny):
+    params = dict(n_factors=8, batch_size=32, update_interval=3, device="cpu", verbose=0, random_state=3)
+    short = DSLRecommender(fix=True, n_epochs=1, **params).fit(tiny)
+    long = DSLRecommender(fix=True, n_epochs=4, **params).fit(tiny)
+    moving = DSLRecommender(fix=False, n_epochs=4, **params).fit(tiny)
+    assert long.n_updates_ == 0 and moving.n_updates_ > 0
+    assert torch.equal(short.model_.user.indices, long.model_.user.indices)
+    assert not torch.equal(short.model_.user.indices, moving.model_.user.indices)
+    joint = DSLRecommender(redistribution="global", n_epochs=4, **params).fit(tiny)
+    total = round(0.5 * 40 * 8) + round(0.5 * 30 * 8)
+    assert joint.n_active_parameters_ == total
+    assert all(h["n_active"] == total for h in joint.history_)
+    assert joint.n_updates_ > 0
+    report = joint.density_report_
+    assert report["user"]["active"] != round(0.5 * 40 * 8)          # the split moved ...
+    assert report["user"]["active"] + report["item"]["active"] == total   # ... the total did not
+    assert joint.model_.user.budget == report["user"]["active"]
+    loaded = pickle.loads(pickle.dumps(joint))
+    assert np.array_equal(loaded.recommend([0, 1], k=5), joint.recommend([0, 1], k=5))
+    masked = DSLRecommender(redistribution="global", sparse_storage=False, n_epochs=4, **params).fit(tiny)
+    assert masked.n_active_parameters_ == total
+    assert masked.density_report_["user"]["active"] != round(0.5 * 40 * 8)
+    for options in (dict(grow="random"), dict(regrow_init="random"), dict(regrow_init="gradient"),
+                    dict(regrow_init="gradient", redistribution="global")):
+        other = DSLRecommender(n_epochs=2, **options, **params).fit(tiny)
+        assert other.n_updates_ > 0 and other.n_active_parameters_ == total, options
+        for table in (other.model_.user, other.model_.item):
+            idx = table.indices.long()
+            assert torch.unique(idx).numel() == idx.numel() == table.values.numel()
+
+
+def test_lightgcn_table_gradient_for_growth_equals_dense_reference(tiny):
+    train = tiny.to_csr()
+    adj = normalized_adjacency(sp.csr_matrix(train))
+    net = _DSLNet(40, 30, 6, "lightgcn", 2, "table", 0.5, 0.1, torch.Generator().manual_seed(0), "cpu",
+                  torch.float32)
+    u, i, j = torch.tensor([0, 5, 5, 39]), torch.tensor([1, 2, 3, 29]), torch.tensor([4, 0, 7, 8])
+    for t in (net.user, net.item):
+        t.record_gradients(True)
+    net.loss(u, i, j, 1e-2, adj).backward()
+    ego = torch.cat([net.user.to_dense(), net.item.to_dense()]).detach().requires_grad_(True)
+    dense_adj = adj.to_dense()
+    layers, x = ego, ego
+    for _ in range(2):
+        x = dense_adj @ x
+        layers = layers + x
+    final = layers / 3
+    fu, fi, fj = final[u], final[40 + i], final[40 + j]
+    loss = torch.nn.functional.softplus((fu * fj).sum(1) - (fu * fi).sum(1)).mean()
+    loss = loss + 1e-2 * (ego[u].pow(2).sum() + ego[40 + i].pow(2).sum() + ego[40 + j].pow(2).sum()) / 2 / 4
+    loss.backward()
+    got_u = torch.cat([b for _, b in net.user.dense_gradient_chunks(7)])
+    got_i = torch.cat([b for _, b in net.item.dense_gradient_chunks(7)])
+    assert torch.allclose(got_u, ego.grad[:40], atol=1e-6)
+    assert torch.allclose(got_i, ego.grad[40:], atol=1e-6)
+
+
+def test_normalized_adjacency_matches_dense_formula(tiny):
+    r = tiny.to_csr().toarray()
+    a = np.block([[np.zeros((40, 40)), r], [r.T, np.zeros((30, 30))]])
+    deg = a.sum(1)
+    inv = np.divide(1.0, np.sqrt(deg), out=np.zeros_like(deg), where=deg > 0)
+    expected = inv[:, None] * a * inv[None, :]
+    got = normalized_adjacency(sp.csr_matrix(r), dtype="float64").to_dense().numpy()
+    assert np.allclose(got, expected)
+
+
+def test_negative_sampling_avoids_training_items():
+    train = sp.csr_matrix(np.array([[1, 1, 1, 0, 0], [0, 0, 0, 0, 1], [1, 1, 1, 1, 0]], dtype=np.float32))
+    users = np.repeat([0, 1, 2], 400)
+    neg = sample_negatives(users, train, np.random.RandomState(0))
+    assert not train[users, neg].any()
+    assert set(neg[users == 0]) == {3, 4} and set(neg[users == 2]) == {4}
+    with pytest.raises(ValueError, match="every item"):
+        sample_negatives(np.array([0]), sp.csr_matrix(np.ones((1, 3))), np.random.RandomState(0))
+
+
+def test_recommend_excludes_seen_and_evaluate_keys(tiny):
+    rec = DSLRecommender(n_factors=8, n_epochs=2, batch_size=32, device="cpu", verbose=0, random_state=0).fit(tiny)
+    top = rec.recommend(np.arange(40), k=10)
+    assert top.shape == (40, 10) and top.dtype.kind == "i"
+    seen = tiny.to_csr()
+    for u in range(40):
+        assert not seen[u, top[u]].toarray().any()
+    scores = rec.scores([3])[0]
+    masked = np.where(seen[3].toarray().ravel() > 0, -np.inf, scores)
+    assert set(top[3].tolist()) == set(np.argsort(-masked)[:10].tolist())
+    assert isinstance(rec.recommend(torch.tensor([1, 2]), k=3), torch.Tensor)
+    result = rec.evaluate(tiny, k=(5, 10))
+    assert {"recall@5", "ndcg@5", "recall@10", "ndcg@10"} <= set(result)
+    assert {"epoch", "loss", "seconds", "n_active"} <= set(rec.history_[0])
+
+
+def test_pickle_round_trip_and_sklearn_api(tiny):
+    rec = DSLRecommender(backbone="lightgcn", n_factors=8, n_layers=1, n_epochs=2, batch_size=32,
+                         update_interval=2, device="cpu", verbose=0, random_state=0).fit(tiny)
+    loaded = pickle.loads(pickle.dumps(rec))
+    assert np.array_equal(loaded.recommend([0, 5, 7], k=5), rec.recommend([0, 5, 7], k=5))
+    assert torch.equal(loaded.model_.item.to_dense(), rec.model_.item.to_dense())
+    masked = DSLRecommender(sparse_storage=False, n_factors=8, n_epochs=1, batch_size=32, device="cpu", verbose=0,
+                            random_state=0).fit(tiny)
+    assert np.array_equal(pickle.loads(pickle.dumps(masked)).recommend([1], k=4), masked.recommend([1], k=4))
+    params = rec.get_params()
+    assert params["backbone"] == "lightgcn" and params["density"] == 0.5
+    fresh = clone(rec)
+    assert fresh.get_params() == params and not hasattr(fresh, "model_")
+    assert rec.score(tiny) == rec.evaluate(tiny)["recall@20"]
+    again = clone(rec).fit(tiny)
+    assert np.array_equal(again.recommend([0, 5], k=5), rec.recommend([0, 5], k=5))   # same seed, same model
+
+
+def test_bad_input_raises_clear_errors(tiny):
+    base = dict(n_factors=4, n_epochs=1, device="cpu", verbose=0)
+    with pytest.raises(ValueError):
+        DSLRecommender(**base).fit(np.array([[0, 1], [-1, 2]]))
+    with pytest.raises(ValueError):
+        DSLRecommender(**base).fit(np.zeros((0, 2), dtype=np.int64))
+    for density in (0, 0.0, -0.5, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="density"):
+            DSLRecommender(density=density, **base).fit(tiny)
+    with pytest.raises(ValueError, match="backbone"):
+        DSLRecommender(backbone="svd", **base).fit(tiny)
+    with pytest.raises(ValueError, match="redistribution"):
+        DSLRecommender(redistribution="local", **base).fit(tiny)
+    with pytest.raises(ValueError, match="n_factors"):
+        DSLRecommender(n_factors=0, **{k: v for k, v in base.items() if k != "n_factors"}).fit(tiny)
+    rec = DSLRecommender(**base).fit(tiny)
+    with pytest.raises(ValueError, match="users"):
+        rec.recommend([40])
+    with pytest.raises(ValueError, match="k must"):
+        rec.recommend([0], k=0)
+
+
+def test_training_memory_falls_with_density(tiny):
+    params = dict(n_factors=16, n_epochs=1, batch_size=64, device="cpu", verbose=0, random_state=0)
+    sizes = {d: DSLRecommender(density=d, **params).fit(tiny).training_state_bytes_ for d in (0.25, 0.5, 1.0)}
+    n = 70 * 16
+    assert sizes[1.0] == 16 * n + 8                          # weights, gradients, two Adam moments; steps
+    assert sizes[0.25] < sizes[0.5] < 0.7 * sizes[1.0]
+    assert sizes[0.5] == 20 * round(0.5 * 40 * 16) + 20 * round(0.5 * 30 * 16) + 8 * (41 + 31) + 8  # + indptr, step
+    masked = DSLRecommender(density=0.5, sparse_storage=False, **params).fit(tiny).training_state_bytes_
+    assert masked > sizes[1.0] > sizes[0.5]                  # masks cost memory; only storage mode saves it
+
+
+def test_negatives_and_evaluation_schedule(tiny):
+    rec = DSLRecommender(n_factors=8, n_epochs=3, batch_size=40, n_negatives=3, update_interval=5, eval_every=1,
+                         device="cpu", verbose=0, random_state=0).fit(tiny, eval_set=tiny)
+    steps = 3 * -(-3 * len(tiny) // 40)
+    assert rec.n_updates_ == steps // 5
+    assert all("recall@20" in h and "ndcg@20" in h and np.isfinite(h["loss"]) for h in rec.history_)
+    rec = DSLRecommender(n_factors=8, n_epochs=3, eval_every=2, device="cpu", verbose=0).fit(tiny, eval_set=tiny)
+    assert ["recall@20" in h for h in rec.history_] == [False, True, True]
+
+
+def test_dense_density_trains_plain_embeddings(tiny):
+    rec = DSLRecommender(density=1.0, n_factors=8, n_epochs=1, device="cpu", verbose=0, random_state=0).fit(tiny)
+    assert isinstance(rec.model_.user, torch.nn.Embedding)
+    assert rec.n_active_parameters_ == rec.n_parameters_ == 70 * 8 and rec.n_updates_ == 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not GOWALLA.exists(), reason="Gowalla data not present")
+def test_gowalla_one_epoch_keeps_budget():
+    from recsys.data import read_lightgcn
+
+    train = read_lightgcn(GOWALLA)
+    rec = DSLRecommender(n_factors=64, density=0.5, n_epochs=1, batch_size=2048, device="cpu", verbose=0,
+                         random_state=0).fit(train)
+    assert rec.n_active_parameters_ == round(0.5 * train.n_users * 64) + round(0.5 * train.n_items * 64)
+    assert rec.n_updates_ == -(-len(train) // 2048) // 100
+    assert rec.training_state_bytes_ < 0.65 * 16 * rec.n_parameters_

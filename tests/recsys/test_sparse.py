@@ -1,0 +1,413 @@
+"""Dynamic sparse training engine: budgets, exact selections, optimizer state, memory-true tables."""
+
+import math
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from recsys.sparse import (DynamicSparsity, SparseTable, exact_budget, largest_k, random_positions, smallest_k,
+                           split_positions, update_count, update_ratio)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _distinct(shape, seed):
+    """Values whose magnitudes are all different (no ties), random order and signs."""
+    rng = np.random.RandomState(seed)
+    n = int(np.prod(shape))
+    mags = (rng.permutation(n) + 1.0) / n
+    return torch.tensor(mags * rng.choice([-1.0, 1.0], n), dtype=torch.float32).view(shape)
+
+
+class _Small(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(20, 6)
+        self.lin = nn.Linear(6, 4)
+        self.out = nn.Linear(4, 1)
+
+    def forward(self, idx):
+        return self.out(torch.relu(self.lin(self.emb(idx)))).squeeze(-1)
+
+
+# -- schedule and selection helpers ------------------------------------------------------------
+
+
+def test_cosine_schedule_follows_formula():
+    r0, rmin, end = 0.5, 0.005, 1000
+    for t in [0, 1, 10, 250, 500, 999, 1000]:
+        expected = rmin + (r0 - rmin) * (1 + math.cos(math.pi * t / end)) / 2
+        assert update_ratio(t, r0, rmin, end, "cosine") == pytest.approx(expected, abs=1e-12)
+    assert update_ratio(1001, r0, rmin, end) == 0.0
+    assert update_ratio(400, r0, rmin, end, "linear") == pytest.approx(r0 + (rmin - r0) * 0.4)
+    assert update_ratio(400, r0, rmin, None) == r0
+    p = nn.Parameter(torch.randn(10, 10))
+    ds = DynamicSparsity([p], update_ratio=r0, final_update_ratio=rmin, end_step=end, random_state=0)
+    assert ds.update_ratio_at(300) == pytest.approx(rmin + (r0 - rmin) * (1 + math.cos(0.3 * math.pi)) / 2)
+    assert update_count(0.3, 10, 100) == 3 and update_count(0.31, 10, 100) == 4
+    assert update_count(0.5, 10, 2) == 2 and update_count(0.0, 10, 2) == 0
+
+
+def test_smallest_k_is_exact_with_ties():
+    scores = torch.tensor([1.0, 0.5, 0.5, 0.5, 0.5, 2.0, 0.1])
+    picked = smallest_k(scores, 3)
+    assert picked.numel() == 3 and len(set(picked.tolist())) == 3
+    assert 6 in picked.tolist() and all(scores[i] <= 0.5 for i in picked.tolist())
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 40, 1000])
+def test_largest_k_streaming_matches_numpy(chunk):
+    rng = np.random.RandomState(chunk)
+    scores = rng.rand(200)
+    scores[rng.rand(200) < 0.4] = -np.inf
+    payload = torch.arange(200, dtype=torch.float32)
+    chunks = [(lo, torch.tensor(scores[lo:lo + chunk]), payload[lo:lo + chunk]) for lo in range(0, 200, chunk)]
+    pos, val = largest_k(iter(chunks), 25)
+    expected = np.argsort(-scores)[:25]
+    assert sorted(pos.tolist()) == sorted(expected.tolist())
+    assert torch.equal(val, pos.float())
+    with pytest.raises(ValueError, match="candidates"):
+        largest_k(iter(chunks), int(np.isfinite(scores).sum()) + 1)
+
+
+def test_split_positions_and_random_positions():
+    parts = split_positions(torch.tensor([0, 4, 5, 11, 12]), [5, 7, 3])
+    assert [p.tolist() for p in parts] == [[0, 4], [0, 6], [0]]
+    gen = torch.Generator().manual_seed(0)
+    for numel, count in [(1000, 10), (1000, 500), (50, 50)]:
+        pos = random_positions(numel, count, gen)
+        assert pos.numel() == count and torch.unique(pos).numel() == count
+        assert bool((pos[1:] > pos[:-1]).all()) and int(pos.min()) >= 0 and int(pos.max()) < numel
+
+
+# -- masked mode -------------------------------------------------------------------------------
+
+
+def test_initial_masks_have_exact_budget():
+    torch.manual_seed(0)
+    model = _Small()
+    ds = DynamicSparsity(model, density=0.3, random_state=0)
+    assert set(ds.masks) == {"emb.weight", "lin.weight", "out.weight"}  # biases stay dense
+    for name, p in model.named_parameters():
+        if name in ds.masks:
+            assert int(ds.masks[name].sum()) == exact_budget(0.3, p.numel()) == round(0.3 * p.numel())
+            assert bool((p[~ds.masks[name]] == 0).all())
+    report = ds.density_report()
+    assert report["total"]["active"] == sum(int(m.sum()) for m in ds.masks.values())
+
+
+def test_masked_prune_and_grow_match_numpy_reference():
+    p = nn.Parameter(_distinct((6, 5), 0))
+    ds = DynamicSparsity([("w", p)], density=0.5, update_interval=1, update_ratio=0.3, random_state=0)
+    mask_before = ds.masks["w"].clone().numpy().ravel()
+    w_before = p.detach().clone().numpy().ravel()
+    grad = _distinct((6, 5), 1)
+    p.grad = grad.clone()
+    assert ds.step()
+    active = np.flatnonzero(mask_before)
+    inactive = np.flatnonzero(~mask_before)
+    k = math.ceil(0.3 * active.size)
+    pruned_ref = set(active[np.argsort(np.abs(w_before[active]))[:k]].tolist())
+    grown_ref = set(inactive[np.argsort(-np.abs(grad.numpy().ravel()[inactive]))[:k]].tolist())
+    mask_after = ds.masks["w"].numpy().ravel()
+    assert set(np.flatnonzero(mask_before & ~mask_after).tolist()) == pruned_ref
+    assert set(np.flatnonzero(~mask_before & mask_after).tolist()) == grown_ref
+    assert mask_after.sum() == mask_before.sum() == 15
+    assert np.all(p.detach().numpy().ravel()[list(grown_ref)] == 0)     # regrown start at zero
+    assert np.all(p.detach().numpy().ravel()[~mask_after] == 0)
+
+
+@pytest.mark.parametrize("make_opt", [lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9),
+                                      lambda ps: torch.optim.Adam(ps, lr=1e-2)], ids=["sgd", "adam"])
+def test_masked_mode_invariants_around_optimizers(make_opt):
+    torch.manual_seed(0)
+    model = _Small()
+    opt = make_opt(model.parameters())
+    ds = DynamicSparsity(model, density=0.4, update_interval=3, update_ratio=0.5, end_step=30, random_state=1)
+    ds.attach_optimizer(opt)
+    budgets = {n: int(m.sum()) for n, m in ds.masks.items()}
+    params = dict(model.named_parameters())
+    x = torch.randint(0, 20, (64,))
+    y = torch.randn(64)
+    n_changed = 0
+    for _ in range(30):
+        opt.zero_grad()
+        nn.functional.mse_loss(model(x), y).backward()
+        opt.step()
+        before = {n: m.clone() for n, m in ds.masks.items()}
+        state_before = {n: {k: v.clone() for k, v in opt.state[params[n]].items() if torch.is_tensor(v)}
+                        for n in ds.masks}
+        changed = ds.step()
+        for name, mask in ds.masks.items():
+            p = params[name]
+            assert int(mask.sum()) == budgets[name]
+            assert bool((p[~mask] == 0).all())
+            state = opt.state[p]
+            for key, value in state.items():
+                if not torch.is_tensor(value) or value.shape != p.shape:
+                    continue
+                assert bool((value[~mask] == 0).all()), key          # inactive: no optimizer state
+                moved = mask ^ before[name]
+                if changed:
+                    assert bool((value[moved] == 0).all()), key      # pruned and regrown: reset
+                    assert bool((mask & ~before[name]).sum() > 0) or not moved.any()
+                survivors = mask & before[name]
+                assert torch.equal(value[survivors], state_before[name][key][survivors]), key
+        n_changed += int(changed)
+    assert n_changed == 10 and len(ds.updates) == 10
+    assert any(u["changed"] > 0 for u in ds.updates)
+
+
+def test_regrown_positions_were_inactive_and_fix_freezes():
+    torch.manual_seed(0)
+    for fix in (False, True):
+        model = _Small()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+        ds = DynamicSparsity(model, density=0.5, update_interval=2, end_step=20, fix=fix, random_state=0,
+                             optimizer=opt)
+        initial = {n: m.clone() for n, m in ds.masks.items()}
+        x = torch.randint(0, 20, (32,))
+        moved = 0
+        for _ in range(20):
+            opt.zero_grad()
+            model(x).pow(2).mean().backward()
+            opt.step()
+            before = {n: m.clone() for n, m in ds.masks.items()}
+            ds.step()
+            for name, mask in ds.masks.items():
+                grown = mask & ~before[name]
+                assert not bool((grown & before[name]).any())
+                moved += int(grown.sum())
+        if fix:
+            assert moved == 0 and all(torch.equal(initial[n], m) for n, m in ds.masks.items())
+            assert ds.updates == []
+        else:
+            assert moved > 0
+
+
+def test_global_redistribution_moves_budget_between_tensors():
+    big = nn.Parameter(torch.full((10, 10), 5.0) + _distinct((10, 10), 0))
+    small = nn.Parameter(0.01 * _distinct((10, 10), 1))
+    ds = DynamicSparsity([("big", big), ("small", small)], density=0.5, update_interval=1, update_ratio=0.3,
+                         redistribution="global", random_state=0)
+    big.grad = 10 + _distinct((10, 10), 2)       # big's gradients dominate
+    small.grad = 1e-3 * _distinct((10, 10), 3)
+    ds.step()
+    report = ds.density_report()
+    assert report["total"]["active"] == 100
+    assert report["big"]["active"] == 50 + 30 and report["small"]["active"] == 50 - 30  # k = ceil(0.3 * 100)
+    for name, p in (("big", big), ("small", small)):
+        assert bool((p[~ds.masks[name]] == 0).all())
+    # without redistribution each keeps its own budget
+    ds2 = DynamicSparsity([("big", big), ("small", small)], density=0.5, update_interval=1, update_ratio=0.3,
+                          random_state=0)
+    big.grad, small.grad = 10 + _distinct((10, 10), 2), 1e-3 * _distinct((10, 10), 3)
+    ds2.step()
+    assert ds2.density_report()["big"]["active"] == 50 == ds2.density_report()["small"]["active"]
+
+
+def test_regrow_init_options_and_random_growth():
+    for init in ("random", "gradient"):
+        p = nn.Parameter(_distinct((8, 8), 0))
+        ds = DynamicSparsity([("w", p)], density=0.5, update_interval=1, update_ratio=0.25, random_state=0,
+                             regrow_init=init)
+        before = ds.masks["w"].clone()
+        p.grad = _distinct((8, 8), 5)
+        ds.step()
+        grown = ds.masks["w"] & ~before
+        assert int(grown.sum()) == 8 and bool((p[grown] != 0).all())
+        if init == "gradient":
+            assert bool((torch.sign(p[grown]) == -torch.sign(p.grad[grown])).all())
+    p = nn.Parameter(_distinct((8, 8), 0))
+    ds = DynamicSparsity([("w", p)], density=0.5, update_interval=1, grow="random", random_state=0)
+    before = ds.masks["w"].clone()
+    assert ds.step()                                  # no gradient needed
+    assert int(ds.masks["w"].sum()) == 32 and int((ds.masks["w"] & ~before).sum()) == 16
+
+
+def test_state_dict_round_trip_and_errors():
+    torch.manual_seed(0)
+    model = _Small()
+    ds = DynamicSparsity(model, density=0.5, random_state=0)
+    state = ds.state_dict()
+    other = DynamicSparsity(model, density=0.5, random_state=1)
+    other.load_state_dict(state)
+    assert all(torch.equal(other.masks[n], m) for n, m in ds.masks.items())
+    for bad in (0, 0.0, 1.5, -0.2, float("nan"), "half"):
+        with pytest.raises(ValueError, match="density"):
+            DynamicSparsity(model, density=bad)
+    with pytest.raises(ValueError, match="update_interval"):
+        DynamicSparsity(model, update_interval=0)
+    with pytest.raises(ValueError, match="grow"):
+        DynamicSparsity(model, grow="magnitude")
+    with pytest.raises(ValueError, match="redistribution"):
+        DynamicSparsity(model, redistribution="local")
+    with pytest.raises(ValueError, match="no parameter"):
+        DynamicSparsity([], density=0.5)
+    p = nn.Parameter(torch.randn(4, 4))
+    ds = DynamicSparsity([p], update_interval=1, random_state=0)
+    with pytest.raises(RuntimeError, match="gradient"):
+        ds.step()
+
+
+# -- memory-true tables --------------------------------------------------------------------------
+
+
+class _Tables(nn.Module):
+    def __init__(self, density=0.4, seed=0):
+        super().__init__()
+        self.user = SparseTable(9, 4, density, random_state=seed)
+        self.item = SparseTable(7, 4, density, random_state=seed + 1)
+
+    def loss(self, u, i):
+        return ((self.user(u) * self.item(i)).sum(1) - 1).pow(2).mean() + 0.1 * self.user(u).pow(3).sum()
+
+
+def _check_table(table, budget):
+    idx = table.indices.long()
+    assert idx.numel() == budget == table.values.numel()
+    assert torch.unique(idx).numel() == budget and bool((idx[1:] > idx[:-1]).all())
+    assert int(idx.min()) >= 0 and int(idx.max()) < table.numel
+    dense = table.to_dense().detach().reshape(-1)
+    off = torch.ones(table.numel, dtype=torch.bool)
+    off[idx] = False
+    assert bool((dense[off] == 0).all())
+    assert torch.equal(dense[idx], table.values.detach())
+    rows = torch.div(idx, table.dim, rounding_mode="floor")
+    assert torch.equal(table.indptr, torch.cat([torch.zeros(1, dtype=torch.long),
+                                                torch.cumsum(torch.bincount(rows, minlength=table.n_rows), 0)]))
+
+
+def test_table_gather_matches_dense_and_gradient_flows():
+    table = SparseTable(11, 5, density=0.3, random_state=0)
+    assert table.budget == round(0.3 * 55) and table.indices.dtype == torch.int32
+    _check_table(table, round(0.3 * 55))
+    rows = torch.tensor([3, 0, 10, 3, 7])
+    assert torch.equal(table(rows), table.to_dense()[rows])
+    table(rows).sum().backward()
+    dense = table.to_dense().detach().requires_grad_(True)
+    dense[rows].sum().backward()
+    assert torch.allclose(table.values.grad, dense.grad.reshape(-1)[table.indices.long()])
+
+
+def test_table_prune_and_grow_method():
+    table = SparseTable(12, 3, density=0.5, random_state=0)
+    opt = torch.optim.Adam(table.parameters(), lr=0.1)
+    table.record_gradients(True)
+    rows = torch.arange(12)
+    (table(rows) * torch.linspace(-1, 1, 36).view(12, 3)).sum().backward()
+    opt.step()
+    old = set(table.indices.tolist())
+    smallest = set(table.indices[torch.argsort(table.values.detach().abs())[:4]].tolist())
+    pruned, grown = table.prune_and_grow(4, optimizer=opt)
+    assert set(pruned.tolist()) == smallest and not (set(grown.tolist()) & old)
+    assert set(table.indices.tolist()) == (old - smallest) | set(grown.tolist())
+    _check_table(table, 18)
+    assert opt.state[table.values]["exp_avg"].numel() == 18
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 4, 100])
+def test_table_chunked_dense_gradient_equals_dense_reference(chunk):
+    model = _Tables()
+    u = torch.tensor([0, 3, 3, 8, 5, 0])
+    i = torch.tensor([6, 1, 2, 2, 0, 4])
+    for t in (model.user, model.item):
+        t.record_gradients(True)
+    model.loss(u, i).backward()
+    du = model.user.to_dense().detach().requires_grad_(True)
+    di = model.item.to_dense().detach().requires_grad_(True)
+    (((du[u] * di[i]).sum(1) - 1).pow(2).mean() + 0.1 * du[u].pow(3).sum()).backward()
+    for table, ref in ((model.user, du.grad), (model.item, di.grad)):
+        got = torch.cat([block for _, block in table.dense_gradient_chunks(chunk)])
+        assert torch.allclose(got, ref, atol=1e-6)
+
+
+def test_table_prune_grow_reference_and_adam_state_remap():
+    model = _Tables(density=0.5)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    ds = DynamicSparsity(model, update_interval=3, update_ratio=0.4, end_step=9, optimizer=opt, random_state=0)
+    assert {t.name for t in ds.targets} == {"user", "item"} and ds.masks == {}
+    budgets = {"user": model.user.budget, "item": model.item.budget}
+    gen = torch.Generator().manual_seed(0)
+    updates = 0
+    for step in range(1, 10):
+        u = torch.cat([torch.arange(9), torch.randint(0, 9, (3,), generator=gen)])   # every row: no zero
+        i = torch.cat([torch.arange(7), torch.randint(0, 7, (5,), generator=gen)])   # gradient ties
+        opt.zero_grad()
+        model.loss(u, i).backward()
+        # dense reference gradient of this batch (the tables only record before an update step)
+        du = model.user.to_dense().detach().requires_grad_(True)
+        di = model.item.to_dense().detach().requires_grad_(True)
+        (((du[u] * di[i]).sum(1) - 1).pow(2).mean() + 0.1 * du[u].pow(3).sum()).backward()
+        opt.step()
+        snap = {}
+        for name, table, grad in (("user", model.user, du.grad), ("item", model.item, di.grad)):
+            snap[name] = dict(flat=table.indices.long().clone(), values=table.values.detach().clone(),
+                              m=opt.state[table.values]["exp_avg"].clone(),
+                              v=opt.state[table.values]["exp_avg_sq"].clone(), grad=grad.reshape(-1))
+        changed = ds.step()
+        updates += int(changed)
+        for name, table in (("user", model.user), ("item", model.item)):
+            _check_table(table, budgets[name])
+            old, new = snap[name], table.indices.long()
+            state = opt.state[table.values]
+            if not changed:
+                assert torch.equal(old["flat"], new)
+                continue
+            k = update_count(ds.update_ratio_at(step), budgets[name], table.numel - budgets[name])
+            pruned_ref = set(old["flat"][np.argsort(old["values"].abs().numpy(), kind="stable")[:k]].tolist())
+            inactive = np.setdiff1d(np.arange(table.numel), old["flat"].numpy())
+            grown_ref = set(inactive[np.argsort(-old["grad"].abs().numpy()[inactive], kind="stable")[:k]].tolist())
+            old_set, new_set = set(old["flat"].tolist()), set(new.tolist())
+            assert old_set - new_set == pruned_ref
+            assert new_set - old_set == grown_ref                    # regrown were inactive before
+            new_list = new.tolist()
+            for slot, pos in enumerate(old["flat"].tolist()):
+                if pos in new_set:                                   # survivors carry value and moments
+                    j = new_list.index(pos)
+                    assert table.values[j] == old["values"][slot]
+                    assert state["exp_avg"][j] == old["m"][slot] and state["exp_avg_sq"][j] == old["v"][slot]
+            for pos in grown_ref:                                    # regrown: zero weight, reset moments
+                j = new_list.index(pos)
+                assert table.values[j] == 0 and state["exp_avg"][j] == 0 and state["exp_avg_sq"][j] == 0
+    assert updates == 3
+
+
+def test_table_global_redistribution_and_persistence():
+    model = _Tables(density=0.5)
+    with torch.no_grad():
+        model.user.values.mul_(100)                   # user weights large, item weights small
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    ds = DynamicSparsity(model, update_interval=1, update_ratio=0.3, redistribution="global", optimizer=opt,
+                         random_state=0)
+    total = model.user.budget + model.item.budget
+    user_before = model.user.budget
+    u = torch.arange(9)
+    i = torch.arange(9) % 7
+    opt.zero_grad()
+    (model.user(u).sum() * 10 + model.item(i).sum() * 1e-6).backward()   # user gradients dominate
+    opt.step()
+    ds.step()
+    assert model.user.budget + model.item.budget == total
+    assert model.user.budget > user_before
+    _check_table(model.user, model.user.budget)
+    _check_table(model.item, model.item.budget)
+    assert opt.state[model.user.values]["exp_avg"].numel() == model.user.budget
+    opt.zero_grad()
+    model.loss(u, i).backward()
+    opt.step()                                        # the optimizer still works on resized values
+    # state_dict into a fresh model of a different split, and pickling
+    fresh = _Tables(density=0.5, seed=3)
+    fresh.load_state_dict(model.state_dict())
+    assert torch.equal(fresh.user.to_dense(), model.user.to_dense())
+    clone = pickle.loads(pickle.dumps(model))
+    assert torch.equal(clone.item.to_dense(), model.item.to_dense())
