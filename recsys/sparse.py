@@ -93,6 +93,7 @@ GROW_RULES = ("gradient", "random")
 PRUNE_RULES = ("magnitude",)
 REDISTRIBUTIONS = (None, "none", "global")
 REGROW_INITS = ("zero", "random", "gradient")
+BALANCES = (None, "row")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -333,6 +334,9 @@ class SparseTable(nn.Module):
         Seeds the initial random positions and values.
     device, dtype :
         Through :func:`tensorkit.backend.resolve_device` / :func:`~tensorkit.backend.resolve_dtype`.
+    row_balanced : bool, default=False
+        Give every row exactly ``round(density * dim)`` active weights (the budget is then ``n_rows`` times
+        that); :class:`DynamicSparsity` with ``balance="row"`` keeps it so.
 
     Attributes
     ----------
@@ -363,7 +367,7 @@ class SparseTable(nn.Module):
     """
 
     def __init__(self, n_rows: int, dim: int, density: float = 0.5, init_std: float = 0.1,
-                 random_state: Any = None, device: Any = None, dtype: Any = None):
+                 random_state: Any = None, device: Any = None, dtype: Any = None, row_balanced: bool = False):
         super().__init__()
         for name, value in (("n_rows", n_rows), ("dim", dim)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -373,8 +377,16 @@ class SparseTable(nn.Module):
         dev = backend.resolve_device("cpu" if device is None else device)
         dt = backend.resolve_dtype(dtype)
         gen = backend.check_random_state(random_state).torch
-        budget = exact_budget(self.density, self.numel)
-        flat = random_positions(self.numel, budget, gen)
+        self.row_balanced = bool(row_balanced)
+        if self.row_balanced:  # every row: the same round(density * dim) active columns, chosen at random
+            per_row = exact_budget(self.density, self.dim)
+            cols = torch.argsort(torch.rand(self.n_rows, self.dim, generator=gen), dim=1)[:, :per_row]
+            cols = torch.sort(cols, dim=1).values
+            flat = (torch.arange(self.n_rows).unsqueeze(1) * self.dim + cols).reshape(-1)
+            budget = flat.numel()
+        else:
+            budget = exact_budget(self.density, self.numel)
+            flat = random_positions(self.numel, budget, gen)
         values = torch.randn(budget, generator=gen, dtype=torch.float32) * float(init_std)
         self.values = nn.Parameter(values.to(device=dev, dtype=dt))
         self.register_buffer("indices", flat.to(device=dev, dtype=self.index_dtype))
@@ -441,6 +453,7 @@ class SparseTable(nn.Module):
     def record_gradients(self, on: bool = True) -> None:
         """Keep (``on``) or stop keeping the gradients of the blocks the next forward passes build."""
         self._records = [] if on else None
+        self._owns_total = False
 
     @property
     def recording(self) -> bool:
@@ -452,9 +465,35 @@ class SparseTable(nn.Module):
         records = self._records
 
         def keep(grad: torch.Tensor) -> None:
+            if records is not self._records:   # recording was stopped or restarted since the forward pass
+                return
             records.append((rows, grad.detach()))
+            self._compact_records()
 
         out.register_hook(keep)
+
+    def _compact_records(self) -> None:
+        """Bound what a window of recorded gradients holds: once the row blocks hold more rows than a quarter
+        of the table, they are summed into one ``(n_rows, dim)`` block (which LightGCN's whole-table
+        gradients are anyway), so a window never keeps more than about 1.25 tables of gradient."""
+        records = self._records
+        full = [grad for rows, grad in records if rows is None]
+        partial = [(rows, grad) for rows, grad in records if rows is not None]
+        n_partial = sum(int(rows.numel()) for rows, _ in partial)
+        if len(full) < 2 and n_partial <= max(self.n_rows // 4, 1024):
+            return
+        if full and getattr(self, "_owns_total", False):
+            total = full[0]
+        else:
+            total = self.values.new_zeros(self.n_rows, self.dim)
+            if full:
+                total += full[0]
+            self._owns_total = True
+        for grad in full[1:]:
+            total += grad
+        for rows, grad in partial:
+            total.index_add_(0, rows, grad.to(total.dtype))
+        records[:] = [(None, total)]
 
     def has_gradients(self) -> bool:
         """Whether gradients were recorded since :meth:`record_gradients` was turned on."""
@@ -497,6 +536,55 @@ class SparseTable(nn.Module):
         for lo in range(0, self.n_rows, chunk_rows):
             hi = min(lo + chunk_rows, self.n_rows)
             yield lo, self.values.new_zeros(hi - lo, self.dim)
+
+    def balanced_selection(self, ratio: float, chunk_rows: int = 4096, random: Optional[torch.Generator] = None,
+                           payload: bool = False) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+        """Per-row prune/grow for a row-balanced table: in every row with a recorded gradient (every row
+        under random growth), the ``k = ceil(ratio * per_row)`` smallest ``|values|`` leave and the ``k``
+        inactive entries of largest ``|gradient|`` join, so every row keeps its count.
+
+        Returns
+        -------
+        prune_slots, grow_positions : LongTensor
+            Slots of ``values`` that leave and flat positions that join (equally many).
+        payload : tensor or None
+            The signed gradient at ``grow_positions`` (with ``payload``).
+        """
+        per_row = self.budget // self.n_rows
+        if not self.row_balanced or per_row * self.n_rows != self.budget:
+            raise ValueError("balanced_selection needs a row-balanced table (SparseTable(row_balanced=True))")
+        k = update_count(ratio, per_row, self.dim - per_row)
+        device = self.values.device
+        prunes, grows, payloads = [], [], []
+        if k == 0:
+            empty = torch.zeros(0, dtype=torch.long, device=device)
+            return empty, empty, (self.values.new_zeros(0) if payload else None)
+        magnitudes = self.values.detach().abs().view(self.n_rows, per_row)
+        columns = (self.indices.long() % self.dim).view(self.n_rows, per_row)
+        chunks = self.dense_gradient_chunks(chunk_rows) if random is None else self._zero_chunks(chunk_rows)
+        for lo, block in chunks:
+            hi = lo + block.shape[0]
+            if random is None:
+                scores = block.abs().to(torch.float32)
+                rows = torch.nonzero(scores.amax(dim=1) > 0).squeeze(1)   # rows with gradient information
+            else:
+                scores = torch.rand(block.shape, generator=random).to(device)
+                rows = torch.arange(hi - lo, device=device)
+            if rows.numel() == 0:
+                continue
+            scores = scores.index_select(0, rows)
+            scores.scatter_(1, columns[lo:hi].index_select(0, rows), -math.inf)
+            grow_cols = torch.topk(scores, k, dim=1).indices
+            prune_cols = torch.topk(magnitudes[lo:hi].index_select(0, rows), k, dim=1, largest=False).indices
+            global_rows = (rows + lo).unsqueeze(1)
+            grows.append((global_rows * self.dim + grow_cols).reshape(-1))
+            prunes.append((global_rows * per_row + prune_cols).reshape(-1))
+            if payload:
+                payloads.append(block.index_select(0, rows).gather(1, grow_cols).reshape(-1))
+        if not grows:
+            empty = torch.zeros(0, dtype=torch.long, device=device)
+            return empty, empty, (self.values.new_zeros(0) if payload else None)
+        return torch.cat(prunes), torch.cat(grows), (torch.cat(payloads) if payload else None)
 
     def prune_scores(self) -> torch.Tensor:
         """``|values|``: the scores of :func:`smallest_k` for pruning (slot order)."""
@@ -742,6 +830,19 @@ class DynamicSparsity:
         an update.
     chunk_rows : int, default=4096
         Rows per chunk when scanning a table's dense gradient.
+    balance : {None, "row"}, default=None
+        "row" (an extension, not in the paper): prune and grow within every row of row-balanced
+        :class:`SparseTable` targets, so each user and item keeps ``round(density * dim)`` weights and
+        only rows with gradient information change. Per-tensor magnitude pruning (None, the paper's rule)
+        drains rarely seen rows, whose weights stay small, towards popular ones.
+    grad_window : int, default=1
+        Grow by the gradient summed over the last ``grad_window`` steps before an update (at most
+        ``update_interval``). 1 is RigL's and the DSL code's rule: the gradient of the last mini-batch.
+        For embedding tables a mini-batch touches few rows, so the last batch's gradient is zero on most
+        rows and growth can only reach the rows of that batch; a longer window lets every row that
+        appeared recently compete. The window's gradient is kept until the update: the gathered row
+        blocks, summed into one dense ``(n_rows, dim)`` block once they exceed a quarter of the table
+        (so at most about 1.25 tables of gradient, 4 to 5 bytes per table entry in float32).
 
     Attributes
     ----------
@@ -770,7 +871,8 @@ class DynamicSparsity:
                  prune: str = "magnitude", grow: str = "gradient", schedule: str = "cosine",
                  redistribution: Optional[str] = None, fix: bool = False, random_state: Any = None,
                  optimizer: Optional[torch.optim.Optimizer] = None, regrow_init: str = "zero",
-                 mask_gradients: bool = True, chunk_rows: int = 4096):
+                 mask_gradients: bool = True, chunk_rows: int = 4096, grad_window: int = 1,
+                 balance: Optional[str] = None):
         self.density = check_density(density)
         if isinstance(update_interval, bool) or not isinstance(update_interval, (int, np.integer)) \
                 or update_interval < 1:
@@ -786,6 +888,17 @@ class DynamicSparsity:
                                      ("redistribution", redistribution, REDISTRIBUTIONS)):
             if value not in choices:
                 raise ValueError(f"{name} must be one of {choices}; got {value!r}")
+        if isinstance(grad_window, bool) or not isinstance(grad_window, (int, np.integer)) \
+                or not 1 <= grad_window <= update_interval:
+            raise ValueError(f"grad_window must be an int in [1, update_interval={update_interval}]; "
+                             f"got {grad_window!r}")
+        self.grad_window = int(grad_window)
+        if balance not in BALANCES:
+            raise ValueError(f"balance must be one of {BALANCES}; got {balance!r}")
+        if balance == "row" and redistribution == "global":
+            raise ValueError("balance='row' keeps every row's count, so it cannot be combined with "
+                             "redistribution='global'")
+        self.balance = balance
         self.update_interval = int(update_interval)
         self.update_ratio = float(update_ratio)
         self.final_update_ratio = float(final_update_ratio)
@@ -805,7 +918,10 @@ class DynamicSparsity:
         if not self.targets:
             raise ValueError("params_or_model has no parameter to sparsify (no parameter with dim >= 2, "
                              "embedding weight or SparseTable)")
-        self._set_recording(self._is_update_step(1))
+        if self.balance == "row" and any(t.kind != "table" or not t.table.row_balanced for t in self.targets):
+            raise ValueError("balance='row' works on row-balanced SparseTables only "
+                             "(SparseTable(..., row_balanced=True)); masked parameters are not supported")
+        self._set_recording(self._update_ahead(0))
 
     # -- construction -------------------------------------------------------------------------
     def _build_targets(self, params_or_model: Any) -> None:
@@ -873,12 +989,18 @@ class DynamicSparsity:
             return False
         return self.update_ratio_at(step) > 0
 
+    def _update_ahead(self, step: int) -> bool:
+        """Whether an update comes within the ``grad_window`` steps after ``step``."""
+        return any(self._is_update_step(step + ahead) for ahead in range(1, self.grad_window + 1))
+
     def _set_recording(self, on: bool) -> None:
+        """Start (keeping what is recorded already) or stop (dropping it) recording growth gradients."""
         on = on and self.grow == "gradient"
         for target in self.targets:
             if target.kind == "table":
-                target.table.record_gradients(on)
-            else:
+                if on != target.table.recording:
+                    target.table.record_gradients(on)
+            elif on != target.recording:
                 target.recording = on
                 target.dense_grad = None
 
@@ -899,7 +1021,8 @@ class DynamicSparsity:
         if self._is_update_step(self.step_count):
             self._update(self.step_count)
             changed = True
-        self._set_recording(self._is_update_step(self.step_count + 1))
+            self._set_recording(False)  # the next window starts afresh
+        self._set_recording(self._update_ahead(self.step_count))
         return changed
 
     @property
@@ -914,6 +1037,11 @@ class DynamicSparsity:
         if self.redistribution == "global":
             prunes, grows, payloads = self._select_global(ratio, random)
             for target, prune, grow, payload in zip(self.targets, prunes, grows, payloads):
+                self._apply(target, prune, grow, payload)
+                changed += prune.numel()
+        elif self.balance == "row":
+            for target in self.targets:
+                prune, grow, payload = target.table.balanced_selection(ratio, self.chunk_rows, random, self._payload)
                 self._apply(target, prune, grow, payload)
                 changed += prune.numel()
         else:  # one tensor at a time, so that only one tensor's temporaries exist at once
@@ -1022,4 +1150,4 @@ class DynamicSparsity:
                 target.refresh()
                 target.apply_mask()
         self.step_count = int(state.get("step_count", self.step_count))
-        self._set_recording(self._is_update_step(self.step_count + 1))
+        self._set_recording(self._update_ahead(self.step_count))

@@ -280,3 +280,26 @@ def test_gowalla_one_epoch_keeps_budget():
     assert rec.n_active_parameters_ == round(0.5 * train.n_users * 64) + round(0.5 * train.n_items * 64)
     assert rec.n_updates_ == -(-len(train) // 2048) // 100
     assert rec.training_state_bytes_ < 0.65 * 16 * rec.n_parameters_
+
+
+def test_cosine_learning_rate_schedule_follows_the_formula():
+    data = make_low_rank_interactions(n_users=40, n_items=30, rank=2, interactions_per_user=5, random_state=0)
+    model = DSLRecommender(n_factors=4, density=0.5, n_epochs=5, lr=1e-2, lr_schedule="cosine", min_lr=1e-4,
+                           update_interval=2, random_state=0, device="cpu", verbose=0).fit(data)
+    expected = [1e-4 + (1e-2 - 1e-4) * (1 + np.cos(np.pi * e / 5)) / 2 for e in range(5)]
+    np.testing.assert_allclose([h["lr"] for h in model.history_], expected, rtol=1e-9)
+    with pytest.raises(ValueError, match="lr_schedule"):
+        DSLRecommender(lr_schedule="step").fit(data)
+
+
+def test_row_balanced_recommender_keeps_every_row_at_its_share():
+    data = make_low_rank_interactions(n_users=60, n_items=40, rank=3, interactions_per_user=8, random_state=0)
+    model = DSLRecommender(n_factors=8, density=0.25, n_epochs=4, batch_size=64, lr=1e-2, update_interval=3,
+                           balance="row", random_state=0, device="cpu", verbose=0).fit(data)
+    assert model.n_updates_ > 0 and model.n_active_parameters_ == (60 + 40) * 2
+    for table in (model.model_.user, model.model_.item):
+        assert torch.equal(table.active_mask().sum(1), torch.full((table.n_rows,), 2))
+    for bad in (dict(balance="row", sparse_storage=False), dict(balance="row", redistribution="global"),
+                dict(balance="rows"), dict(grad_window=0)):
+        with pytest.raises(ValueError, match="balance|grad_window"):
+            DSLRecommender(**bad).fit(data)

@@ -411,3 +411,138 @@ def test_table_global_redistribution_and_persistence():
     assert torch.equal(fresh.user.to_dense(), model.user.to_dense())
     clone = pickle.loads(pickle.dumps(model))
     assert torch.equal(clone.item.to_dense(), model.item.to_dense())
+
+
+@pytest.mark.parametrize("mode", ["table", "masked"])
+def test_grad_window_grows_by_the_gradient_summed_over_the_window(mode):
+    """With grad_window=w, growth ranks inactive entries by |sum of the last w batches' gradients|; batches
+    before the window (and before the previous update) do not count."""
+    torch.manual_seed(0)
+    if mode == "table":
+        model = _Tables(density=0.5)
+        tables = {"user": model.user, "item": model.item}
+        loss_of = model.loss
+    else:
+        model = nn.ModuleDict({"user": nn.Embedding(9, 4), "item": nn.Embedding(7, 4)})
+        tables = {"user": model["user"], "item": model["item"]}
+
+        def loss_of(u, i):
+            eu, ei = model["user"](u), model["item"](i)
+            return ((eu * ei).sum(1) - 1).pow(2).mean() + 0.1 * eu.pow(3).sum()
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)           # weights stay put: gradients are comparable
+    ds = DynamicSparsity(model, density=0.5, update_interval=4, update_ratio=0.3, end_step=8, optimizer=opt,
+                         random_state=0, grad_window=3)
+    gen = torch.Generator().manual_seed(1)
+    window = {name: torch.zeros(t.n_rows * t.dim if mode == "table" else t.weight.numel())
+              for name, t in tables.items()}
+    for step in range(1, 9):
+        u = torch.randint(0, 9, (3,), generator=gen)             # few rows per batch: sparse gradients
+        i = torch.randint(0, 7, (3,), generator=gen)
+        opt.zero_grad()
+        loss_of(u, i).backward()
+        dense = {name: (t.to_dense() if mode == "table" else t.weight).detach().clone().requires_grad_(True)
+                 for name, t in tables.items()}
+        eu, ei = dense["user"][u], dense["item"][i]
+        (((eu * ei).sum(1) - 1).pow(2).mean() + 0.1 * eu.pow(3).sum()).backward()
+        if step % 4 in (2, 3, 0):                                 # the 3 steps before each update
+            for name in window:
+                window[name] += dense[name].grad.reshape(-1)
+        opt.step()
+        before = {name: _active_set(ds, name, t, mode) for name, t in tables.items()}
+        k = {name: update_count(ds.update_ratio_at(step), len(before[name]), window[name].numel() - len(before[name]))
+             for name in tables}
+        changed = ds.step()
+        assert changed == (step % 4 == 0)
+        if not changed:
+            continue
+        for name, table in tables.items():
+            after = _active_set(ds, name, table, mode)
+            inactive = np.setdiff1d(np.arange(window[name].numel()), sorted(before[name]))
+            scores = window[name].abs().numpy()[inactive]
+            order = np.argsort(-scores, kind="stable")
+            grown = after - before[name]
+            assert len(grown) == k[name]
+            # exactly the k largest summed-gradient entries (ties at the threshold aside)
+            threshold = scores[order[k[name] - 1]]
+            assert all(window[name].abs()[p] >= threshold - 1e-7 for p in grown)
+            assert sum(window[name].abs()[p] > threshold + 1e-7 for p in grown) == int((scores > threshold + 1e-7).sum())
+        window = {name: torch.zeros_like(w) for name, w in window.items()}
+    with pytest.raises(ValueError, match="grad_window"):
+        DynamicSparsity(_Tables(), update_interval=4, grad_window=5)
+
+
+def _active_set(ds, name, table, mode):
+    if mode == "table":
+        return set(table.indices.long().tolist())
+    return set(torch.nonzero(ds.masks[f"{name}.weight"].reshape(-1)).squeeze(1).tolist())
+
+
+def test_recorded_gradients_are_compacted_and_still_sum_exactly():
+    """A long window keeps at most about one table's worth of recorded rows, with the same summed gradient."""
+    table = SparseTable(3000, 4, density=0.5, random_state=0)
+    table.record_gradients(True)
+    gen = torch.Generator().manual_seed(0)
+    reference = torch.zeros(3000, 4)
+    for _ in range(12):
+        rows = torch.randint(0, 3000, (400,), generator=gen)
+        weights = torch.randn(400, 4, generator=gen)
+        (table(rows) * weights).sum().backward()
+        dense = table.to_dense().detach().requires_grad_(True)
+        (dense[rows] * weights).sum().backward()
+        reference += dense.grad
+        table.to_dense().sum().backward()      # a whole-table block too (LightGCN's path): gradient 1 everywhere
+        reference += 1.0
+    assert sum(1 for rows, _ in table._records if rows is None) <= 1
+    kept_rows = sum(int(rows.numel()) for rows, _ in table._records if rows is not None)
+    assert kept_rows <= 3000 / 4 + 400 and len(table._records) <= 4  # compacted: 12 x 400 rows, 24 blocks recorded
+    got = torch.cat([block for _, block in table.dense_gradient_chunks(chunk_rows=700)])
+    assert torch.allclose(got, reference, atol=1e-5)
+
+
+def test_row_balanced_tables_prune_and_grow_within_rows():
+    """balance='row': every row keeps its count; in rows with a recorded gradient the k smallest |w| leave and
+    the k largest |grad| inactive entries join (a NumPy reference); rows without a gradient do not change."""
+    table = SparseTable(12, 8, density=0.5, random_state=0, row_balanced=True)
+    assert table.budget == 12 * 4
+    assert torch.equal(table.active_mask().sum(1), torch.full((12,), 4))
+    opt = torch.optim.Adam(table.parameters(), lr=1e-2)
+    ds = DynamicSparsity([("t", table)], update_interval=2, update_ratio=0.5, end_step=6, optimizer=opt,
+                         random_state=0, grad_window=2, balance="row")
+    gen = torch.Generator().manual_seed(0)
+    for step in range(1, 7):
+        rows = torch.tensor([0, 3, 3, 5, 7]) if step % 4 else torch.tensor([1, 2, 5])
+        weights = torch.randn(rows.numel(), 8, generator=gen)
+        opt.zero_grad()
+        (table(rows) * weights).sum().backward()
+        opt.step()
+        if step % 2 == 0:   # an update step: the window is this step and the one before
+            before_mask = table.active_mask().numpy()
+            before_w = table.to_dense().detach().numpy()
+            grad = np.zeros((12, 8))
+            for r_idx, r in enumerate(rows.tolist()):
+                grad[r] += weights[r_idx].numpy()
+            grad += previous_grad
+            k = update_count(ds.update_ratio_at(step), 4, 4)
+        else:
+            previous_grad = np.zeros((12, 8))
+            for r_idx, r in enumerate(rows.tolist()):
+                previous_grad[r] += weights[r_idx].numpy()
+        changed = ds.step()
+        _check_table(table, 48)
+        assert torch.equal(table.active_mask().sum(1), torch.full((12,), 4))   # every row keeps 4
+        if not changed:
+            continue
+        after_mask = table.active_mask().numpy()
+        for r in range(12):
+            if not np.any(grad[r]):
+                assert np.array_equal(after_mask[r], before_mask[r])              # no gradient: untouched
+                continue
+            active, inactive = np.flatnonzero(before_mask[r]), np.flatnonzero(~before_mask[r])
+            pruned = set(active[np.argsort(np.abs(before_w[r, active]))[:k]].tolist())
+            grown = set(inactive[np.argsort(-np.abs(grad[r, inactive]))[:k]].tolist())
+            assert set(np.flatnonzero(before_mask[r] & ~after_mask[r]).tolist()) == pruned
+            assert set(np.flatnonzero(~before_mask[r] & after_mask[r]).tolist()) == grown
+    with pytest.raises(ValueError, match="row-balanced"):
+        DynamicSparsity([("t", SparseTable(4, 4, density=0.5))], balance="row")
+    with pytest.raises(ValueError, match="balance"):
+        DynamicSparsity([("t", table)], balance="column")
