@@ -512,8 +512,7 @@ class ManifoldClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         device = backend.resolve_device(self.device)
         dtype = backend.resolve_dtype(self.dtype)
         source = backend.check_random_state(self.random_state)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(source.seed)
+        with backend.torch_seeded(source.seed):
             network = MLCNetwork(X.shape[1], int(self.hidden), int(self.n_components))
         network = network.to(device=device, dtype=dtype)
         x_all = torch.tensor(X, device=device, dtype=dtype)

@@ -964,8 +964,7 @@ class PamC(ClusterMixin, BaseEstimator):
         if isinstance(self.encoder, nn.Module):
             return copy.deepcopy(self.encoder)
         # Parameters are drawn from a seeded copy of torch's CPU generator; the global state is restored.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with backend.torch_seeded(seed):
             cls = MLPEncoder if self.encoder == "mlp" else GCNEncoder
             return cls(n_input, tuple(int(h) for h in self.hidden), int(self.n_z))
 
@@ -997,8 +996,7 @@ class PamC(ClusterMixin, BaseEstimator):
         with torch.no_grad():
             n_z_out = self._forward(encoder, features.rows(np.arange(min(features.n_rows, 2))), None).shape[1] \
                 if graph_inputs is None else self._forward(encoder, features.all(), graph_inputs).shape[1]
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(source.seed + 1)
+        with backend.torch_seeded(source.seed + 1):
             decoder = _MLPDecoder(n_z_out, tuple(int(h) for h in self.hidden)[::-1], features.matrix.shape[1])
         decoder = decoder.to(device=device, dtype=dtype)
         optimizer = torch.optim.Adam(list(encoder.parameters()) + list(decoder.parameters()), lr=self.pretrain_lr)

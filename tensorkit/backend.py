@@ -52,6 +52,7 @@ __all__ = [
     "resolve_device",
     "resolve_dtype",
     "tensorly_backend",
+    "torch_seeded",
     "to_numpy",
     "to_output",
 ]
@@ -238,6 +239,31 @@ def check_random_state(random_state: Any = None, device: Any = "cpu") -> RandomS
     generator = torch.Generator(device=dev)
     generator.manual_seed(seed)
     return RandomSource(numpy_rng, generator, seed)
+
+
+@contextlib.contextmanager
+def torch_seeded(seed: int) -> Iterator[None]:
+    """A block in which torch's CPU generator is seeded with ``seed``; its state is restored afterwards.
+
+    For building modules whose constructors draw from torch's global generator (PyTorch's default
+    initialisation of ``nn.Linear`` and friends) reproducibly, without changing the caller's random
+    stream. Only the CPU generator is touched (build on the CPU, then move the module).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from tensorkit.backend import torch_seeded
+    >>> before = torch.random.get_rng_state()
+    >>> with torch_seeded(0):
+    ...     a = torch.nn.Linear(3, 2).weight
+    >>> with torch_seeded(0):
+    ...     b = torch.nn.Linear(3, 2).weight
+    >>> bool(torch.equal(a, b)), bool(torch.equal(torch.random.get_rng_state(), before))
+    (True, True)
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.random.default_generator.manual_seed(int(seed))
+        yield
 
 
 def is_torch(x: Any) -> bool:

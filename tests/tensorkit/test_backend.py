@@ -150,3 +150,19 @@ def test_random_source_pickles():
     source = backend.check_random_state(4)
     restored = pickle.loads(pickle.dumps(source.numpy))
     np.testing.assert_array_equal(restored.rand(2), source.numpy.rand(2))
+
+
+def test_torch_seeded_is_reproducible_and_leaves_the_global_generator_alone():
+    import torch
+
+    torch.random.manual_seed(123)   # the test (not the library) sets the caller's stream
+    expected_next = torch.rand(3)
+    torch.random.manual_seed(123)
+    with backend.torch_seeded(7):
+        first = torch.nn.Linear(4, 3).weight.detach().clone()
+    with backend.torch_seeded(7):
+        second = torch.nn.Linear(4, 3).weight.detach().clone()
+    with backend.torch_seeded(8):
+        other = torch.nn.Linear(4, 3).weight.detach().clone()
+    assert torch.equal(first, second) and not torch.equal(first, other)
+    assert torch.equal(torch.rand(3), expected_next)   # the caller's stream continues where it was
