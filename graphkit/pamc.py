@@ -280,12 +280,15 @@ def positive_term(z: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, value
         A scalar.
     """
     n_anchors = z.shape[0] if n_anchors is None else int(n_anchors)
-    unit = F.normalize(z, dim=1)
-    similarity = (unit[rows] * unit[cols]).sum(dim=1)
-    similarity = similarity.masked_fill(rows == cols, 0.0)
-    weighted = values * torch.exp(tau * similarity)
-    positives = z.new_zeros(n_anchors).index_add(0, rows, weighted)
+    positives = _positive_sums(F.normalize(z, dim=1), rows, cols, values, tau, n_anchors)
     return -torch.log(positives + _PAMC_EPS).mean()
+
+
+def _positive_sums(unit: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, tau: float,
+                   n_anchors: int) -> torch.Tensor:
+    """``sum_j A_r[i, j] exp(tau * cos(z_i, z_j))`` per anchor ``i`` over the stored entries (self pairs: cos 0)."""
+    similarity = (unit[rows] * unit[cols]).sum(dim=1).masked_fill(rows == cols, 0.0)
+    return unit.new_zeros(n_anchors).index_add(0, rows, values * torch.exp(tau * similarity))
 
 
 def meta_nodes(z: torch.Tensor, assignments: torch.Tensor, n_clusters: int) -> torch.Tensor:
@@ -420,8 +423,7 @@ def pairwise_contrastive_loss(z: torch.Tensor, rows: torch.Tensor, cols: torch.T
     """
     n_anchors = z.shape[0] if n_anchors is None else int(n_anchors)
     unit = F.normalize(z, dim=1)
-    similarity = (unit[rows] * unit[cols]).sum(dim=1).masked_fill(rows == cols, 0.0)
-    positives = z.new_zeros(n_anchors).index_add(0, rows, values * torch.exp(tau * similarity))
+    positives = _positive_sums(unit, rows, cols, values, tau, n_anchors)
     if block_rows is None:
         block_rows = max(1, _PAIRWISE_BLOCK_ENTRIES // max(z.shape[0], 1))
     totals = _ExpSimilarityRowSums.apply(unit, float(tau), n_anchors, int(block_rows))
