@@ -55,6 +55,16 @@ try:  # NumPy's batched solve without its Python wrapper (about 3x less overhead
 except (ImportError, AttributeError):  # pragma: no cover - other NumPy layouts
     _small_solve = np.linalg.solve
 
+def _batched_solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a⁻¹ b`` for stacks of small float64 systems (torch's batched LU: about 3x NumPy's per-matrix LAPACK calls)."""
+    return torch.linalg.solve(torch.from_numpy(np.ascontiguousarray(a)), torch.from_numpy(np.ascontiguousarray(b))).numpy()
+
+
+def _batched_logdet(a: np.ndarray) -> np.ndarray:
+    """``log |det a|`` for a stack of small float64 matrices."""
+    return torch.linalg.slogdet(torch.from_numpy(np.ascontiguousarray(a)))[1].numpy()
+
+
 __all__ = ["KERNELS", "FilteredStates", "SmoothedStates", "StateSpaceGP", "conditional_moments", "kalman_filter",
            "kalman_smoother", "matern_kernel", "rts_smoother"]
 
@@ -62,6 +72,7 @@ KERNELS = {"matern12": 0.5, "matern32": 1.5, "matern52": 2.5}
 """Kernel names and their Matérn order ``ν``."""
 
 _JITTER = 1e-12  # relative to the stationary variances, only where a covariance is inverted
+_SYMMETRIZE_EVERY = 4  # filter steps between re-symmetrisations of the covariance
 _TRANSITION_CACHE_SIZE = 64  # joint transitions kept for the filters' fixed gaps (a few per mode and lengthscale)
 _transition_cache: "OrderedDict[tuple, tuple[np.ndarray, np.ndarray]]" = OrderedDict()
 
@@ -262,34 +273,50 @@ def kalman_filter(gp, coords: np.ndarray, precision: np.ndarray, shift: np.ndarr
     Q = np.stack([q for _, q in transitions], axis=1)
     At = np.swapaxes(A, -1, -2)
     eye = np.eye(R)
+    fv = slice(0, D, first.state_dim)  # the function values: a view, cheaper than indexing with h
+    # The loop carries the augmented state X = [[P, m], [0, -1]] ((D + 1) x (D + 1)), so that one
+    # product updates the covariance and the mean together and the site's shift rides along: the
+    # per-step cost is Python overhead per NumPy call, and this form needs half the calls of
+    # updating m and P apart. With the rows [H; e_D] of X (a strided view) and [Λ | η]:
+    #   T = [Λ | η] [H X; (0, -1)] = [Λ H P | Λ H m - η],
+    #   X⁺ = X - P Hᵀ (I + Λ H P Hᵀ)⁻¹ T,
+    # i.e. P⁺ = P - P Hᵀ (I + Λ S)⁻¹ Λ H P and m⁺ = m + P Hᵀ (I + Λ S)⁻¹ (η - Λ H m): Λ (possibly
+    # singular) and P are never inverted. The prediction is X' = diag(A, 1) X⁺ diag(Aᵀ, 1) + diag(Q, 0).
+    rows = slice(0, D + 1, first.state_dim)  # the function values and the constant row (D is a multiple of d)
+    site = np.concatenate([precision, shift[:, :, None]], axis=2)  # [Λᵢ | ηᵢ], (U, R, R + 1)
+    filt = np.empty((U, nb, D + 1, D + 1))
+    X = np.zeros((nb, D + 1, D + 1))
+    X[:, :D, :D] = np.stack([g.stationary_covariance() for g in gps])
+    X[:, D, D] = -1.0
+    if U > 1:
+        A_aug = np.zeros((U - 1, nb, D + 1, D + 1))
+        A_aug[:, :, :D, :D] = A
+        A_aug[:, :, D, D] = 1.0
+        A_aug_t = np.swapaxes(A_aug, -1, -2).copy()
+        Q_aug = np.zeros((U - 1, nb, D + 1, D + 1))
+        Q_aug[:, :, :D, :D] = Q
+    correction = np.empty((nb, D + 1, D + 1))
+    moved = np.empty((nb, D + 1, D + 1))
+    solve = _small_solve  # float64 operands, checked above
+    for i in range(U):
+        T = site[i] @ X[:, rows, :]
+        Z = solve(eye + T[:, :, fv], T)
+        Xf = filt[i]
+        np.matmul(X[:, :, fv], Z, out=correction)
+        np.subtract(X, correction, out=Xf)
+        if i % _SYMMETRIZE_EVERY == 0:  # rounding asymmetry would otherwise accumulate and drift
+            Pf = Xf[:, :D, :D]
+            np.multiply(Pf + Pf.mT, 0.5, out=Pf)
+        if i + 1 < U:
+            np.matmul(A_aug[i], Xf, out=moved)
+            np.matmul(moved, A_aug_t[i], out=X)
+            X += Q_aug[i]
+    filt_mean = filt[:, :, :D, D]
+    filt_cov = filt[:, :, :D, :D]
+    filt_cov = 0.5 * (filt_cov + np.swapaxes(filt_cov, -1, -2))
+    # the one-step predictions, recomputed for all steps at once (the loop used them as it went)
     pred_mean = np.empty((U, nb, D))
     pred_cov = np.empty((U, nb, D, D))
-    filt_mean = np.empty((U, nb, D))
-    filt_cov = np.empty((U, nb, D, D))
-    gains = np.empty((U, nb, R))  # (I + Λ S)⁻¹ (η - Λ μ)
-    m = np.zeros((nb, D, 1))  # a column, so that every product below is a plain batched matmul
-    P = np.stack([g.stationary_covariance() for g in gps])
-    solve = _small_solve  # float64 operands, checked above
-    rhs = np.empty((nb, R, R + 1))
-    shift_col = shift[:, :, None]
-    fv = slice(0, None, first.state_dim)  # the function values: a view, cheaper than indexing with h
-    for i in range(U):
-        lam = precision[i]
-        B = P[:, :, fv]                                  # (nb, D, R)
-        rhs[:, :, :R] = lam
-        rhs[:, :, R:] = shift_col[i] - lam @ m[:, fv]    # Λ symmetric
-        Z = solve(eye + lam @ B[:, fv, :], rhs)
-        gains[i] = Z[:, :, R]
-        W = B @ Z                                        # mean and covariance corrections in one product
-        m = m + W[:, :, R:]
-        P = P - W[:, :, :R] @ B.mT
-        P = 0.5 * (P + P.mT)  # without this, rounding asymmetry accumulates and the recursion drifts
-        filt_mean[i] = m[:, :, 0]
-        filt_cov[i] = P
-        if i + 1 < U:
-            m = A[i] @ m
-            P = A[i] @ P @ At[i] + Q[i]
-    # the one-step predictions, recomputed for all steps at once (the loop used them as it went)
     pred_mean[0] = 0.0
     pred_cov[0] = np.stack([g.stationary_covariance() for g in gps])
     if U > 1:
@@ -302,7 +329,9 @@ def kalman_filter(gp, coords: np.ndarray, precision: np.ndarray, shift: np.ndarr
     mu = pred_mean[:, :, h]
     S = pred_cov[:, :, h][:, :, :, h]
     g = shift[:, None, :] - np.einsum("iab,ijb->ija", precision, mu)
-    _, logdet = np.linalg.slogdet(eye + precision[:, None] @ S)
+    innovation = eye + precision[:, None] @ S
+    gains = _batched_solve(innovation, g[..., None])[..., 0]  # (I + Λ S)⁻¹ (η - Λ μ)
+    logdet = _batched_logdet(innovation)
     terms = (np.einsum("ia,ija->ij", shift, mu) - 0.5 * np.einsum("ija,iab,ijb->ij", mu, precision, mu)
              - 0.5 * logdet + 0.5 * np.einsum("ija,ijab,ijb->ij", g, S, gains))
     log_normalizers = terms.sum(axis=0)
@@ -322,17 +351,27 @@ def rts_smoother(gp: StateSpaceGP, filtered: FilteredStates) -> SmoothedStates:
     if U > 1:
         # RTS gains Gᵢ = P_f,i Aᵢᵀ P_p,i+1⁻¹, batched: Gᵢᵀ = P_p,i+1⁻¹ Aᵢ P_f,i
         jitter = _JITTER * np.diag(np.diag(gp.stationary_covariance()))
-        G = np.swapaxes(np.linalg.solve(f.pred_cov[1:] + jitter, f.transition @ f.filt_cov[:-1]), -1, -2)
+        G = np.swapaxes(_batched_solve(f.pred_cov[1:] + jitter, f.transition @ f.filt_cov[:-1]), -1, -2)
         Gt = G.mT
         # the backward pass is affine: xᵢ = Gᵢ xᵢ₊₁ + cᵢ, Pᵢ = Gᵢ Pᵢ₊₁ Gᵢᵀ + Lᵢ with the offsets
         # cᵢ = m_f,i - Gᵢ m_p,i+1 and Lᵢ = P_f,i - Gᵢ P_p,i+1 Gᵢᵀ computed for all i at once
-        offset = f.filt_mean[:-1, :, None] - G @ f.pred_mean[1:, :, None]
+        offset = f.filt_mean[:-1] - (G @ f.pred_mean[1:, :, None])[..., 0]
         base = f.filt_cov[:-1] - G @ f.pred_cov[1:] @ Gt
-        mean = mean[:, :, None]
+        # augmented Y = [P | x] as in the filter: Yᵢ = Gᵢ Yᵢ₊₁ diag(Gᵢᵀ, 1) + [Lᵢ | cᵢ], three calls a step
+        G_aug_t = np.zeros((U - 1, D + 1, D + 1))
+        G_aug_t[:, :D, :D] = Gt
+        G_aug_t[:, D, D] = 1.0
+        base_aug = np.concatenate([base, offset[:, :, None]], axis=2)
+        Y = np.empty((U, D, D + 1))
+        Y[-1, :, :D] = cov[-1]
+        Y[-1, :, D] = mean[-1]
+        moved = np.empty((D, D + 1))
         for i in range(U - 2, -1, -1):
-            mean[i] = G[i] @ mean[i + 1] + offset[i]
-            cov[i] = G[i] @ cov[i + 1] @ Gt[i] + base[i]
-        mean = mean[:, :, 0]
+            np.matmul(G[i], Y[i + 1], out=moved)
+            np.matmul(moved, G_aug_t[i], out=Y[i])
+            Y[i] += base_aug[i]
+        mean = Y[:, :, D].copy()
+        cov = Y[:, :, :D]
         cov = 0.5 * (cov + np.swapaxes(cov, -1, -2))
         cross = G @ cov[1:]
     return SmoothedStates(f.coords, mean, cov, cross, f.log_normalizer, f.observed)
