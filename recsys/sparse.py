@@ -613,6 +613,7 @@ class SparseTable(nn.Module):
             prune = smallest_k(self.prune_scores(), k)
             random = (generator or torch.Generator().manual_seed(0)) if grow == "random" else None
             grown, _ = largest_k(self.grow_candidates(chunk_rows, 0, random, payload=False), k)
+            self.record_gradients(False)
             pruned = self.indices.index_select(0, prune.to(self.indices.device)).long()
             before = self.values
             old_slots, new_slots, old_size = self.rewire(prune, grown)
@@ -743,6 +744,10 @@ class _MaskedTarget:
         self.factor.copy_(self.mask)
 
     @torch.no_grad()
+    def release_gradients(self) -> None:
+        """Drop the window's summed gradient (once growth has been chosen)."""
+        self.dense_grad = None
+
     def apply_mask(self) -> None:
         self.param.data.mul_(self.factor)
 
@@ -769,6 +774,10 @@ class _TableTarget:
 
     def prune_scores(self) -> torch.Tensor:
         return self.table.prune_scores()
+
+    def release_gradients(self) -> None:
+        """Drop the recorded gradients (once growth has been chosen), before the rewiring's temporaries exist."""
+        self.table.record_gradients(False)
 
     def grow_candidates(self, chunk_rows: int, offset: int, random: Optional[torch.Generator] = None,
                         payload: bool = True):
@@ -1036,12 +1045,15 @@ class DynamicSparsity:
         changed = 0
         if self.redistribution == "global":
             prunes, grows, payloads = self._select_global(ratio, random)
+            for target in self.targets:
+                target.release_gradients()
             for target, prune, grow, payload in zip(self.targets, prunes, grows, payloads):
                 self._apply(target, prune, grow, payload)
                 changed += prune.numel()
         elif self.balance == "row":
             for target in self.targets:
                 prune, grow, payload = target.table.balanced_selection(ratio, self.chunk_rows, random, self._payload)
+                target.release_gradients()
                 self._apply(target, prune, grow, payload)
                 changed += prune.numel()
         else:  # one tensor at a time, so that only one tensor's temporaries exist at once
@@ -1049,6 +1061,7 @@ class DynamicSparsity:
                 k = update_count(ratio, target.active, target.numel - target.active)
                 prune = smallest_k(target.prune_scores(), k)
                 grow, payload = largest_k(target.grow_candidates(self.chunk_rows, 0, random, self._payload), k)
+                target.release_gradients()  # the window's gradient is not needed past this point
                 self._apply(target, prune, grow, payload)
                 changed += prune.numel()
         self.updates.append({"step": step, "ratio": ratio, "changed": int(changed),

@@ -50,6 +50,10 @@ LS_BOUNDS = (1e-4, 10.0)
 """Range of learned lengthscales, in units of each mode's training range."""
 LS_SEARCH_FACTOR = 2.0
 """First step factor of the lengthscale search."""
+LS_SEARCH_FLOOR = 1.05
+"""Smallest step factor of the lengthscale search."""
+LS_MAX_PAUSE = 8
+"""Most epochs a mode's converged lengthscale search pauses (see ``learn_lengthscale``)."""
 INIT_EPOCHS = 10
 """With ``n_init > 1``, epochs each initialisation runs before the best (by objective) is kept."""
 
@@ -122,7 +126,9 @@ class FunBaT(RegressorMixin, BaseEstimator):
         lower bound: with the messages fixed, that is the log normaliser of prior times messages,
         which the Kalman filter computes; ``ℓ / c``, ``ℓ`` and ``ℓ c`` are compared in one batched
         pass (``c`` grows while the search moves, shrinks when it stays), within
-        ``[1e-4, 10]``. With ``False`` the lengthscales stay fixed.
+        ``[1e-4, 10]``. Once ``c`` is at its floor (1.05) and ``ℓ`` keeps winning, the mode's search
+        pauses for 1, 2, 4, then 8 epochs (the three filters cost about 1.4 times one); any move
+        restarts it every epoch. With ``False`` the lengthscales stay fixed.
     core : {"tucker", "cp"}, default="tucker"
         ``"cp"`` is FunBaT-CP: a diagonal core ``diag(λ)`` (all modes share the rank ``R``) with
         learned weights ``λ ~ N(0, core_prior I)``. (The authors' code fixes ``λ = 1``; learned
@@ -515,6 +521,8 @@ class _Run:
         self.sites: list = [None] * K
         self.states: list = [None] * K
         self.search = [LS_SEARCH_FACTOR] * K
+        self.pause = [0] * K       # epochs each mode's converged search still skips
+        self.backoff = [0] * K     # length of its last pause
         self.history: list = []
         self._sse = float("nan")
 
@@ -535,10 +543,15 @@ class _Run:
                 precision = (1 - step) * self.sites[k][0] + step * precision
                 shift = (1 - step) * self.sites[k][1] + step * shift
             self.sites[k] = (precision, shift)
-            if pb.learn_lengthscale and not first:
+            if pb.learn_lengthscale and not first and self.pause[k] == 0:
+                before = self.modes[k]
                 self.states[k], self.modes[k], self.search[k] = _lengthscale_step(self.modes[k], precision, shift,
                                                                                    self.search[k])
+                settled = self.modes[k] is before and self.search[k] <= LS_SEARCH_FLOOR
+                self.backoff[k] = min(max(2 * self.backoff[k], 1), LS_MAX_PAUSE) if settled else 0
+                self.pause[k] = self.backoff[k]
             else:
+                self.pause[k] = max(self.pause[k] - 1, 0)
                 self.states[k] = kalman_smoother(self.modes[k].gp, self.modes[k].coords, precision, shift)
             m_np, c_np = self.states[k].function_moments()
             self.means[k] = torch.as_tensor(m_np, dtype=pb.dtype, device=pb.device)
@@ -599,7 +612,7 @@ def _lengthscale_step(mode: _Mode, precision: np.ndarray, shift: np.ndarray, fac
     filtered = kalman_filter(gps, mode.coords, precision, shift)
     best = int(np.argmax([f.log_normalizer for f in filtered]))
     if gps[best] is gp:
-        factor = max(math.sqrt(factor), 1.05)
+        factor = max(math.sqrt(factor), LS_SEARCH_FLOOR)
     else:
         factor = min(factor * factor, 8.0)
         mode = mode._replace(gp=gps[best])

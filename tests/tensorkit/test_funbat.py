@@ -473,3 +473,34 @@ def test_beats_the_best_baseline_on_real_data(name, rank, target):
     mean, std = model.predict(X_test, return_std=True)
     assert np.sqrt(np.mean((mean - y_test) ** 2)) < target
     assert 0.85 <= np.mean(np.abs(mean - y_test) <= 1.96 * std) <= 0.99
+
+
+def test_converged_lengthscale_search_pauses_and_a_move_restarts_it(monkeypatch):
+    """A settled search (factor at its floor, ℓ keeps winning) skips 1, 2, 4, 8 epochs; one that moves runs every epoch."""
+    from tensorkit.funbat import _estimator
+
+    data = make_functional_tucker(n_entries=1500, rank=2, n_coords=40, random_state=3)
+    searched = []
+
+    def settled(mode, precision, shift, factor):
+        searched.append(len(searched))
+        states = kalman_smoother(mode.gp, mode.coords, precision, shift)
+        return states, mode, _estimator.LS_SEARCH_FLOOR  # never moves
+
+    monkeypatch.setattr(_estimator, "_lengthscale_step", settled)
+    model = FunBaT(rank=2, n_epochs=40, tol=0.0, n_init=1, random_state=0, verbose=0).fit(data.X, data.y)
+    # per mode, epochs 2..40 (39 visits): searches at 2, 4, 7, 12, 21, 30, 39 (pauses 1, 2, 4, 8, 8, 8)
+    assert len(searched) == 3 * 7
+    assert np.isfinite(model.history_[-1]["objective"])
+
+    searched.clear()
+
+    def moving(mode, precision, shift, factor):
+        searched.append(len(searched))
+        gp = mode.gp
+        moved = mode._replace(gp=StateSpaceGP(gp.kernel, gp.lengthscale * 1.01, gp.variance, gp.n_channels))
+        return kalman_smoother(moved.gp, moved.coords, precision, shift), moved, _estimator.LS_SEARCH_FLOOR
+
+    monkeypatch.setattr(_estimator, "_lengthscale_step", moving)
+    FunBaT(rank=2, n_epochs=10, tol=0.0, n_init=1, random_state=0, verbose=0).fit(data.X, data.y)
+    assert len(searched) == 3 * 9  # every epoch after the first, every mode
