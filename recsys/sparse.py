@@ -62,9 +62,10 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
-from typing import Any, Iterable, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -155,16 +156,18 @@ def smallest_k(scores: torch.Tensor, k: int) -> torch.Tensor:
     return torch.topk(scores, int(k), largest=False, sorted=False).indices
 
 
-def largest_k(chunks: Iterable[tuple[int, torch.Tensor, Optional[torch.Tensor]]], k: int
-              ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
-    """Exact streaming top-k over score chunks: the global positions of the ``k`` largest scores.
+def largest_k(chunks: Any, k: int) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """Exact top-k over score chunks: the global positions of the ``k`` largest scores.
 
     Parameters
     ----------
-    chunks : iterable of ``(offset, scores, payload)``
+    chunks : iterable of ``(offset, scores, payload)``, or a callable returning a fresh such iterable
         ``scores`` is a 1-D tensor of the entries ``offset .. offset + len(scores) - 1``; ``-inf`` marks
         entries that may not be chosen. ``payload`` (same length, or None) is carried along, e.g. the
-        signed gradient of each entry.
+        signed gradient of each entry. A callable must give the same chunks each time it is called; the
+        selection then takes two passes and holds only the allowed scores (4 bytes each) and the ``k``
+        results, instead of a running ``(k + chunk)``-long set of scores and positions (about 2.5 times
+        less at DSL's early update ratios).
     k : int
 
     Returns
@@ -178,6 +181,8 @@ def largest_k(chunks: Iterable[tuple[int, torch.Tensor, Optional[torch.Tensor]]]
     ValueError
         When fewer than ``k`` entries may be chosen.
     """
+    if callable(chunks):
+        return _largest_k_two_pass(chunks, k)
     best_s = best_p = best_v = None
     for offset, scores, payload in chunks:
         if k <= 0:
@@ -203,6 +208,88 @@ def largest_k(chunks: Iterable[tuple[int, torch.Tensor, Optional[torch.Tensor]]]
     if best_s.numel() < k or bool(torch.isneginf(best_s).any()):
         raise ValueError(f"cannot choose {k} entries: fewer candidates are allowed")
     return best_p, best_v
+
+
+def _largest_k_two_pass(make_chunks: Callable[[], Iterable], k: int) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """:func:`largest_k` in two passes: the k-th largest allowed score, then the positions at or above it."""
+    k = int(k)
+    if k <= 0:
+        return torch.zeros(0, dtype=torch.long), None
+    allowed = []
+    for _, scores, _ in make_chunks():
+        scores = scores.reshape(-1)
+        allowed.append(scores[~torch.isneginf(scores)])
+    allowed = torch.cat(allowed) if allowed else torch.zeros(0)
+    if allowed.numel() < k:
+        raise ValueError(f"cannot choose {k} entries: fewer candidates are allowed")
+    threshold = torch.topk(allowed, k, largest=True, sorted=False).values.min() if k < allowed.numel() / 8 \
+        else torch.kthvalue(allowed, allowed.numel() - k + 1).values
+    ties = k - int((allowed > threshold).sum())
+    device = allowed.device
+    del allowed
+    positions = torch.empty(k, dtype=torch.long, device=device)
+    chosen_payload = None
+    filled = 0
+    for offset, scores, payload in make_chunks():
+        scores = scores.reshape(-1)
+        take = torch.nonzero(scores > threshold).squeeze(1)
+        if ties > 0:
+            equal = torch.nonzero(scores == threshold).squeeze(1)[:ties]
+            ties -= equal.numel()
+            take = torch.cat([take, equal])
+        if take.numel() == 0:
+            continue
+        positions[filled:filled + take.numel()] = take + int(offset)
+        if payload is not None:
+            if chosen_payload is None:
+                chosen_payload = payload.new_empty(k)
+            chosen_payload[filled:filled + take.numel()] = payload.reshape(-1)[take]
+        filled += take.numel()
+    if filled != k:  # the chunks changed between the passes
+        raise RuntimeError(f"the second pass over the chunks chose {filled} entries instead of {k}")
+    return positions, chosen_payload
+
+
+def replayable(make_chunks: Callable[[], Iterable], generator: Optional[torch.Generator]) -> Callable[[], Iterable]:
+    """``make_chunks`` for :func:`largest_k`'s two passes: ``generator`` (random growth) restarts from the
+    same state on each call, so both passes see the same random scores."""
+    if generator is None:
+        return make_chunks
+    state = generator.get_state()
+
+    def again() -> Iterable:
+        generator.set_state(state)
+        return make_chunks()
+
+    return again
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim() -> Optional[Callable[[int], int]]:
+    """glibc's ``malloc_trim``, or None (another C library, or no ctypes)."""
+    try:
+        import ctypes
+        import ctypes.util
+
+        name = ctypes.util.find_library("c")
+        trim = getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+    except (ImportError, OSError):  # pragma: no cover - non-glibc platforms
+        return None
+    return trim
+
+
+def release_host_memory(device: Any) -> None:
+    """Give the CPU heap freed by a prune/grow update back to the operating system (glibc only).
+
+    An update allocates and frees many chunk-sized temporaries; glibc keeps such freed heap
+    mapped, so without this the process's resident memory after the first update stays about
+    20 MB (Gowalla, MF) above what is live. No-op for CUDA tensors and other C libraries.
+    """
+    if torch.device(device).type != "cpu":
+        return
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def split_positions(positions: torch.Tensor, sizes: Sequence[int]) -> list[torch.Tensor]:
@@ -612,7 +699,8 @@ class SparseTable(nn.Module):
         with torch.no_grad():
             prune = smallest_k(self.prune_scores(), k)
             random = (generator or torch.Generator().manual_seed(0)) if grow == "random" else None
-            grown, _ = largest_k(self.grow_candidates(chunk_rows, 0, random, payload=False), k)
+            grown, _ = largest_k(replayable(lambda: self.grow_candidates(chunk_rows, 0, random, payload=False),
+                                            random), k)
             self.record_gradients(False)
             pruned = self.indices.index_select(0, prune.to(self.indices.device)).long()
             before = self.values
@@ -1049,20 +1137,24 @@ class DynamicSparsity:
                 target.release_gradients()
             for target, prune, grow, payload in zip(self.targets, prunes, grows, payloads):
                 self._apply(target, prune, grow, payload)
+                release_host_memory(target.param.device)
                 changed += prune.numel()
         elif self.balance == "row":
             for target in self.targets:
                 prune, grow, payload = target.table.balanced_selection(ratio, self.chunk_rows, random, self._payload)
                 target.release_gradients()
                 self._apply(target, prune, grow, payload)
+                release_host_memory(target.param.device)
                 changed += prune.numel()
         else:  # one tensor at a time, so that only one tensor's temporaries exist at once
             for target in self.targets:
                 k = update_count(ratio, target.active, target.numel - target.active)
                 prune = smallest_k(target.prune_scores(), k)
-                grow, payload = largest_k(target.grow_candidates(self.chunk_rows, 0, random, self._payload), k)
+                candidates = functools.partial(target.grow_candidates, self.chunk_rows, 0, random, self._payload)
+                grow, payload = largest_k(replayable(candidates, random), k)
                 target.release_gradients()  # the window's gradient is not needed past this point
                 self._apply(target, prune, grow, payload)
+                release_host_memory(target.param.device)
                 changed += prune.numel()
         self.updates.append({"step": step, "ratio": ratio, "changed": int(changed),
                              "active": {t.name: t.active for t in self.targets}})
@@ -1081,7 +1173,7 @@ class DynamicSparsity:
                 for off, s, payload in target.grow_candidates(self.chunk_rows, int(offset), random, self._payload):
                     yield off, s.to(device), None if payload is None else payload.to(device)
 
-        grow, payload = largest_k(chunks(), k)
+        grow, payload = largest_k(replayable(chunks, random), k)
         grows = split_positions(grow, numels)
         payloads = []
         for part, (lo, size) in zip(grows, zip(offsets, numels)):

@@ -64,19 +64,46 @@ def test_smallest_k_is_exact_with_ties():
     assert 6 in picked.tolist() and all(scores[i] <= 0.5 for i in picked.tolist())
 
 
+@pytest.mark.parametrize("two_pass", [False, True])
+@pytest.mark.parametrize("k", [3, 25, 110])
 @pytest.mark.parametrize("chunk", [1, 7, 40, 1000])
-def test_largest_k_streaming_matches_numpy(chunk):
+def test_largest_k_streaming_matches_numpy(chunk, k, two_pass):
     rng = np.random.RandomState(chunk)
     scores = rng.rand(200)
     scores[rng.rand(200) < 0.4] = -np.inf
     payload = torch.arange(200, dtype=torch.float32)
     chunks = [(lo, torch.tensor(scores[lo:lo + chunk]), payload[lo:lo + chunk]) for lo in range(0, 200, chunk)]
-    pos, val = largest_k(iter(chunks), 25)
-    expected = np.argsort(-scores)[:25]
+    source = (lambda: iter(chunks)) if two_pass else iter(chunks)
+    pos, val = largest_k(source, k)
+    expected = np.argsort(-scores)[:k]
     assert sorted(pos.tolist()) == sorted(expected.tolist())
     assert torch.equal(val, pos.float())
     with pytest.raises(ValueError, match="candidates"):
-        largest_k(iter(chunks), int(np.isfinite(scores).sum()) + 1)
+        largest_k((lambda: iter(chunks)) if two_pass else iter(chunks), int(np.isfinite(scores).sum()) + 1)
+
+
+def test_two_pass_largest_k_takes_exactly_k_among_ties():
+    scores = torch.tensor([0.5, 0.9, 0.5, -np.inf, 0.5, 0.1, 0.5, 0.9])
+    chunks = [(lo, scores[lo:lo + 3], None) for lo in range(0, 8, 3)]
+    pos, payload = largest_k(lambda: iter(chunks), 4)
+    assert payload is None and pos.numel() == 4 and len(set(pos.tolist())) == 4
+    assert {1, 7} <= set(pos.tolist()) and all(scores[i] == 0.5 for i in set(pos.tolist()) - {1, 7})
+
+
+def test_replayable_random_chunks_give_both_passes_the_same_scores():
+    from recsys.sparse import replayable
+
+    gen = torch.Generator().manual_seed(3)
+    draws = []
+
+    def chunks():
+        values = torch.rand(50, generator=gen)
+        draws.append(values)
+        return iter([(0, values, None)])
+
+    pos, _ = largest_k(replayable(chunks, gen), 10)
+    assert len(draws) == 2 and torch.equal(draws[0], draws[1])
+    assert sorted(pos.tolist()) == sorted(torch.topk(draws[0], 10).indices.tolist())
 
 
 def test_split_positions_and_random_positions():
