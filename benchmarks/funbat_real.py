@@ -33,6 +33,7 @@ import platform
 import statistics
 import sys
 import time
+from typing import Optional
 from pathlib import Path
 
 for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -220,6 +221,44 @@ def run_dataset(name: str, folds: list, quick: bool) -> dict:
     return results
 
 
+def best_funbat(results: dict) -> tuple[str, bool]:
+    """The FunBaT row with the lowest mean RMSE, and whether it beats every baseline."""
+    ours = min((label for label, r in results.items() if r["family"].startswith("FunBaT")),
+               key=lambda label: statistics.mean(results[label]["rmse"]))
+    other = min(statistics.mean(r["rmse"]) for r in results.values() if not r["family"].startswith("FunBaT"))
+    return ours, statistics.mean(results[ours]["rmse"]) <= other
+
+
+def diagnose(name: str, folds: list, results: dict, quick: bool) -> Optional[dict]:
+    """Where FunBaT is not best: its best row on fold 0 with the defaults, and trained 4x as long
+    (no early stop). If the objective and the training fit improve while the test error does not,
+    the gap is the model's flexibility (fitting noise), not under-training."""
+    from tensorkit import FunBaT
+
+    label, best = best_funbat(results)
+    if best:
+        return None
+    row = results[label]
+    core = "cp" if row["family"] == "FunBaT-CP" else "tucker"
+    Xtr, ytr, Xte, yte = folds[0]
+    out = {"label": label}
+    default_epochs = None
+    for setting in ("defaults", "4x epochs"):
+        extra = {"n_epochs": 15, "n_init": 1} if quick else {}
+        if setting != "defaults":
+            extra = {**extra, "n_epochs": 4 * default_epochs, "tol": 0.0}
+        model = FunBaT(rank=row["rank"], core=core, random_state=0, device="cpu", verbose=0, **extra).fit(Xtr, ytr)
+        default_epochs = default_epochs or model.n_iter_
+        out[setting] = {"epochs": model.n_iter_, "objective": model.history_[-1]["objective"],
+                        "train_rmse": scores(model.predict(Xtr), ytr)["rmse"],
+                        "test_rmse": scores(model.predict(Xte), yte)["rmse"]}
+    slice_mean = {"train_rmse": scores(last_mode_mean(Xtr, ytr, Xtr), ytr)["rmse"],
+                  "test_rmse": scores(last_mode_mean(Xtr, ytr, Xte), yte)["rmse"]}
+    out["slice mean"] = slice_mean
+    print(f"diagnosis {name}: {out}", flush=True)
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # Side by side with the authors' code on fold 0
 
@@ -315,11 +354,12 @@ def main(argv=None) -> int:
         all_folds = {name: [load_fold(DATA / spec[0], k) for k in range(args.folds)]
                      for name, spec in DATASETS.items()}
     tables = {name: run_dataset(name, folds, args.quick) for name, folds in all_folds.items()}
+    diagnoses = {name: diagnose(name, all_folds[name], tables[name], args.quick) for name in tables}
     reference_folds = all_folds if not args.quick else {"US-TEMP": all_folds["synthetic"]}
     fold0 = side_by_side(reference_folds, None if args.quick else args.reference, args.quick)
     memory = run_memory(args.quick)
     elapsed = time.perf_counter() - started
-    write_report(args, tables, fold0, memory, elapsed)
+    write_report(args, tables, fold0, memory, elapsed, diagnoses)
     print(f"wrote {args.out} in {elapsed:.0f} s")
     return 0
 
@@ -417,7 +457,30 @@ def memory_table(rows: list) -> list:
     return lines
 
 
-def write_report(args, tables: dict, fold0: list, memory: list, elapsed: float) -> None:
+def diagnosis_lines(diagnoses: dict) -> list:
+    lines = []
+    for name, d in diagnoses.items():
+        if d is None:
+            continue
+        a, b, m = d["defaults"], d["4x epochs"], d["slice mean"]
+        lines += [f"### {name} ({d['label']}, fold 0)", "",
+                  "| fit | epochs | objective (ELBO / entry) | train RMSE | test RMSE |", "|---|---|---|---|---|",
+                  f"| FunBaT, defaults | {a['epochs']} | {a['objective']:.4f} | {a['train_rmse']:.4f} | {a['test_rmse']:.4f} |",
+                  f"| FunBaT, 4x the epochs, no early stop | {b['epochs']} | {b['objective']:.4f} | {b['train_rmse']:.4f} | "
+                  f"{b['test_rmse']:.4f} |",
+                  f"| the baseline: mean per last-mode coordinate | | | {m['train_rmse']:.4f} | {m['test_rmse']:.4f} |", ""]
+        better_fit = b["objective"] > a["objective"] and b["train_rmse"] < a["train_rmse"]
+        if better_fit and b["test_rmse"] >= a["test_rmse"]:
+            lines += ["Training longer raises the objective and lowers the training error but not the test error: "
+                      "the gap is not under-training. Most of this target is one level per day, which the per-day "
+                      "mean captures with nothing else to fit; FunBaT's extra flexibility over the other modes "
+                      "(temperature and pressure here) fits noise that does not carry over to held-out entries.", ""]
+        else:
+            lines += ["Training longer does not explain the gap the same way (see the figures above).", ""]
+    return lines
+
+
+def write_report(args, tables: dict, fold0: list, memory: list, elapsed: float, diagnoses: Optional[dict] = None) -> None:
     best, all_best = best_lines(tables)
     side, accurate, fast = fold0_lines(fold0, args.reference is not None)
     margins = marginal_bytes(memory)
@@ -463,6 +526,9 @@ def write_report(args, tables: dict, fold0: list, memory: list, elapsed: float) 
     ]
     for name, results in tables.items():
         lines += [f"## {name}", "", *dataset_table(results), ""]
+    why = diagnosis_lines(diagnoses or {})
+    if why:
+        lines += ["## Where FunBaT is not the best method, and why", "", *why]
     lines += ["## Memory against the number of entries", "",
               "Generated data (`make_functional_tucker`, 3 modes), Tucker rank 3, 20 epochs, one fresh process per "
               "size; peak extra memory is Linux VmHWM after the fit minus VmRSS before it (data, messages, "
