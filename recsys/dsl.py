@@ -502,10 +502,12 @@ class DSLRecommender(BaseEstimator):
             if engine is not None:
                 engine.remove_hooks()
         net.eval()
+        self.training_state_bytes_ = _training_state_bytes(net, optimizer, engine)
+        optimizer.state.clear()  # training is over: free the moments and gradients before the embeddings
+        net.zero_grad(set_to_none=True)
         self.model_ = net
         self._store_embeddings(net, adj)
         self.n_parameters_ = (n_users + n_items) * int(self.n_factors)
-        self.training_state_bytes_ = _training_state_bytes(net, optimizer, engine)
         self.n_active_parameters_ = self._n_active(net, engine)
         if engine is not None:
             self.density_report_ = engine.density_report()

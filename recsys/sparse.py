@@ -75,11 +75,14 @@ from tensorkit import backend
 
 __all__ = [
     "DynamicSparsity",
+    "Rewiring",
     "SparseTable",
     "check_density",
     "exact_budget",
     "largest_k",
     "random_positions",
+    "release_host_memory",
+    "replayable",
     "remap_optimizer_state",
     "replace_parameter",
     "reset_optimizer_state",
@@ -333,11 +336,12 @@ def reset_optimizer_state(optimizer: Optional[torch.optim.Optimizer], param: tor
             value.view(-1)[positions.to(value.device)] = 0
 
 
-def remap_optimizer_state(optimizer: Optional[torch.optim.Optimizer], param: torch.Tensor, old_size: int,
-                          old_slots: torch.Tensor, new_slots: torch.Tensor, new_size: int) -> None:
-    """Move per-entry optimizer state of a values vector to new slots; entries not moved start at zero.
+def remap_optimizer_state(optimizer: Optional[torch.optim.Optimizer], param: torch.Tensor,
+                          rewiring: "Rewiring") -> None:
+    """Move the per-entry optimizer state of a values vector as a :meth:`SparseTable.rewire` moved the values.
 
-    ``state[old_slots]`` goes to ``new_state[new_slots]``; scalar entries (Adam's ``step``) are kept.
+    Surviving entries keep their state (Adam's moments), regrown ones start at zero; scalar entries
+    (Adam's ``step``) are kept. One state tensor is rebuilt at a time.
     """
     if optimizer is None:
         return
@@ -345,10 +349,9 @@ def remap_optimizer_state(optimizer: Optional[torch.optim.Optimizer], param: tor
     if not state:
         return
     for key, value in list(state.items()):
-        if isinstance(value, torch.Tensor) and value.dim() == 1 and value.numel() == old_size and old_size > 1:
-            moved = value.new_zeros(new_size)
-            moved.index_add_(0, new_slots.to(value.device), value.index_select(0, old_slots.to(value.device)))
-            state[key] = moved
+        if isinstance(value, torch.Tensor) and value.dim() == 1 and value.numel() == rewiring.old_size \
+                and rewiring.old_size > 1:
+            state[key] = rewiring.move(value, 0)
 
 
 def replace_parameter(optimizer: Optional[torch.optim.Optimizer], old: torch.Tensor, new: torch.Tensor) -> None:
@@ -387,6 +390,67 @@ def _regrown_values(mode: str, grads: Optional[torch.Tensor], survivors: torch.T
 
 # ------------------------------------------------------------------------------------------------
 # memory-true storage
+
+
+class Rewiring:
+    """How :meth:`SparseTable.rewire` moves the per-entry tensors of a table (values, indices, optimizer state).
+
+    The active positions stay sorted: a surviving entry moves down by the pruned entries before it and up
+    by the grown positions before it; grown positions land between them. :meth:`move` builds one new
+    tensor at a time, chunk by chunk of old slots, so an update holds one extra per-entry tensor and a
+    keep-mask (1 byte per entry) rather than slot maps for every entry.
+
+    Parameters
+    ----------
+    indices : 1-D int tensor
+        The sorted active positions before the update.
+    prune_slots : 1-D long tensor
+        Slots (into ``indices``) that leave.
+    grown : 1-D long tensor
+        Sorted, distinct positions that join (inactive, or among the pruned).
+    chunk : int
+        Old slots per step of :meth:`move`.
+    """
+
+    def __init__(self, indices: torch.Tensor, prune_slots: torch.Tensor, grown: torch.Tensor, chunk: int = 1 << 16):
+        device = indices.device
+        self.indices = indices
+        self.old_size = int(indices.numel())
+        self.keep = torch.ones(self.old_size, dtype=torch.bool, device=device)
+        self.keep[prune_slots.to(device)] = False
+        self.grown = grown.to(device=device, dtype=indices.dtype)  # the index dtype: int32 for most tables
+        self.chunk = int(chunk)
+        n_pruned = self.old_size - int(self.keep.sum())
+        self.new_size = self.old_size - n_pruned + self.grown.numel()
+        # kept entries before each chunk of old slots
+        per_chunk = [int(self.keep[a:a + self.chunk].sum()) for a in range(0, self.old_size, self.chunk)]
+        self.kept_before = np.concatenate([[0], np.cumsum(per_chunk)]).astype(np.int64)
+        if self.grown.numel():
+            at = torch.searchsorted(indices, self.grown)
+            hit = torch.nonzero(at < self.old_size).squeeze(1)
+            slot = at[hit]
+            if bool(((indices[slot] == self.grown[hit]) & self.keep[slot]).any()) \
+                    or bool((self.grown[1:] == self.grown[:-1]).any()):
+                raise RuntimeError("rewire would activate an already active position")
+            del hit, slot
+            # kept entries below each grown position = all active below it - pruned below it (both sorted)
+            at -= torch.searchsorted(indices[~self.keep], self.grown)
+            at += torch.arange(self.grown.numel(), device=device)
+            self.new_grown = at
+        else:
+            self.new_grown = self.grown.long()
+
+    def move(self, tensor: torch.Tensor, grown_fill: Any) -> torch.Tensor:
+        """The new tensor: ``tensor``'s surviving entries at their new slots, ``grown_fill`` (a scalar or one
+        value per grown position, in sorted position order) at the grown ones."""
+        out = tensor.new_empty(self.new_size)
+        out[self.new_grown] = grown_fill
+        for step, a in enumerate(range(0, self.old_size, self.chunk)):
+            src = torch.nonzero(self.keep[a:a + self.chunk]).squeeze(1) + a
+            rank = torch.arange(src.numel(), device=src.device) + int(self.kept_before[step])
+            dest = rank + torch.searchsorted(self.grown, self.indices[src], right=True)
+            out[dest] = tensor[src]
+        return out
 
 
 class _Gather(torch.autograd.Function):
@@ -704,58 +768,39 @@ class SparseTable(nn.Module):
             self.record_gradients(False)
             pruned = self.indices.index_select(0, prune.to(self.indices.device)).long()
             before = self.values
-            old_slots, new_slots, old_size = self.rewire(prune, grown)
+            rewiring = self.rewire(prune, grown)
             replace_parameter(optimizer, before, self.values)
-            remap_optimizer_state(optimizer, self.values, old_size, old_slots, new_slots, self.budget)
+            remap_optimizer_state(optimizer, self.values, rewiring)
         self.record_gradients(False)
         return pruned, grown.to(pruned.device)
 
     @torch.no_grad()
     def rewire(self, prune_slots: torch.Tensor, grow_positions: torch.Tensor,
-               grow_values: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor, int]:
+               grow_values: Optional[torch.Tensor] = None) -> Rewiring:
         """Drop the weights at ``prune_slots`` and activate the flat ``grow_positions`` (inactive ones).
 
-        Returns ``(old_slots, new_slots, old_size)`` of the surviving weights, for
-        :func:`remap_optimizer_state`. The budget changes by ``len(grow) - len(prune)``; when it does, ``values``
-        becomes a new Parameter (autograd fixes a leaf's shape), to be swapped in the optimizer with
-        :func:`replace_parameter`.
+        Returns the :class:`Rewiring`, for :func:`remap_optimizer_state`. The budget changes by
+        ``len(grow) - len(prune)``; when it does, ``values`` becomes a new Parameter (autograd fixes a
+        leaf's shape), to be swapped in the optimizer with :func:`replace_parameter`.
         """
         device = self.values.device
-        old_size = self.budget
-        keep = torch.ones(old_size, dtype=torch.bool, device=device)
-        keep[prune_slots.to(device)] = False
-        old_slots = torch.nonzero(keep).squeeze(1)
-        del keep
-        kept = self.indices.index_select(0, old_slots)              # sorted, index dtype
         grown, order = torch.sort(grow_positions.to(device).long())
-        grown = grown.to(self.index_dtype)
         if grow_values is None:
-            grow_values = self.values.new_zeros(grown.numel())
-        grow_values = grow_values.to(device=device, dtype=self.values.dtype)[order]
-        # merge two sorted lists: a kept entry moves up by the number of grown positions before it
-        at = torch.searchsorted(kept, grown)
-        if grown.numel() and kept.numel():
-            clash = kept.index_select(0, at.clamp(max=kept.numel() - 1)) == grown
-            if bool(clash.any()) or bool((grown[1:] == grown[:-1]).any()):
-                raise RuntimeError("rewire would activate an already active position")
-        new_grown = at + torch.arange(grown.numel(), device=device)
-        new_kept = torch.searchsorted(grown, kept, right=True, out_int32=self.index_dtype == torch.int32)
-        new_kept += torch.arange(kept.numel(), device=device, dtype=new_kept.dtype)
-        new_size = kept.numel() + grown.numel()
-        indices = torch.zeros(new_size, dtype=self.index_dtype, device=device)
-        indices.index_add_(0, new_kept, kept).index_add_(0, new_grown, grown)
-        del kept
-        values = self.values.detach().new_zeros(new_size)
-        values.index_add_(0, new_kept, self.values.detach().index_select(0, old_slots))
-        values.index_add_(0, new_grown, grow_values)
-        if new_size == old_size:
+            fill: Any = 0.0
+        else:
+            fill = grow_values.to(device=device, dtype=self.values.dtype)[order]
+        rewiring = Rewiring(self.indices, prune_slots.to(device), grown)
+        values = rewiring.move(self.values.detach(), fill)
+        if rewiring.new_size == rewiring.old_size:
             self.values.data = values
             self.values.grad = None
         else:  # autograd caches a leaf's shape: a new budget needs a new Parameter (see replace_parameter)
             self.values = nn.Parameter(values, requires_grad=self.values.requires_grad)
+        del values
+        indices = rewiring.move(self.indices, grown.to(self.index_dtype))
         self.indices = indices
         self.indptr = self._row_pointer(indices)
-        return old_slots, new_kept, old_size
+        return rewiring
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         key = prefix + "values"
@@ -1068,11 +1113,13 @@ class DynamicSparsity:
         return self
 
     def remove_hooks(self) -> None:
-        """Remove the gradient hooks from the masked parameters (e.g. before pickling the model)."""
+        """Remove the gradient hooks from the masked parameters and drop any recorded window gradient
+        (when training is over, or before pickling the model)."""
         for target in self.targets:
             if getattr(target, "handle", None) is not None:
                 target.handle.remove()
                 target.handle = None
+            target.release_gradients()
 
     # -- schedule -----------------------------------------------------------------------------
     def update_ratio_at(self, step: int) -> float:
@@ -1217,9 +1264,10 @@ class DynamicSparsity:
             init = _regrown_values(self.regrow_init, payload, survivors, pruned, grow.numel(), self._random.torch,
                                    vals)
             before = table.values
-            old_slots, new_slots, old_size = table.rewire(prune, grow, init)
+            rewiring = table.rewire(prune, grow, init)
             replace_parameter(self.optimizer, before, table.values)
-            remap_optimizer_state(self.optimizer, table.values, old_size, old_slots, new_slots, table.budget)
+            remap_optimizer_state(self.optimizer, table.values, rewiring)
+            del rewiring
             table.record_gradients(False)
 
     # -- reports and state --------------------------------------------------------------------

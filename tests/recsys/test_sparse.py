@@ -573,3 +573,33 @@ def test_row_balanced_tables_prune_and_grow_within_rows():
         DynamicSparsity([("t", SparseTable(4, 4, density=0.5))], balance="row")
     with pytest.raises(ValueError, match="balance"):
         DynamicSparsity([("t", table)], balance="column")
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 64, 1 << 18])
+@pytest.mark.parametrize("n_grow", [0, 9, 12, 15])
+def test_rewiring_moves_every_per_entry_tensor_like_a_dense_reference(chunk, n_grow):
+    """Survivors keep their value (and state) under their position, grown positions take the fill, positions
+    stay sorted; the budget may change; a just-pruned position may be regrown."""
+    from recsys.sparse import Rewiring
+
+    rng = np.random.RandomState(chunk + n_grow)
+    numel = 60
+    active = np.sort(rng.choice(numel, 25, replace=False))
+    prune = rng.choice(25, 12, replace=False)
+    inactive = np.setdiff1d(np.arange(numel), np.delete(active, prune))  # includes the pruned positions
+    grown = np.sort(rng.choice(inactive, n_grow, replace=False))
+    values = torch.tensor(rng.randn(25), dtype=torch.float32)
+    plan = Rewiring(torch.tensor(active, dtype=torch.int32), torch.tensor(prune), torch.tensor(grown), chunk=chunk)
+    fill = torch.arange(n_grow, dtype=torch.float32) + 100
+    new_values = plan.move(values, fill)
+    new_indices = plan.move(torch.tensor(active, dtype=torch.int32), torch.tensor(grown, dtype=torch.int32))
+    reference = {int(p): float(v) for p, v in zip(np.delete(active, prune), np.delete(values.numpy(), prune))}
+    reference.update({int(p): 100.0 + i for i, p in enumerate(grown)})
+    assert plan.new_size == len(reference) == new_values.numel()
+    assert new_indices.tolist() == sorted(reference)
+    assert new_values.tolist() == [reference[p] for p in sorted(reference)]
+    assert plan.move(values, 0)[torch.isin(new_indices, torch.tensor(grown, dtype=torch.int32))].eq(0).all()
+    if n_grow:
+        clash = np.delete(active, prune)[:1]
+        with pytest.raises(RuntimeError, match="already active"):
+            Rewiring(torch.tensor(active, dtype=torch.int32), torch.tensor(prune), torch.tensor(clash))
