@@ -603,3 +603,14 @@ def test_rewiring_moves_every_per_entry_tensor_like_a_dense_reference(chunk, n_g
         clash = np.delete(active, prune)[:1]
         with pytest.raises(RuntimeError, match="already active"):
             Rewiring(torch.tensor(active, dtype=torch.int32), torch.tensor(prune), torch.tensor(clash))
+
+
+@pytest.mark.parametrize("k", [1, 2, 50, 199, 200])
+def test_kth_largest_by_bisection_matches_sorting(k):
+    from recsys.sparse import _kth_largest
+
+    rng = np.random.RandomState(k)
+    values = torch.tensor(np.concatenate([rng.rand(150), np.zeros(20), np.full(30, 0.25)]), dtype=torch.float32)
+    assert float(_kth_largest(values, k)) == float(torch.sort(values, descending=True).values[k - 1])
+    signed = values - 0.5  # negative entries: falls back to torch.kthvalue
+    assert float(_kth_largest(signed, k)) == float(torch.sort(signed, descending=True).values[k - 1])
