@@ -786,7 +786,6 @@ class SparseTable(nn.Module):
             rewiring = self.rewire(prune, grown)
             replace_parameter(optimizer, before, self.values)
             remap_optimizer_state(optimizer, self.values, rewiring)
-        self.record_gradients(False)
         return pruned, grown.to(pruned.device)
 
     @torch.no_grad()
@@ -1199,14 +1198,12 @@ class DynamicSparsity:
                 target.release_gradients()
             for target, prune, grow, payload in zip(self.targets, prunes, grows, payloads):
                 self._apply(target, prune, grow, payload)
-                release_host_memory(target.param.device)
                 changed += prune.numel()
         elif self.balance == "row":
             for target in self.targets:
                 prune, grow, payload = target.table.balanced_selection(ratio, self.chunk_rows, random, self._payload)
                 target.release_gradients()
                 self._apply(target, prune, grow, payload)
-                release_host_memory(target.param.device)
                 changed += prune.numel()
         else:  # one tensor at a time, so that only one tensor's temporaries exist at once
             for target in self.targets:
@@ -1216,7 +1213,6 @@ class DynamicSparsity:
                 grow, payload = largest_k(replayable(candidates, random), k)
                 target.release_gradients()  # the window's gradient is not needed past this point
                 self._apply(target, prune, grow, payload)
-                release_host_memory(target.param.device)
                 changed += prune.numel()
         self.updates.append({"step": step, "ratio": ratio, "changed": int(changed),
                              "active": {t.name: t.active for t in self.targets}})
@@ -1264,7 +1260,6 @@ class DynamicSparsity:
             flat[grow] = init
             target.refresh()
             reset_optimizer_state(self.optimizer, target.param, torch.cat([pruned, grow]))
-            target.dense_grad = None
         else:
             table = target.table
             vals = table.values.detach()
@@ -1283,7 +1278,7 @@ class DynamicSparsity:
             replace_parameter(self.optimizer, before, table.values)
             remap_optimizer_state(self.optimizer, table.values, rewiring)
             del rewiring
-            table.record_gradients(False)
+        release_host_memory(target.param.device)
 
     # -- reports and state --------------------------------------------------------------------
     @property

@@ -113,7 +113,6 @@ def make_sum_plan(index: Sequence, sizes: Sequence[int], mode: int, device=None)
     remaining = [j for j in range(K) if j != mode]
     order: list = []
     keys = index[mode].copy()
-    key_sizes = [sizes[mode]]
     group_keys = [keys]  # entry-level key of each level 0, 1, ...
     while len(remaining) > 1:
         best = None

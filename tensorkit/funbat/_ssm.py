@@ -345,35 +345,34 @@ def rts_smoother(gp: StateSpaceGP, filtered: FilteredStates) -> SmoothedStates:
     f = filtered
     U = f.coords.shape[0]
     D = gp.dim
-    mean = f.filt_mean.copy()
-    cov = f.filt_cov.copy()
-    cross = np.empty((max(U - 1, 0), D, D))
-    if U > 1:
-        # RTS gains Gᵢ = P_f,i Aᵢᵀ P_p,i+1⁻¹, batched: Gᵢᵀ = P_p,i+1⁻¹ Aᵢ P_f,i
-        jitter = _JITTER * np.diag(np.diag(gp.stationary_covariance()))
-        G = np.swapaxes(_batched_solve(f.pred_cov[1:] + jitter, f.transition @ f.filt_cov[:-1]), -1, -2)
-        Gt = G.mT
-        # the backward pass is affine: xᵢ = Gᵢ xᵢ₊₁ + cᵢ, Pᵢ = Gᵢ Pᵢ₊₁ Gᵢᵀ + Lᵢ with the offsets
-        # cᵢ = m_f,i - Gᵢ m_p,i+1 and Lᵢ = P_f,i - Gᵢ P_p,i+1 Gᵢᵀ computed for all i at once
-        offset = f.filt_mean[:-1] - (G @ f.pred_mean[1:, :, None])[..., 0]
-        base = f.filt_cov[:-1] - G @ f.pred_cov[1:] @ Gt
-        # augmented Y = [P | x] as in the filter: Yᵢ = Gᵢ Yᵢ₊₁ diag(Gᵢᵀ, 1) + [Lᵢ | cᵢ], three calls a step
-        G_aug_t = np.zeros((U - 1, D + 1, D + 1))
-        G_aug_t[:, :D, :D] = Gt
-        G_aug_t[:, D, D] = 1.0
-        base_aug = np.concatenate([base, offset[:, :, None]], axis=2)
-        Y = np.empty((U, D, D + 1))
-        Y[-1, :, :D] = cov[-1]
-        Y[-1, :, D] = mean[-1]
-        moved = np.empty((D, D + 1))
-        for i in range(U - 2, -1, -1):
-            np.matmul(G[i], Y[i + 1], out=moved)
-            np.matmul(moved, G_aug_t[i], out=Y[i])
-            Y[i] += base_aug[i]
-        mean = Y[:, :, D].copy()
-        cov = Y[:, :, :D]
-        cov = 0.5 * (cov + np.swapaxes(cov, -1, -2))
-        cross = G @ cov[1:]
+    if U <= 1:
+        return SmoothedStates(f.coords, f.filt_mean.copy(), f.filt_cov.copy(), np.empty((0, D, D)),
+                              f.log_normalizer, f.observed)
+    # RTS gains Gᵢ = P_f,i Aᵢᵀ P_p,i+1⁻¹, batched: Gᵢᵀ = P_p,i+1⁻¹ Aᵢ P_f,i
+    jitter = _JITTER * np.diag(np.diag(gp.stationary_covariance()))
+    G = np.swapaxes(_batched_solve(f.pred_cov[1:] + jitter, f.transition @ f.filt_cov[:-1]), -1, -2)
+    Gt = G.mT
+    # the backward pass is affine: xᵢ = Gᵢ xᵢ₊₁ + cᵢ, Pᵢ = Gᵢ Pᵢ₊₁ Gᵢᵀ + Lᵢ with the offsets
+    # cᵢ = m_f,i - Gᵢ m_p,i+1 and Lᵢ = P_f,i - Gᵢ P_p,i+1 Gᵢᵀ computed for all i at once
+    offset = f.filt_mean[:-1] - (G @ f.pred_mean[1:, :, None])[..., 0]
+    base = f.filt_cov[:-1] - G @ f.pred_cov[1:] @ Gt
+    # augmented Y = [P | x] as in the filter: Yᵢ = Gᵢ Yᵢ₊₁ diag(Gᵢᵀ, 1) + [Lᵢ | cᵢ], three calls a step
+    G_aug_t = np.zeros((U - 1, D + 1, D + 1))
+    G_aug_t[:, :D, :D] = Gt
+    G_aug_t[:, D, D] = 1.0
+    base_aug = np.concatenate([base, offset[:, :, None]], axis=2)
+    Y = np.empty((U, D, D + 1))
+    Y[-1, :, :D] = f.filt_cov[-1]
+    Y[-1, :, D] = f.filt_mean[-1]
+    moved = np.empty((D, D + 1))
+    for i in range(U - 2, -1, -1):
+        np.matmul(G[i], Y[i + 1], out=moved)
+        np.matmul(moved, G_aug_t[i], out=Y[i])
+        Y[i] += base_aug[i]
+    mean = Y[:, :, D].copy()
+    cov = Y[:, :, :D]
+    cov = 0.5 * (cov + np.swapaxes(cov, -1, -2))
+    cross = G @ cov[1:]
     return SmoothedStates(f.coords, mean, cov, cross, f.log_normalizer, f.observed)
 
 

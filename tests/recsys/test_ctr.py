@@ -22,14 +22,6 @@ from recsys.metrics import log_loss, roc_auc
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "recsys"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # ------------------------------------------------------------------------------------------------
 # metrics
 

@@ -16,14 +16,6 @@ from recsys.metrics import log_loss, roc_auc
 CARDS = (30, 20, 12)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def inputs(n=400, seed=0, cards=CARDS, n_dense=2):
     rng = np.random.default_rng(seed)
     # skewed category frequencies, so that frequency weighting matters

@@ -20,14 +20,6 @@ FAST = dict(n_factors=32, n_epochs=30, batch_size=256, lr=1e-2, reg=0.1, update_
             verbose=0, random_state=0)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def split():
     data = make_low_rank_interactions(n_users=500, n_items=400, rank=8, interactions_per_user=20, random_state=0)

@@ -12,14 +12,6 @@ from recsys.sparse import (DynamicSparsity, SparseTable, exact_budget, largest_k
                            split_positions, update_count, update_ratio)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _distinct(shape, seed):
     """Values whose magnitudes are all different (no ties), random order and signs."""
     rng = np.random.RandomState(seed)
