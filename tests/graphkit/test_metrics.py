@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score, f1_score, normalized_mutual_info_score
 
-from graphkit.metrics import clustering_accuracy, clustering_scores, match_clusters
+import networkx as nx
+import scipy.sparse as sp
+
+from graphkit.metrics import clustering_accuracy, clustering_scores, match_clusters, modularity
 
 
 def brute_force_accuracy(y_true, y_pred):
@@ -73,3 +76,39 @@ def test_bad_label_vectors():
         clustering_scores(np.zeros((2, 2)), np.zeros((2, 2)))
     with pytest.raises(ValueError, match="empty"):
         clustering_accuracy([], [])
+
+
+# -- modularity ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("resolution", [1.0, 0.5])
+def test_modularity_equals_networkx_on_a_weighted_graph_with_a_self_loop(resolution):
+    rng = np.random.default_rng(3)
+    graph = nx.gnp_random_graph(40, 0.15, seed=4)
+    for u, v in graph.edges:
+        graph[u][v]["weight"] = rng.uniform(0.5, 2.0)
+    graph.add_edge(5, 5, weight=1.5)
+    labels = rng.integers(0, 4, 40)
+    communities = [set(np.flatnonzero(labels == c)) for c in np.unique(labels)]
+    expected = nx.community.modularity(graph, communities, weight="weight", resolution=resolution)
+    assert modularity(nx.to_scipy_sparse_array(graph), labels, resolution) == pytest.approx(expected, abs=1e-12)
+
+
+def test_modularity_of_two_triangles_and_of_a_directed_copy():
+    edges = [(0, 1), (1, 2), (0, 2), (3, 4), (4, 5), (3, 5), (2, 3)]
+    rows, cols = zip(*edges)
+    directed = sp.csr_matrix((np.ones(len(edges)), (rows, cols)), shape=(6, 6))
+    undirected = directed + directed.T
+    # m = 7 edges; each triangle holds 3 and has total degree 7: Q = 2 * (3/7 - (7/14)^2)
+    assert modularity(undirected, [0, 0, 0, 1, 1, 1]) == pytest.approx(2 * (3 / 7 - 0.25))
+    assert modularity(directed, ["a", "a", "a", "b", "b", "b"]) == pytest.approx(2 * (3 / 7 - 0.25))
+    assert modularity(undirected, np.zeros(6)) == pytest.approx(0.0)
+    assert modularity(sp.csr_matrix((6, 6)), np.arange(6)) == 0.0
+
+
+def test_modularity_rejects_bad_input():
+    with pytest.raises(ValueError, match="square"):
+        modularity(np.ones((2, 3)), [0, 1])
+    with pytest.raises(ValueError, match="one label per node"):
+        modularity(np.ones((3, 3)), [0, 1])
+    with pytest.raises(ValueError, match="non-negative"):
+        modularity(-np.ones((2, 2)), [0, 1])

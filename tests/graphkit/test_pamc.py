@@ -10,10 +10,11 @@ import torch
 from sklearn.cluster import KMeans
 
 from graphkit import Graph, PamC, make_attributed_sbm
-from graphkit.metrics import clustering_accuracy, clustering_scores
+from graphkit.metrics import clustering_accuracy, clustering_scores, modularity
 from graphkit.pamc import (
     MLPEncoder,
     clustering_kl,
+    kmeans_start,
     knn_graph,
     meta_nodes,
     negative_term,
@@ -503,6 +504,60 @@ def test_bad_input_gets_clear_errors():
     fitted = PamC(n_clusters=2, random_state=0, **SMALL).fit(X, graph=graph)
     with pytest.raises(ValueError, match="features"):
         fitted.predict(X[:, :3])
+
+
+# -- the k-means start --------------------------------------------------------------------------
+
+def square_of_blobs_with_a_graph(n_per_blob=50, seed=0):
+    """Four blobs at the corners of a square: splitting it left | right or top | bottom costs the
+    same inertia, while the graph's two communities are the top and the bottom."""
+    rng = np.random.default_rng(seed)
+    corners = np.array([[0.0, 1.0], [1.0, 1.0], [0.0, 0.0], [1.0, 0.0]])
+    blob = np.repeat(np.arange(4), n_per_blob)
+    z = corners[blob] + 0.05 * rng.standard_normal((len(blob), 2))
+    top = (blob >= 2).astype(int)
+    same = top[:, None] == top[None, :]
+    upper = np.triu(rng.random((len(blob), len(blob))) < np.where(same, 0.1, 0.005), 1)
+    adjacency = sp.csr_matrix(upper.astype(float))
+    return z, adjacency + adjacency.T, top
+
+
+def test_kmeans_start_by_modularity_finds_the_graph_communities_the_inertia_cannot_see():
+    z, adjacency, half = square_of_blobs_with_a_graph()
+    centers, labels, scores = kmeans_start(z, 2, n_init=20, adjacency=adjacency, random_state=0)
+    assert scores["modularity"] == pytest.approx(max(scores["modularities"]))
+    assert scores["modularity"] == pytest.approx(modularity(adjacency, labels))
+    assert len(scores["modularities"]) == 20
+    assert clustering_accuracy(half, labels) > 0.95
+    np.testing.assert_allclose(centers, [z[labels == k].mean(0) for k in range(2)], atol=1e-8)
+    # the inertia sees no difference between diameters: its choice is no better than the best
+    # modularity run, and the start by modularity keeps a near-optimal inertia
+    _, inertia_labels, inertia_scores = kmeans_start(z, 2, n_init=20, random_state=0)
+    assert modularity(adjacency, inertia_labels) <= scores["modularity"] + 1e-12
+    assert scores["inertia"] < 1.05 * inertia_scores["inertia"]
+
+
+def test_kmeans_start_without_a_graph_is_scikit_learns_kmeans():
+    rng = np.random.default_rng(1)
+    z = rng.standard_normal((120, 3))
+    centers, labels, scores = kmeans_start(z, 3, n_init=5, random_state=7)
+    reference = KMeans(3, n_init=5, random_state=np.random.RandomState(7)).fit(z)
+    np.testing.assert_allclose(centers, reference.cluster_centers_)
+    np.testing.assert_array_equal(labels, reference.labels_)
+    assert scores == {"inertia": pytest.approx(reference.inertia_)}
+
+
+@pytest.mark.parametrize("selection", ["modularity", "inertia"])
+def test_pamc_starts_from_the_selected_kmeans_run(selection):
+    data = make_attributed_sbm(n_nodes=120, n_clusters=3, n_features=8, random_state=5)
+    model = PamC(n_clusters=3, random_state=0, init_selection=selection, **{**SMALL, "n_epochs": 1})
+    model.fit(data.features, data.labels, graph=data.graph)
+    assert set(model.init_scores_) == ({"inertia", "modularity", "modularities"} if selection == "modularity"
+                                       else {"inertia"})
+    if selection == "modularity":
+        assert model.init_scores_["modularity"] == pytest.approx(max(model.init_scores_["modularities"]))
+    with pytest.raises(ValueError, match="init_selection"):
+        PamC(n_clusters=3, init_selection="silhouette", **SMALL).fit(data.features, graph=data.graph)
 
 
 # -- the generator ------------------------------------------------------------------------------
