@@ -246,8 +246,7 @@ def modularity(adjacency: Any, labels: Any, resolution: float = 1.0) -> float:
     symmetric adjacency (twice the total edge weight), ``W_c`` the sum of the entries between
     members of cluster ``c`` and ``d_c`` the total degree of its members; the same value as
     :func:`networkx.algorithms.community.modularity`, in ``O(nnz)`` (a self loop counts twice in
-    its node's degree, as there). A directed adjacency is made
-    symmetric by ``max(A, A^T)``.
+    its node's degree, as there). A directed adjacency is made symmetric by ``max(A, A^T)``.
 
     Parameters
     ----------
