@@ -530,7 +530,7 @@ def test_kmeans_start_by_modularity_finds_the_graph_communities_the_inertia_cann
     assert len(scores["modularities"]) == 20
     assert clustering_accuracy(half, labels) > 0.95
     np.testing.assert_allclose(centers, [z[labels == k].mean(0) for k in range(2)], atol=1e-8)
-    # the inertia sees no difference between diameters: its choice is no better than the best
+    # the inertia cannot tell top | bottom from left | right: its choice is no better than the best
     # modularity run, and the start by modularity keeps a near-optimal inertia
     _, inertia_labels, inertia_scores = kmeans_start(z, 2, n_init=20, random_state=0)
     assert modularity(adjacency, inertia_labels) <= scores["modularity"] + 1e-12
