@@ -169,8 +169,9 @@ def build_report(args, record: dict, configs, seconds: float) -> list:
         "reset before the fit, after a warm-up fit; blocks of 1 MiB and more are mmapped, so freed memory leaves "
         "the process and the peak follows live memory). It includes the epoch's shuffled pairs and sampled "
         "negatives (tens of MiB on Gowalla, the same for every row) besides the weights, gradients and Adam state (16 bytes per weight dense, "
-        "about 20 per active weight sparse: value, index, gradient, two moments) and, for DSL, the gradients "
-        "recorded for growth. Active: stored weights after training, of (n_users + n_items) x 64.",
+        "about 20 per active weight sparse: value, index, gradient, two moments) and, for DSL, the gradient "
+        "summed for growth over the update interval (4 bytes per inactive weight; with the paper's rule, the last "
+        "batch's row blocks). Active: stored weights after training, of (n_users + n_items) x 64.",
         f"- Machine: {machine_summary()}; Python {platform.python_version()}, torch {torch.__version__}, "
         f"numpy {np.__version__}.",
         f"- Reference figures (printed, not compared): {REFERENCE}.", ""]

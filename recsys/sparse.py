@@ -21,10 +21,11 @@ Two ways to hold a sparse tensor share the same selection code (:func:`smallest_
 - **memory-true** (:class:`SparseTable`, an embedding table): only the active weights exist, as a
   ``values`` parameter of exactly ``budget`` entries and sorted flat ``indices`` with a CSR row pointer;
   optimizer state lives on ``values`` only. Between updates no dense ``n x d`` parameter, gradient or
-  optimizer state exists. At update steps the gradient with respect to the dense table, needed to choose
-  which weights grow, is assembled chunk by chunk of rows from the gradients of the row blocks that the
-  forward pass gathered (recorded by a hook only during the step before an update) and reduced by an
-  exact streaming top-k, so it never exists whole either (except where the forward pass itself built
+  optimizer state exists. The gradient that chooses which weights grow is needed at the inactive
+  entries only: a hook records the gradients of the row blocks that the forward pass gathers during the
+  steps before an update (the growth window) and sums them into one vector over the inactive entries,
+  ``(1 - density) * n * d`` long; at the update it is read chunk by chunk of rows and reduced by an
+  exact top-k, so the dense gradient never exists whole (except where the forward pass itself built
   the whole table, as LightGCN's propagation does).
 
 The fixes over the authors' reference code: the top-k selections are exact (ties at a threshold cannot
@@ -153,10 +154,24 @@ def update_count(ratio: float, active: int, inactive: int) -> int:
 
 
 def smallest_k(scores: torch.Tensor, k: int) -> torch.Tensor:
-    """Positions of the ``k`` smallest entries of a 1-D tensor, exactly ``k`` of them (ties broken arbitrarily)."""
+    """Positions of the ``k`` smallest entries of a 1-D tensor, exactly ``k`` of them (ties broken arbitrarily).
+
+    Non-negative float32 scores (magnitudes) go through :func:`_kth_largest`'s radix select and a
+    comparison, which hold the ``k`` positions and a byte per entry instead of a top-k's values, indices
+    and work space.
+    """
+    k = int(k)
     if k <= 0:
         return torch.zeros(0, dtype=torch.long, device=scores.device)
-    return torch.topk(scores, int(k), largest=False, sorted=False).indices
+    if scores.dtype != torch.float32 or k >= scores.numel() or bool((scores < 0).any()) \
+            or bool(torch.isnan(scores).any()):
+        return torch.topk(scores, k, largest=False, sorted=False).indices
+    threshold = _kth_largest(scores, scores.numel() - k + 1)   # the k-th smallest
+    below = torch.nonzero(scores < threshold).squeeze(1)
+    ties = k - below.numel()
+    if ties == 0:
+        return below
+    return torch.cat([below, torch.nonzero(scores == threshold).squeeze(1)[:ties]])
 
 
 def largest_k(chunks: Any, k: int) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
@@ -518,8 +533,9 @@ class SparseTable(nn.Module):
     Rows are gathered into dense ``(B, dim)`` blocks (:meth:`gather_rows`, ``table(rows)``) and the whole
     table into a dense ``(n_rows, dim)`` tensor (:meth:`to_dense`, ``table()``); both are differentiable
     with respect to ``values``. While :meth:`record_gradients` is on, the gradients of those blocks are
-    kept so that :meth:`dense_gradient_chunks` can give the gradient with respect to the dense table,
-    chunk by chunk of rows, for choosing which weights grow. :meth:`rewire` moves the active set.
+    kept (summed over the inactive entries once they would outgrow a vector of that length) so that
+    :meth:`dense_gradient_chunks` can give the gradient with respect to the dense table at its inactive
+    entries, chunk by chunk of rows, for choosing which weights grow. :meth:`rewire` moves the active set.
 
     Examples
     --------
@@ -558,6 +574,7 @@ class SparseTable(nn.Module):
         self.register_buffer("indices", flat.to(device=dev, dtype=self.index_dtype))
         self.register_buffer("indptr", self._row_pointer(self.indices))
         self._records: Optional[list] = None
+        self._inactive_grad: Optional[torch.Tensor] = None
 
     # -- bookkeeping ------------------------------------------------------------------------
     @property
@@ -590,18 +607,34 @@ class SparseTable(nn.Module):
     def gather_rows(self, rows: torch.Tensor) -> torch.Tensor:
         """Dense ``(len(rows), dim)`` block of the given rows (repeats allowed); gradients flow into ``values``."""
         rows = torch.as_tensor(rows, device=self.indptr.device).long().reshape(-1)
+        n = rows.numel()
+        slots, target = self._block_layout(rows)
+        out = _Gather.apply(self.values, slots, target, n * self.dim).view(n, self.dim)
+        self._maybe_record(rows, out, target)
+        return out
+
+    def _block_layout(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """For a dense ``(len(rows), dim)`` block of the given rows: the slots of ``values`` it holds and,
+        for each, its flat position in the block."""
         start = self.indptr.index_select(0, rows)
         counts = self.indptr.index_select(0, rows + 1) - start
-        n = rows.numel()
         total = int(counts.sum())
-        owner = torch.repeat_interleave(torch.arange(n, device=rows.device), counts, output_size=total)
+        owner = torch.repeat_interleave(torch.arange(rows.numel(), device=rows.device), counts, output_size=total)
         shift = (start - (torch.cumsum(counts, 0) - counts)).index_select(0, owner)
         slots = torch.arange(total, device=rows.device) + shift          # positions in values / indices
         base = (owner - rows.index_select(0, owner)) * self.dim           # (out row - table row) * dim
-        target = self.indices.index_select(0, slots).long() + base        # flat positions in the block
-        out = _Gather.apply(self.values, slots, target, n * self.dim).view(n, self.dim)
-        self._maybe_record(rows, out)
-        return out
+        return slots, self.indices.index_select(0, slots).long() + base   # flat positions in the block
+
+    def _range_mask(self, lo: int, hi: int) -> torch.Tensor:
+        """Boolean ``(hi - lo) * dim`` mask of the active entries of rows ``lo .. hi - 1`` (flattened)."""
+        mask = torch.zeros((hi - lo) * self.dim, dtype=torch.bool, device=self.indices.device)
+        first, last = int(self.indptr[lo]), int(self.indptr[hi])
+        mask[self.indices[first:last].long() - lo * self.dim] = True
+        return mask
+
+    def _inactive_range(self, lo: int, hi: int) -> tuple[int, int]:
+        """The inactive entries of rows ``lo .. hi - 1`` are ``[start, stop)`` of the inactive order."""
+        return lo * self.dim - int(self.indptr[lo]), hi * self.dim - int(self.indptr[hi])
 
     def to_dense(self) -> torch.Tensor:
         """The whole table as a dense ``(n_rows, dim)`` tensor (a temporary, differentiable w.r.t. ``values``)."""
@@ -616,16 +649,25 @@ class SparseTable(nn.Module):
         return mask.view(self.n_rows, self.dim)
 
     # -- gradients for growth -----------------------------------------------------------------
-    def record_gradients(self, on: bool = True) -> None:
-        """Keep (``on``) or stop keeping the gradients of the blocks the next forward passes build."""
+    def record_gradients(self, on: bool = True, accumulate: bool = False) -> None:
+        """Keep (``on``) or stop keeping the gradients of the blocks the next forward passes build.
+
+        With ``accumulate``, each block is summed at once into one vector over the inactive entries (for
+        a window of many steps); otherwise blocks are kept as they come until they would outgrow it.
+        """
         self._records = [] if on else None
-        self._owns_total = False
+        self._inactive_grad = self._new_inactive_grad() if on and accumulate else None
+
+    def _new_inactive_grad(self) -> torch.Tensor:
+        """Zeros over the inactive entries, plus one last entry that collects what active entries add."""
+        return self.values.new_zeros(self.numel - self.budget + 1)
 
     @property
     def recording(self) -> bool:
         return self._records is not None
 
-    def _maybe_record(self, rows: Optional[torch.Tensor], out: torch.Tensor) -> None:
+    def _maybe_record(self, rows: Optional[torch.Tensor], out: torch.Tensor,
+                      active: Optional[torch.Tensor] = None) -> None:
         if self._records is None or not out.requires_grad:
             return
         records = self._records
@@ -633,51 +675,79 @@ class SparseTable(nn.Module):
         def keep(grad: torch.Tensor) -> None:
             if records is not self._records:   # recording was stopped or restarted since the forward pass
                 return
+            if self._inactive_grad is not None:
+                self._add_inactive_gradient(rows, grad.detach(), active)
+                return
             records.append((rows, grad.detach()))
             self._compact_records()
 
         out.register_hook(keep)
 
     def _compact_records(self) -> None:
-        """Bound what a window of recorded gradients holds: once the row blocks hold more rows than a quarter
-        of the table, they are summed into one ``(n_rows, dim)`` block (which LightGCN's whole-table
-        gradients are anyway), so a window never keeps more than about 1.25 tables of gradient."""
+        """Bound what a window of recorded gradients holds. Growth reads the gradient at inactive entries
+        only, so once the recorded row blocks hold more than a quarter of the table's inactive entries (or
+        a whole-table block arrives, as LightGCN's propagation gives), they are summed into one vector over
+        the inactive entries, ``(1 - density) * n_rows * dim`` long, and later blocks are added to it: a
+        window never keeps more than about 1.25 times that."""
         records = self._records
-        full = [grad for rows, grad in records if rows is None]
-        partial = [(rows, grad) for rows, grad in records if rows is not None]
-        n_partial = sum(int(rows.numel()) for rows, _ in partial)
-        if len(full) < 2 and n_partial <= max(self.n_rows // 4, 1024):
+        n_partial = sum(int(rows.numel()) for rows, _ in records if rows is not None)
+        whole = any(rows is None for rows, _ in records)
+        inactive = self.numel - self.budget
+        if self._inactive_grad is None and not whole and n_partial * self.dim <= max(inactive // 4, 1024 * self.dim):
             return
-        if full and getattr(self, "_owns_total", False):
-            total = full[0]
-        else:
-            total = self.values.new_zeros(self.n_rows, self.dim)
-            if full:
-                total += full[0]
-            self._owns_total = True
-        for grad in full[1:]:
-            total += grad
-        for rows, grad in partial:
-            total.index_add_(0, rows, grad.to(total.dtype))
-        records[:] = [(None, total)]
+        if self._inactive_grad is None:
+            self._inactive_grad = self._new_inactive_grad()
+        for rows, grad in records:
+            self._add_inactive_gradient(rows, grad)
+        records.clear()
+
+    @torch.no_grad()
+    def _add_inactive_gradient(self, rows: Optional[torch.Tensor], grad: torch.Tensor,
+                               active: Optional[torch.Tensor] = None, chunk_rows: int = 4096) -> None:
+        """Add a gradient block's inactive entries into ``_inactive_grad`` (kept in flat-position order).
+
+        ``active``: the flat positions of the block's active entries, when the caller has them."""
+        total = self._inactive_grad
+        if rows is None:
+            for lo in range(0, self.n_rows, chunk_rows):
+                hi = min(lo + chunk_rows, self.n_rows)
+                start, stop = self._inactive_range(lo, hi)
+                total[start:stop] += grad[lo:hi].reshape(-1)[~self._range_mask(lo, hi)].to(total.dtype)
+            return
+        if active is None:
+            active = self._block_layout(rows)[1]
+        free = torch.ones(rows.numel() * self.dim, dtype=torch.bool, device=rows.device)
+        free.index_fill_(0, active, False)
+        # an inactive entry's place: its flat position less the active entries before it, those of the
+        # rows above (indptr[row]) and those to its left in its row (its column less the free ones there)
+        first = rows.unsqueeze(1) * self.dim - self.indptr.index_select(0, rows).unsqueeze(1)
+        index = torch.int32 if total.numel() < 2**31 else torch.int64
+        place = first.to(index) + torch.cumsum(free.view(rows.numel(), self.dim), dim=1, dtype=index) - 1
+        # active entries add into the extra last entry (cheaper than selecting the free ones)
+        place = place.view(-1).index_fill_(0, active, total.numel() - 1)
+        total.index_add_(0, place, grad.reshape(-1).to(total.dtype))
 
     def has_gradients(self) -> bool:
         """Whether gradients were recorded since :meth:`record_gradients` was turned on."""
-        return bool(self._records)
+        return bool(self._records) or self._inactive_grad is not None
 
     def dense_gradient_chunks(self, chunk_rows: int = 4096) -> Iterator[tuple[int, torch.Tensor]]:
-        """The recorded gradient w.r.t. the dense table, as ``(first_row, (rows, dim) block)`` chunks."""
+        """The recorded gradient w.r.t. the dense table at its inactive entries (zero at the active ones,
+        which growth does not read), as ``(first_row, (rows, dim) block)`` chunks."""
         records = self._records or []
         for lo in range(0, self.n_rows, chunk_rows):
             hi = min(lo + chunk_rows, self.n_rows)
             block = self.values.new_zeros(hi - lo, self.dim)
+            flat = block.view(-1)
+            active = self._range_mask(lo, hi)
+            if self._inactive_grad is not None:
+                start, stop = self._inactive_range(lo, hi)
+                flat[~active] = self._inactive_grad[start:stop]
             for rows, grad in records:
-                if rows is None:
-                    block += grad[lo:hi]
-                    continue
                 sel = (rows >= lo) & (rows < hi)
                 if bool(sel.any()):
                     block.index_add_(0, rows[sel] - lo, grad[sel].to(block.dtype))
+            flat[active] = 0
             yield lo, block
 
     def grow_candidates(self, chunk_rows: int = 4096, offset: int = 0, random: Optional[torch.Generator] = None,
@@ -798,11 +868,13 @@ class SparseTable(nn.Module):
         leaf's shape), to be swapped in the optimizer with :func:`replace_parameter`.
         """
         device = self.values.device
-        grown, order = torch.sort(grow_positions.to(device).long())
         if grow_values is None:
+            grown = torch.sort(grow_positions.to(device).long()).values
             fill: Any = 0.0
         else:
+            grown, order = torch.sort(grow_positions.to(device).long())
             fill = grow_values.to(device=device, dtype=self.values.dtype)[order]
+            del order
         rewiring = Rewiring(self.indices, prune_slots.to(device), grown)
         values = rewiring.move(self.values.detach(), fill)
         if rewiring.new_size == rewiring.old_size:
@@ -829,6 +901,7 @@ class SparseTable(nn.Module):
         state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__.copy()
         state = dict(state)
         state["_records"] = None
+        state["_inactive_grad"] = None
         return state
 
 
@@ -1157,7 +1230,7 @@ class DynamicSparsity:
         for target in self.targets:
             if target.kind == "table":
                 if on != target.table.recording:
-                    target.table.record_gradients(on)
+                    target.table.record_gradients(on, accumulate=self.grad_window > 1)
             elif on != target.recording:
                 target.recording = on
                 target.dense_grad = None
@@ -1189,6 +1262,9 @@ class DynamicSparsity:
 
     @torch.no_grad()
     def _update(self, step: int) -> None:
+        for target in self.targets:
+            if target.kind == "table":  # the step is taken; rewiring would drop this gradient anyway
+                target.table.values.grad = None
         ratio = self.update_ratio_at(step)
         random = self._random.torch if self.grow == "random" else None
         changed = 0
