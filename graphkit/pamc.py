@@ -1066,7 +1066,7 @@ class PamC(ClusterMixin, BaseEstimator):
         with backend.torch_seeded(source.seed + 1):
             decoder = _MLPDecoder(n_z_out, tuple(int(h) for h in self.hidden)[::-1], features.matrix.shape[1])
         decoder = decoder.to(device=device, dtype=dtype)
-        optimizer = torch.optim.Adam(list(encoder.parameters()) + list(decoder.parameters()), lr=self.pretrain_lr)
+        optimizer = backend.adam(list(encoder.parameters()) + list(decoder.parameters()), lr=self.pretrain_lr)
         n = features.n_rows
         n_steps = math.ceil(n / self.pretrain_batch_size)
         history = []
@@ -1095,7 +1095,7 @@ class PamC(ClusterMixin, BaseEstimator):
 
     def _train(self, encoder, centers, features, graph_inputs, a_r, labels, source, device, dtype) -> list:
         n = features.n_rows
-        optimizer = torch.optim.Adam(list(encoder.parameters()) + [centers], lr=self.lr)
+        optimizer = backend.adam(list(encoder.parameters()) + [centers], lr=self.lr)
         hyper = dict(tau=float(self.tau), alpha=float(self.alpha), beta=float(self.beta), loss=self.loss)
         mini_batch = self.batch_size is not None and self.batch_size < n
         pairs = None if mini_batch else _pair_tensors(a_r, device, dtype)

@@ -437,7 +437,7 @@ class DSLRecommender(BaseEstimator):
         net = _DSLNet(n_users, n_items, int(self.n_factors), backbone, int(self.n_layers), storage, density,
                       float(self.init_std), init_gen, device, dtype, row_balanced=self.balance == "row")
         adj = normalized_adjacency(train, device, dtype) if backbone == "lightgcn" else None
-        optimizer = _adam(net.parameters(), float(self.lr))
+        optimizer = backend.adam(net.parameters(), float(self.lr))
         scheduler = None
         if self.lr_schedule == "cosine":
             scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=int(self.n_epochs),
@@ -625,15 +625,6 @@ def _training_state_bytes(net: nn.Module, optimizer: torch.optim.Optimizer,
                 total += target.mask.numel() * target.mask.element_size()
                 total += target.factor.numel() * target.factor.element_size()
     return int(total)
-
-
-def _adam(params, lr: float) -> torch.optim.Optimizer:
-    """Adam, fused (one pass over the parameters) where torch supports it for the parameters' device."""
-    params = list(params)
-    try:
-        return torch.optim.Adam(params, lr=lr, fused=True)
-    except (RuntimeError, TypeError, ValueError):
-        return torch.optim.Adam(params, lr=lr)
 
 
 def _check_ks(k: Any, name: str) -> tuple:
