@@ -1,0 +1,116 @@
+"""The harness that runs the authors' PamC code beside ours (``benchmarks/_pamc_authors.py``).
+
+Their code is not part of the project; a stand-in ``train.py`` with the same interface checks the plumbing:
+the module is imported without running its main block, the profiler and clock are replaced, and the
+predictions their loop evaluates are recorded before their evaluation can relabel them in place.
+"""
+
+import itertools
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+_environment = dict(os.environ)
+import _pamc_authors as authors  # noqa: E402
+import pamc_clustering  # noqa: E402  (sets one-thread defaults for its own processes: undone below)
+
+os.environ.clear()
+os.environ.update(_environment)
+
+FAKE_TRAIN = textwrap.dedent('''
+    import time
+    import numpy as np
+    from evaluation import eva
+
+    if __name__ == "__main__":
+        raise SystemExit("the main block must not run")
+
+    class load_data:
+        def __init__(self, path, name):
+            self.y = np.loadtxt(f"{path}/data/{name}_label.txt", dtype=int)
+            self.x = np.loadtxt(f"{path}/data/{name}.txt", dtype=float)
+
+    def train_scgc_trimPOS_CCSP(dataset):
+        y = dataset.y
+        eva(y, np.zeros_like(y), "Loaded PAE")
+        start = time.time()
+        for epoch in range(args.epochs):
+            with record_function("_MODEL_TRAIN"):
+                prediction = (y + epoch) % args.n_clusters if epoch < args.epochs - 1 else y.copy()
+            eva(y, prediction, str(epoch) + "Q")
+            eva(y, prediction, str(epoch) + "P")
+        return None, (0.0, time.time() - start)
+''')
+FAKE_EVALUATION = textwrap.dedent('''
+    def eva(y_true, y_pred, epoch=0, *args, **kwargs):
+        y_pred[:] = -1            # the authors' cluster_acc may rewrite y_pred in place
+        return 0, 0, 0, 0
+''')
+
+
+def test_sdcn_autoencoder_pretraining_is_seeded_and_its_encoder_transfers(tmp_path):
+    X = (np.random.RandomState(0).rand(40, 12) < 0.3).astype(np.float64)
+    first, second = tmp_path / "a.pkl", tmp_path / "b.pkl"
+    authors.pretrain_autoencoder(X, seed=3, path=first, epochs=1)
+    authors.pretrain_autoencoder(X, seed=3, path=second, epochs=1)
+    state, again = torch.load(first), torch.load(second)
+    assert set(state) >= {"enc_1.weight", "z_layer.bias", "dec_3.weight", "x_bar_layer.bias"}
+    assert all(torch.equal(state[key], again[key]) for key in state)
+    autoencoder = authors._sdcn_autoencoder(12, 10)
+    autoencoder.load_state_dict(state)
+    encoder = authors.encoder_from_autoencoder(first, 12)
+    x = torch.as_tensor(X, dtype=torch.float32)
+    with torch.no_grad():
+        assert torch.allclose(encoder(x), autoencoder(x)[1], atol=1e-6)
+
+
+def test_munkres_stand_in_finds_the_minimum_cost_assignment():
+    cost = np.random.RandomState(1).randint(0, 50, size=(5, 5)).tolist()
+    pairs = authors.munkres_stand_in().Munkres().compute(cost)
+    best = min(sum(cost[i][p[i]] for i in range(5)) for p in itertools.permutations(range(5)))
+    assert sorted(i for i, _ in pairs) == list(range(5)) and sum(cost[i][j] for i, j in pairs) == best
+
+
+def test_run_authors_records_the_evaluated_predictions_of_a_stand_in_checkout(tmp_path):
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    (checkout / "train.py").write_text(FAKE_TRAIN)
+    (checkout / "evaluation.py").write_text(FAKE_EVALUATION)
+    folder = tmp_path / "seed0"
+    (folder / "data").mkdir(parents=True)
+    y = np.repeat(np.arange(6), 5)
+    np.savetxt(folder / "data" / "cite_label.txt", y, fmt="%d")
+    np.savetxt(folder / "data" / "cite.txt", np.eye(30), fmt="%d")
+    result = authors.run_authors(checkout, folder, seed=0, epochs=4)
+    sys.modules.pop("evaluation", None)
+    assert result["epochs"] == 4
+    assert result["final"]["acc"] == pytest.approx(1.0) and result["selected"]["nmi"] == pytest.approx(1.0)
+    assert result["init"]["acc"] == pytest.approx(1 / 6)
+    assert 0.0 <= result["train_cpu_seconds"] < 60 and result["peak_bytes"] >= 0
+
+
+def _run(final_acc, seconds):
+    scores = {"acc": final_acc, "nmi": 0.4, "ari": 0.4, "f1": 0.6}
+    return {"final": scores, "selected": dict(scores, acc=final_acc + 0.01), "init": dict(scores, acc=0.5),
+            "train_cpu_seconds": seconds, "peak_bytes": 2**20, "epochs": 200}
+
+
+def test_side_by_side_report_pairs_the_seeds_that_finished():
+    record = {"authors/0": _run(0.66, 150.0), "pamc-ae/0": _run(0.69, 50.0), "pamc-ae-inertia/0": _run(0.66, 50.0),
+              "authors/1": _run(0.62, 150.0), "pamc-ae/1": _run(0.67, 50.0), "pamc-ae-inertia/1": _run(0.63, 50.0),
+              "authors/2": {"error": "failed"}, "pamc-ae/2": _run(0.9, 50.0)}
+    summary = pamc_clustering.authors_summary(record)
+    assert summary["seeds"] == [0, 1]
+    assert summary["authors"]["final"]["acc"][0] == pytest.approx(0.64)
+    lines = "\n".join(pamc_clustering.goals_section({}, [], summary) + pamc_clustering.authors_section(summary))
+    assert "3.0x (**no**)" in lines
+    assert "theirs 0.640 / 0.400 / 0.400 / 0.600, ours 0.680 / 0.400 / 0.400 / 0.600 (yes)" in lines
+    assert "ours, default start (modularity) +0.040 ± 0.010" in lines
+    assert "| 1 | 0.500 -> 0.620 (0.630) |" in lines
+    assert pamc_clustering.authors_summary({}) is None
