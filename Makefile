@@ -36,7 +36,7 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/funbat_real.py   # FUNBAT_REFERENCE=<authors' checkout> runs their code beside ours
 	$(BIN)/python benchmarks/ctr_compression.py
 	$(BIN)/python benchmarks/mlc_clustering.py
-	$(BIN)/python benchmarks/pamc_clustering.py
+	$(BIN)/python benchmarks/pamc_clustering.py   # PAMC_REFERENCE=<authors' checkout> runs their code beside ours
 	$(BIN)/python benchmarks/dsl_gowalla.py
 
 clean:

@@ -20,8 +20,8 @@ Writes ``benchmarks/results/pamc_clustering.md``. Data come from ``../shared/dat
   Citeseer beside ours on the same SDCN-pretrained autoencoders, one per seed (``_pamc_authors.py``);
   without it, their Citeseer figures are the curator's one run quoted in the issue.
 
-Run: ``python benchmarks/pamc_clustering.py [--quick]`` (single-threaded: the full run takes a
-few hours on one core).
+Run: ``python benchmarks/pamc_clustering.py [--quick] [--authors-code PATH]`` (single-threaded: the full
+run takes a few hours on one core, the side-by-side runs about 7 minutes a seed more).
 """
 
 from __future__ import annotations
@@ -348,9 +348,11 @@ def main(argv=None) -> int:
                              "it lacks are listed as not yet measured)")
     parser.add_argument("--resume", action="store_true",
                         help="reuse what the JSON record beside --out holds (written after every step)")
-    parser.add_argument("--authors-code", type=Path, default=None,
-                        help="a checkout of github.com/gayanku/PAMC: run their PamC on Citeseer beside ours, on the "
-                             "same pretrained autoencoders (about 4 minutes of one core per seed for theirs)")
+    parser.add_argument("--authors-code", type=Path,
+                        default=Path(os.environ["PAMC_REFERENCE"]) if os.environ.get("PAMC_REFERENCE") else None,
+                        help="a checkout of github.com/gayanku/PAMC (default: $PAMC_REFERENCE): run their PamC on "
+                             "Citeseer beside ours, on the same pretrained autoencoders (about 4 minutes of one core "
+                             "per seed for theirs)")
     parser.add_argument("--authors-seeds", type=int, nargs="*", default=None,
                         help="seeds of the side-by-side runs (default: 0 .. --seeds - 1)")
     parser.add_argument("--authors-work-dir", type=Path, default=None,
