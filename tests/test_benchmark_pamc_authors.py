@@ -112,5 +112,8 @@ def test_side_by_side_report_pairs_the_seeds_that_finished():
     assert "3.0x (**no**)" in lines
     assert "theirs 0.640 / 0.400 / 0.400 / 0.600, ours 0.680 / 0.400 / 0.400 / 0.600 (yes)" in lines
     assert "ours, default start (modularity) +0.040 ± 0.010" in lines
-    assert "| 1 | 0.500 -> 0.620 (0.630) |" in lines
+    assert "| 1 | 0.500 -> 0.620 (0.630) |" in lines and "one cluster" not in lines
+    record["authors/1"]["final"] = {"acc": 0.21, "nmi": 0.0, "ari": 0.0, "f1": 0.06}
+    lines = "\n".join(pamc_clustering.authors_section(pamc_clustering.authors_summary(record)))
+    assert "one cluster for 1 of 2 seeds (1)" in lines
     assert pamc_clustering.authors_summary({}) is None
