@@ -575,6 +575,7 @@ class SparseTable(nn.Module):
         self.register_buffer("indptr", self._row_pointer(self.indices))
         self._records: Optional[list] = None
         self._inactive_grad: Optional[torch.Tensor] = None
+        self._n_recorded = 0
 
     # -- bookkeeping ------------------------------------------------------------------------
     @property
@@ -657,6 +658,7 @@ class SparseTable(nn.Module):
         """
         self._records = [] if on else None
         self._inactive_grad = self._new_inactive_grad() if on and accumulate else None
+        self._n_recorded = 0
 
     def _new_inactive_grad(self) -> torch.Tensor:
         """Zeros over the inactive entries, plus one last entry that collects what active entries add."""
@@ -675,6 +677,7 @@ class SparseTable(nn.Module):
         def keep(grad: torch.Tensor) -> None:
             if records is not self._records:   # recording was stopped or restarted since the forward pass
                 return
+            self._n_recorded += 1
             if self._inactive_grad is not None:
                 self._add_inactive_gradient(rows, grad.detach(), active)
                 return
@@ -729,7 +732,7 @@ class SparseTable(nn.Module):
 
     def has_gradients(self) -> bool:
         """Whether gradients were recorded since :meth:`record_gradients` was turned on."""
-        return bool(self._records) or self._inactive_grad is not None
+        return self.recording and self._n_recorded > 0
 
     def dense_gradient_chunks(self, chunk_rows: int = 4096) -> Iterator[tuple[int, torch.Tensor]]:
         """The recorded gradient w.r.t. the dense table at its inactive entries (zero at the active ones,

@@ -642,3 +642,16 @@ def test_kth_largest_by_bisection_matches_sorting(k):
     assert float(_kth_largest(values, k)) == float(torch.sort(values, descending=True).values[k - 1])
     signed = values - 0.5  # negative entries: falls back to torch.kthvalue
     assert float(_kth_largest(signed, k)) == float(torch.sort(signed, descending=True).values[k - 1])
+
+
+@pytest.mark.parametrize("grad_window", [1, 3])
+def test_update_without_a_recorded_gradient_is_an_error(grad_window):
+    """An update step whose window saw no forward/backward pass (the accumulated vector exists but is empty,
+    or no block was kept) says so instead of growing by zeros."""
+    model = _Tables()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    ds = DynamicSparsity(model, update_interval=3, optimizer=opt, random_state=0, grad_window=grad_window)
+    ds.step()
+    ds.step()
+    with pytest.raises(RuntimeError, match="recorded no gradient"):
+        ds.step()
