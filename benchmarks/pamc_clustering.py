@@ -429,7 +429,7 @@ def measure_authors(args, record: dict, record_path: Path) -> None:
 
     if not (args.authors_code / "train.py").exists():
         raise SystemExit(f"--authors-code: no train.py in {args.authors_code}")
-    if load_dataset("cite", args.data_root, False) is None:
+    if not (args.data_root / "clustering" / "cite_sdcn" / "cite_features.npz").exists():
         print("authors' code: Citeseer not found, skipped", flush=True)
         return
     work_dir = args.authors_work_dir or Path(tempfile.gettempdir()) / "pamc_authors"
