@@ -714,8 +714,8 @@ class PamC(ClusterMixin, BaseEstimator):
 
     Checked against the authors' code (``benchmarks/pamc_clustering.py --authors-code``): on
     Citeseer, from the same pretrained autoencoder and with ``init_selection="inertia"`` (their
-    start rule), the two reach the same ACC (to within 0.005) seed by seed wherever theirs does not turn NaN
-    (which it did for 5 of 10 seeds).
+    start rule), the two reach the same ACC (to within 0.005) seed by seed wherever theirs does
+    not turn NaN (which it did for 5 of 10 seeds).
 
     Parameters
     ----------
