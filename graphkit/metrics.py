@@ -269,23 +269,33 @@ def modularity(adjacency: Any, labels: Any, resolution: float = 1.0) -> float:
     >>> round(modularity(two_triangles, [0, 0, 0, 1, 1, 1]), 3)
     0.5
     """
+    return _modularity_scorer(adjacency, resolution)(labels)
+
+
+def _modularity_scorer(adjacency: Any, resolution: float = 1.0):
+    """:func:`modularity` of many partitions of one graph: checks and symmetrizes the graph once and
+    returns ``score(labels) -> float``."""
     matrix = sp.csr_matrix(adjacency, dtype=np.float64)
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
         raise ValueError(f"adjacency must be a square matrix; got shape {matrix.shape}")
-    codes = np.unique(np.asarray(labels).ravel(), return_inverse=True)[1]
-    if len(codes) != matrix.shape[0]:
-        raise ValueError(f"labels must hold one label per node ({matrix.shape[0]}); got {len(codes)}")
     if (matrix.data < 0).any():
         raise ValueError("adjacency must be non-negative")
     matrix = matrix.maximum(matrix.T.tocsr())
     matrix = (matrix + sp.diags(matrix.diagonal())).tocoo()  # a self loop adds twice its weight to a degree
     total = matrix.data.sum()
-    if total == 0:
-        return 0.0
-    within = np.bincount(codes[matrix.row], weights=matrix.data * (codes[matrix.row] == codes[matrix.col]),
-                         minlength=codes.max() + 1)
-    degree = np.bincount(codes[matrix.row], weights=matrix.data, minlength=codes.max() + 1)
-    return float(np.sum(within / total - resolution * (degree / total) ** 2))
+
+    def score(labels: Any) -> float:
+        codes = np.unique(np.asarray(labels).ravel(), return_inverse=True)[1]
+        if len(codes) != matrix.shape[0]:
+            raise ValueError(f"labels must hold one label per node ({matrix.shape[0]}); got {len(codes)}")
+        if total == 0:
+            return 0.0
+        rows = codes[matrix.row]
+        within = np.bincount(rows, weights=matrix.data * (rows == codes[matrix.col]), minlength=codes.max() + 1)
+        degree = np.bincount(rows, weights=matrix.data, minlength=codes.max() + 1)
+        return float(np.sum(within / total - resolution * (degree / total) ** 2))
+
+    return score
 
 
 def subspace_spectra(X: Any, labels: Any, energy: float = 0.95) -> dict:

@@ -50,7 +50,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
 from graphkit.graph import Graph, as_graph
-from graphkit.metrics import clustering_scores, modularity
+from graphkit.metrics import clustering_scores, _modularity_scorer
 from tensorkit import backend
 from tensorkit._utils import progress
 
@@ -534,10 +534,11 @@ def kmeans_start(z: np.ndarray, n_clusters: int, n_init: int = 20, adjacency: An
     if adjacency is None:
         kmeans = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=rng).fit(z)
         return kmeans.cluster_centers_, kmeans.labels_, {"inertia": float(kmeans.inertia_)}
+    modularity = _modularity_scorer(adjacency)
     best, best_key, modularities = None, None, []
     for seed in rng.randint(np.iinfo(np.int32).max, size=int(n_init)):
         kmeans = KMeans(n_clusters=n_clusters, n_init=1, random_state=int(seed)).fit(z)
-        score = modularity(adjacency, kmeans.labels_)
+        score = modularity(kmeans.labels_)
         modularities.append(score)
         key = (score, -kmeans.inertia_)
         if best_key is None or key > best_key:
