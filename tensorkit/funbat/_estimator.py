@@ -149,7 +149,9 @@ class FunBaT(RegressorMixin, BaseEstimator):
         Stop when the objective (evidence lower bound per entry) changes by less than ``tol`` over
         an epoch; 0 runs all ``n_epochs``.
     random_state : None, int or RandomState, default=None
-        Seeds the random initial posterior means (functions and core).
+        Seeds the random initial posterior means (functions and core). On the CPU a seed gives
+        bitwise-equal fits; on CUDA the message sums (``index_add_``, atomic there) add in a
+        varying order, so fits agree to float64 round-off only.
     device : str or torch.device, default="auto"
         Where the message sums and core updates run (the sequential smoothers always run in
         NumPy float64 on the CPU: their matrices are ``R_k d x R_k d``).

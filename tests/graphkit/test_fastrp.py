@@ -12,7 +12,7 @@ from sklearn.preprocessing import scale as sk_scale
 from sklearn.random_projection import SparseRandomProjection
 
 from graphkit import FastRP, Graph
-from graphkit.fastrp import draw_projection_entries, fastrp_embed, transition_tensor
+from graphkit.fastrp import draw_projection_entries, fastrp_embed, segment_product, transition_tensor
 
 
 def planted_partition(sizes=(40, 40, 40), p_in=0.3, p_out=0.01, seed=0):
@@ -188,6 +188,39 @@ def test_same_embedding_on_every_device(device):
     on_cpu = FastRP(n_components=16, random_state=5, device="cpu").fit_transform(adjacency)
     on_device = FastRP(n_components=16, random_state=5, device=device).fit_transform(adjacency)
     np.testing.assert_allclose(on_device, on_cpu, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_segment_product_matches_the_sparse_product_over_any_chunking(dtype):
+    rng = np.random.default_rng(3)
+    adjacency = sp.random(120, 120, density=0.05, format="lil", random_state=3)
+    adjacency[:4] = 0  # empty rows first, inside and last
+    adjacency[50:60] = 0
+    adjacency[-3:] = 0
+    transition = transition_tensor(adjacency.tocsr(), dtype=dtype)
+    dense = torch.as_tensor(rng.standard_normal((120, 6)), dtype=dtype)
+    expected = torch.mm(transition, dense)
+    for max_elements in (1, 5, 6, 37, 1 << 24):
+        out = torch.full_like(expected, float("nan"))
+        segment_product(transition, dense, out, max_elements=max_elements)
+        torch.testing.assert_close(out, expected)
+    empty = transition_tensor(sp.csr_matrix((7, 120)), dtype=dtype)
+    assert torch.equal(segment_product(empty, dense, torch.ones(7, 6, dtype=dtype)), torch.zeros(7, 6, dtype=dtype))
+
+
+def test_deterministic_mode_gives_bitwise_equal_fits(device):
+    adjacency, _ = planted_partition()
+    previous = torch.are_deterministic_algorithms_enabled()
+    try:
+        torch.use_deterministic_algorithms(True)
+        runs = [FastRP(n_components=16, random_state=5, device=device).fit(adjacency) for _ in range(2)]
+        new_rows = [model.transform(adjacency[:5]) for model in runs]
+    finally:
+        torch.use_deterministic_algorithms(previous)
+    np.testing.assert_array_equal(runs[0].embedding_, runs[1].embedding_)
+    np.testing.assert_array_equal(new_rows[0], new_rows[1])
+    default = FastRP(n_components=16, random_state=5, device=device).fit(adjacency).embedding_
+    np.testing.assert_allclose(runs[0].embedding_, default, atol=1e-4)
 
 
 def test_weighted_and_directed_match_dense_reference():
