@@ -98,23 +98,27 @@ def test_run_authors_records_the_evaluated_predictions_of_a_stand_in_checkout(tm
     assert 0.0 <= result["train_cpu_seconds"] < 60 and result["peak_bytes"] >= 0
 
 
-def _run(final_acc, seconds):
+def _run(final_acc, seconds, epochs=200):
     scores = {"acc": final_acc, "nmi": 0.4, "ari": 0.4, "f1": 0.6}
     return {"final": scores, "selected": dict(scores, acc=final_acc + 0.01), "init": dict(scores, acc=0.5),
-            "train_cpu_seconds": seconds, "peak_bytes": 2**20, "epochs": 200}
+            "train_cpu_seconds": seconds, "peak_bytes": 2**20, "epochs": epochs}
 
 
 def test_side_by_side_report_pairs_the_seeds_that_finished():
-    record = {"authors/0": _run(0.66, 150.0), "pamc-ae/0": _run(0.69, 50.0), "pamc-ae-inertia/0": _run(0.66, 50.0),
-              "authors/1": _run(0.62, 150.0), "pamc-ae/1": _run(0.67, 50.0), "pamc-ae-inertia/1": _run(0.63, 50.0),
+    record = {"authors/0": _run(0.66, 150.0), "pamc-ae/0": _run(0.69, 50.0, 60),
+              "pamc-ae-inertia/0": _run(0.66, 50.0),
+              "authors/1": _run(0.62, 150.0), "pamc-ae/1": _run(0.67, 10.0, 20), "pamc-ae-inertia/1": _run(0.63, 50.0),
               "authors/2": {"error": "failed"}, "pamc-ae/2": _run(0.9, 50.0)}
     summary = pamc_clustering.authors_summary(record)
     assert summary["seeds"] == [0, 1]
     assert summary["authors"]["final"]["acc"][0] == pytest.approx(0.64)
     lines = "\n".join(pamc_clustering.goals_section({}, [], summary) + pamc_clustering.authors_section(summary))
-    assert "3.0x (**no**)" in lines
+    assert "ours, with its defaults, 30.0 s (40 epochs on average, stopped by the label-free rule), 5.0x (yes)" in lines
+    assert "Epoch for epoch (ours run for all 200, `tol=0`): 50.0 s, 3.0x." in lines
+    assert "| ours, defaults (modularity start; stopping rule), final epoch | 0.680 ± 0.010 |" in lines
+    assert "| 30.0 | 40 | 1 |" in lines
     assert "theirs 0.640 / 0.400 / 0.400 / 0.600, ours 0.680 / 0.400 / 0.400 / 0.600 (yes)" in lines
-    assert "ours, default start (modularity) +0.040 ± 0.010" in lines
+    assert "ours, defaults (modularity start; stopping rule) +0.040 ± 0.010" in lines
     assert "| 1 | 0.500 -> 0.620 (0.630) |" in lines and "one cluster" not in lines
     record["authors/1"]["final"] = {"acc": 0.21, "nmi": 0.0, "ari": 0.0, "f1": 0.06}
     lines = "\n".join(pamc_clustering.authors_section(pamc_clustering.authors_summary(record)))

@@ -337,7 +337,7 @@ def test_planted_clusters_beat_kmeans_on_features_and_match_graph_smoothed_kmean
 
 def test_fit_sets_the_documented_attributes_and_history():
     data = make_attributed_sbm(n_nodes=90, n_clusters=3, n_features=6, feature_signal=3.0, random_state=1)
-    model = PamC(n_clusters=3, random_state=0, **SMALL).fit(data.features, data.labels, graph=data.graph)
+    model = PamC(n_clusters=3, random_state=0, tol=0.0, **SMALL).fit(data.features, data.labels, graph=data.graph)
     assert model.labels_.shape == (90,) and model.labels_.dtype == np.int64
     assert model.soft_assignments_.shape == (90, 3)
     np.testing.assert_allclose(model.soft_assignments_.sum(1), 1.0, rtol=1e-5)
@@ -456,6 +456,16 @@ def test_label_free_stopping_rule():
     model = PamC(n_clusters=2, random_state=0, tol=0.5, **dict(SMALL, n_epochs=50)).fit(data.features,
                                                                                       graph=data.graph)
     assert model.n_iter_ < 50 and model.history_[-1]["changed"] < 0.5
+    default = PamC(n_clusters=2, random_state=0, **dict(SMALL, n_epochs=200)).fit(data.features, graph=data.graph)
+    window = [record["window_changed"] for record in default.history_]
+    assert (default.tol, default.tol_interval) == (1e-3, 10) and default.n_iter_ < 200
+    assert window[:10] == [1.0] * 10  # nothing to compare with before the 11th epoch
+    assert window[-1] < 1e-3 and min(window[:-1]) >= 1e-3  # stops at the first such epoch
+    # the window's share is at most the sum of the per-epoch shares over it
+    changed = [record["changed"] for record in default.history_]
+    assert all(window[e] <= sum(changed[e - 9:e + 1]) + 1e-6 for e in range(10, len(window)))
+    with pytest.raises(ValueError, match="tol_interval"):
+        PamC(n_clusters=2, tol_interval=0, **SMALL).fit(data.features, graph=data.graph)
 
 
 def test_devices_and_torch_input(device):
