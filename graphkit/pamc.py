@@ -711,7 +711,11 @@ class PamC(ClusterMixin, BaseEstimator):
       (``n_epochs`` is then a maximum). DEC compares assignments 140 mini-batch steps apart; in
       full-batch training one epoch is one step, and a change of one node per epoch (below 0.1%
       for n < 1000) can still be steady progress, hence the interval of 10 epochs. The
-      reference runs all 200 epochs (``tol=0`` does too).
+      reference runs all 200 epochs (``tol=0`` does too). In ``benchmarks/pamc_clustering.py``,
+      on Citeseer from the same 10 SDCN autoencoders and k-means starts, stopping (after 70
+      epochs on average) gave the same final mean ACC / NMI as all 200 epochs (0.674 / 0.426)
+      in a third of the time; on Cora (our pretraining) the final ACC was 0.586 against 0.601
+      in the 200-epoch report.
     - ``labels_`` are the assignments of the epoch training stopped at; the paper's figures take
       the best epoch per metric chosen with the true labels. With ``y`` given to :meth:`fit`,
       ``history_`` holds ACC/NMI/ARI/F1 per epoch, so that figure can be computed, and labelled
