@@ -24,7 +24,8 @@ from graphkit.graph import Graph, as_graph
 from tensorkit import backend
 from tensorkit._utils import progress
 
-__all__ = ["FastRP", "draw_projection_entries", "fastrp_embed", "sparse_projection", "transition_tensor"]
+__all__ = ["FastRP", "draw_projection_entries", "fastrp_embed", "segment_product", "sparse_dense_product",
+           "sparse_projection", "transition_tensor"]
 
 
 def sparse_projection(n_rows: int, n_components: int, density: Optional[float], seed: int) -> sp.csr_matrix:
