@@ -24,6 +24,7 @@ import json
 import sys
 import time
 import traceback
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -46,20 +47,12 @@ def check_funbat(device):
     return float(np.sqrt(np.mean((model.predict(data.X[1200:]) - data.y[1200:]) ** 2)))
 
 
-def _sbl(method, device):
+def check_sbl(method, device):
     from tensorkit import KroneckerSBL, make_kronecker_problem, nmse_db
 
     problem = make_kronecker_problem(shapes=((32, 64), (32, 64)), support_sizes=6, snr_db=20, random_state=0)
     model = KroneckerSBL(method=method, random_state=0, device=device).fit(problem.factors, problem.y)
     return float(nmse_db(model.coef_, problem.coef))
-
-
-def check_sbl_svd(device):
-    return _sbl("svd", device)
-
-
-def check_sbl_am(device):
-    return _sbl("am", device)
 
 
 def check_flora(device):
@@ -98,7 +91,7 @@ def check_fastrp(device):
     return float(np.asarray(embedding)[:5].sum())
 
 
-def _pamc(loss, device):
+def check_pamc(loss, device):
     from graphkit import PamC, make_attributed_sbm
     from graphkit.metrics import clustering_accuracy
 
@@ -106,14 +99,6 @@ def _pamc(loss, device):
     model = PamC(n_clusters=3, hidden=(64, 64), n_z=8, loss=loss, order=2, pretrain_epochs=10, n_epochs=60,
                  random_state=0, device=device, verbose=0)
     return float(clustering_accuracy(data.labels, model.fit_predict(data.features, graph=data.graph)))
-
-
-def check_pamc(device):
-    return _pamc("pamc", device)
-
-
-def check_pamc_pairwise(device):
-    return _pamc("pairwise", device)
 
 
 def check_mlc(device):
@@ -127,7 +112,7 @@ def check_mlc(device):
     return float(clustering_accuracy(data.labels, model.fit_predict(data.X)))
 
 
-def _dsl(backbone, device):
+def check_dsl(backbone, device):
     from recsys import DSLRecommender
     from recsys.data import make_low_rank_interactions
 
@@ -136,14 +121,6 @@ def _dsl(backbone, device):
     model = DSLRecommender(backbone=backbone, n_factors=32, density=0.5, n_epochs=15, batch_size=512, lr=1e-2,
                            update_interval=20, random_state=0, device=device, verbose=0).fit(train)
     return float(model.evaluate(test, k=(20,))["recall@20"])
-
-
-def check_dsl_mf(device):
-    return _dsl("mf", device)
-
-
-def check_dsl_lightgcn(device):
-    return _dsl("lightgcn", device)
 
 
 def check_ctr(device):
@@ -164,15 +141,15 @@ def check_ctr(device):
 # name: (function, tolerance on |cpu - cuda|, what the score is)
 CHECKS = {
     "FunBaT": (check_funbat, 0.01, "test RMSE"),
-    "KroneckerSBL (svd)": (check_sbl_svd, 0.5, "NMSE dB"),
-    "KroneckerSBL (am)": (check_sbl_am, 0.5, "NMSE dB"),
+    "KroneckerSBL (svd)": (partial(check_sbl, "svd"), 0.5, "NMSE dB"),
+    "KroneckerSBL (am)": (partial(check_sbl, "am"), 0.5, "NMSE dB"),
     "FLoRA (conv + linear, merge checked)": (check_flora, 0.05, "final MSE"),
     "FastRP": (check_fastrp, 1e-3, "sum of 5 rows"),
-    "PamC": (check_pamc, 0.05, "ACC"),
-    "PamC (all-pairs loss)": (check_pamc_pairwise, 0.05, "ACC"),
+    "PamC": (partial(check_pamc, "pamc"), 0.05, "ACC"),
+    "PamC (all-pairs loss)": (partial(check_pamc, "pairwise"), 0.05, "ACC"),
     "ManifoldClustering": (check_mlc, 0.05, "ACC"),
-    "DSLRecommender (MF)": (check_dsl_mf, 0.02, "Recall@20"),
-    "DSLRecommender (LightGCN)": (check_dsl_lightgcn, 0.02, "Recall@20"),
+    "DSLRecommender (MF)": (partial(check_dsl, "mf"), 0.02, "Recall@20"),
+    "DSLRecommender (LightGCN)": (partial(check_dsl, "lightgcn"), 0.02, "Recall@20"),
     "CTRClassifier + compress": (check_ctr, 0.01, "AUC"),
 }
 

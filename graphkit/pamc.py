@@ -252,6 +252,12 @@ def _share_changed(assignments: torch.Tensor, earlier: Optional[torch.Tensor]) -
     return 1.0 if earlier is None else float((assignments != earlier).float().mean())
 
 
+def _changes(assignments: torch.Tensor, recent: collections.deque) -> dict:
+    """``changed`` since the last epoch and ``window_changed`` since ``recent.maxlen`` epochs before."""
+    return {"changed": _share_changed(assignments, recent[-1] if recent else None),
+            "window_changed": _share_changed(assignments, recent[0] if len(recent) == recent.maxlen else None)}
+
+
 def _pair_tensors(matrix: sp.csr_matrix, device: torch.device, dtype: torch.dtype):
     """``(rows, cols, values)`` of the stored entries as torch tensors on ``device``."""
     coo = matrix.tocoo()
@@ -806,8 +812,9 @@ class PamC(ClusterMixin, BaseEstimator):
         One per epoch: ``epoch``, ``loss``, ``kl``, ``contrast`` (and ``positive``, ``negative``
         for PamC), ``changed`` (share of hard assignments that moved since the previous epoch),
         ``window_changed`` (since ``tol_interval`` epochs before: what ``tol`` is compared with;
-        1.0 for the first ``tol_interval`` epochs), ``seconds`` since training began, and ``acc``, ``nmi``, ``ari``, ``f1`` of the epoch's
-        assignments when ``y`` was given (measured before the epoch's update, as the reference).
+        1.0 for the first ``tol_interval`` epochs), ``seconds`` since training began, and
+        ``acc``, ``nmi``, ``ari``, ``f1`` of the epoch's assignments when ``y`` was given
+        (measured before the epoch's update, as the reference).
     pretrain_history_ : list of float
         Reconstruction MSE per pretraining epoch.
     init_scores_ : dict
@@ -1134,19 +1141,16 @@ class PamC(ClusterMixin, BaseEstimator):
         started = time.perf_counter()
         bar = progress(range(self.n_epochs), self.verbose, desc="PamC")
         for epoch in bar:
-            previous = recent[-1] if recent else None
-            reference = recent[0] if len(recent) == self.tol_interval else None
             if mini_batch:
                 record, assignments = self._mini_batch_epoch(encoder, centers, features, a_r, optimizer, hyper,
-                                                             source, device, dtype, previous, reference)
+                                                             source, device, dtype, recent)
             else:
                 z = self._forward(encoder, features.all(), graph_inputs)
                 terms = pamc_objective(z, centers, *pairs, **hyper)
                 assignments = terms["assignments"]
                 record = {name: terms[name].item() for name in ("total", "kl", "contrast", "positive", "negative")
                           if name in terms}
-                record.update(changed=_share_changed(assignments, previous),
-                              window_changed=_share_changed(assignments, reference))
+                record.update(_changes(assignments, recent))
                 if not self._converged(record):
                     optimizer.zero_grad()
                     terms["total"].backward()
@@ -1166,8 +1170,7 @@ class PamC(ClusterMixin, BaseEstimator):
         """The stopping rule: fewer than ``tol`` of the assignments changed over ``tol_interval`` epochs."""
         return self.tol > 0 and record["window_changed"] < self.tol
 
-    def _mini_batch_epoch(self, encoder, centers, features, a_r, optimizer, hyper, source, device, dtype, previous,
-                          reference):
+    def _mini_batch_epoch(self, encoder, centers, features, a_r, optimizer, hyper, source, device, dtype, recent):
         """One epoch over mini-batches; returns the epoch's record and the assignments it began with."""
         n = features.n_rows
         with torch.no_grad():
@@ -1177,7 +1180,7 @@ class PamC(ClusterMixin, BaseEstimator):
         record = {"total": 0.0, "kl": 0.0, "contrast": 0.0}
         if hyper["loss"] == "pamc":
             record.update(positive=0.0, negative=0.0)
-        shares = dict(changed=_share_changed(assignments, previous), window_changed=_share_changed(assignments, reference))
+        shares = _changes(assignments, recent)
         if self._converged(shares):
             return {**record, **shares}, assignments
         order = torch.randperm(n, generator=source.torch).numpy()
