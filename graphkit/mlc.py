@@ -35,7 +35,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+import sklearn
 from sklearn.cluster import KMeans
+from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
@@ -318,18 +320,31 @@ class ManifoldClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     ICCV 2023 (arXiv:2301.01805). :meth:`fit`:
 
     1. TCR warm-up: ``warmup_epochs`` epochs of the backbone and feature head maximising the
-       total coding rate ``R(Z)`` alone (mini-batches of ``batch_size``);
+       total coding rate ``R(Z)`` alone (mini-batches of ``batch_size``), plus the view
+       invariance term below;
     2. the feature head's weights are copied into the cluster head (the paper's one-shot
        initialisation of the membership);
     3. ``n_epochs`` epochs maximising ``ΔR(Z, Γ) − gamma · ½‖Γ‖²_F`` with
-       ``Γ = Sinkhorn(C Cᵀ / eta)`` computed per mini-batch (no ``n × n`` parameters);
+       ``Γ = Sinkhorn(C Cᵀ / eta)`` computed per mini-batch (no ``n × n`` parameters), plus the
+       view invariance term;
     4. the labels: spectral clustering (:func:`spectral_labels`) of ``Γ`` on the training set,
        computed with Sinkhorn run to convergence.
 
     Where this differs from the paper and the CPP code:
 
-    - ``X`` is a feature matrix; a small MLP backbone (:class:`MLCNetwork`) replaces ResNet-18
-      and there is no data augmentation (the paper averages features over augmentations).
+    - ``X`` is a feature matrix; a small MLP backbone (:class:`MLCNetwork`) replaces ResNet-18.
+    - Views. On images the paper trains on augmented copies: ``z̄`` (and ``c̄``), the normalised
+      mean of a sample's features over its augmentations, enters ``R``, ``R_c`` and ``Γ``, and
+      an invariance term ``invariance · mean_a ⟨z_a, z̄⟩`` pulls each copy towards the mean (the
+      augmentation constraint of NMCE, Li et al., arXiv:2201.10000, on which MLC builds). A
+      feature matrix has no augmentations; with ``augment="knn"`` (the default) each of
+      ``n_views`` views of a sample is the sample itself or one of its ``n_neighbors`` nearest
+      neighbours in ``X``, drawn uniformly, so the constraint becomes locality (neighbours
+      belong together). Measured (``benchmarks/results/mlc_clustering.md``, 3 seeds, ACC/NMI
+      without → with views): digits 0.868/0.809 → 0.865/0.841, the FastRP embedding of Cora
+      0.404/0.213 → 0.427/0.282, Citeseer's TF-IDF features 0.445/0.233 → 0.549/0.300 (with 10
+      neighbours instead of the 50 that ``"auto"`` picks there, 0.29/0.10: only 38% of those
+      rows' 10 nearest neighbours share their class). ``augment=None`` is the plain objective.
     - Adam instead of SGD. The ``½‖Γ‖²_F`` term is read as a penalty (it discourages a
       permutation-like ``Γ``), as CPP's default weight of 0.05 suggests; ``Γ``'s diagonal (a
       point's membership with itself) is kept.
@@ -362,6 +377,18 @@ class ManifoldClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         about 0.3, while 0.15 did best on digits.
     gamma : float, default=0.05
         Weight of ``½‖Γ‖²_F`` (discourages a collapsed, permutation-like ``Γ``).
+    augment : {"knn", None}, default="knn"
+        Views of each sample for training (see above); ``None`` trains on the samples alone.
+    n_neighbors : int or "auto", default="auto"
+        With ``augment="knn"``: the nearest neighbours (Euclidean, in ``X``) a view is drawn from.
+        ``"auto"``: a tenth of the average cluster, ``n_samples // (10 · n_clusters)``, between 5
+        and 50. Too few neighbours make the views too local where neighbourhoods are noisy
+        (Citeseer, above); too many cross between clusters where they meet (on subspaces through
+        the origin, 50 neighbours of clusters of 100 points failed).
+    n_views : int, default=2
+        Views per sample and batch (each one a forward pass).
+    invariance : float, default=1.0
+        Weight of the view invariance term ``mean_a ⟨z_a, z̄⟩``.
     n_epochs : int, default=50
     warmup_epochs : int, default=10
     batch_size : int, default=512
@@ -393,7 +420,8 @@ class ManifoldClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         The training rows of ``membership_``.
     history_ : list of dict
         One per epoch: ``epoch``, ``stage`` (``"warmup"`` or ``"mlc"``), ``loss``, ``delta_R``,
-        ``R``, ``Rc``, ``seconds``; with ``y`` given to :meth:`fit`, ``acc``/``nmi``/``ari``/``f1``
+        ``R``, ``Rc``, ``invariance`` (with views), ``seconds``; with ``y`` given to :meth:`fit`,
+        ``acc``/``nmi``/``ari``/``f1``
         of the k-means labels of ``C`` for monitoring only (never used to fit).
     network_ : MLCNetwork
         The trained network (on the CPU, eval mode).
@@ -423,6 +451,10 @@ class ManifoldClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         eps: float = 0.1,
         eta: float = 0.15,
         gamma: float = 0.05,
+        augment: Optional[str] = "knn",
+        n_neighbors: Any = "auto",
+        n_views: int = 2,
+        invariance: float = 1.0,
         n_epochs: int = 50,
         warmup_epochs: int = 10,
         batch_size: int = 512,
@@ -442,6 +474,10 @@ class ManifoldClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         self.eps = eps
         self.eta = eta
         self.gamma = gamma
+        self.augment = augment
+        self.n_neighbors = n_neighbors
+        self.n_views = n_views
+        self.invariance = invariance
         self.n_epochs = n_epochs
         self.warmup_epochs = warmup_epochs
         self.batch_size = batch_size
@@ -458,7 +494,7 @@ class ManifoldClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     # -- validation -----------------------------------------------------------------------------
 
     def _validate_params(self) -> None:
-        for name in ("n_clusters", "n_components", "hidden", "batch_size", "sinkhorn_iter", "n_init"):
+        for name in ("n_clusters", "n_components", "hidden", "batch_size", "sinkhorn_iter", "n_init", "n_views"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be a positive int; got {value!r}")
@@ -469,7 +505,13 @@ class ManifoldClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         value = self.spectral_samples
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 2:
             raise ValueError(f"spectral_samples must be an int of at least 2; got {value!r}")
-        for name, positive in (("eps", True), ("eta", True), ("lr", True), ("gamma", False)):
+        value = self.n_neighbors
+        if not (isinstance(value, str) and value == "auto") and (
+                isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
+            raise ValueError(f"n_neighbors must be a positive int or 'auto'; got {value!r}")
+        if self.augment not in (None, "knn"):
+            raise ValueError(f"augment must be 'knn' or None; got {self.augment!r}")
+        for name, positive in (("eps", True), ("eta", True), ("lr", True), ("gamma", False), ("invariance", False)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not np.isfinite(value) \
                     or value < 0 or (positive and value == 0):
@@ -519,11 +561,12 @@ class ManifoldClustering(ClusterMixin, TransformerMixin, BaseEstimator):
 
         self.history_ = []
         started = time.perf_counter()
+        views = self._view_pool(X, device)
         if self.warmup_epochs:
-            self._train(network, x_all, "warmup", self.warmup_epochs, labels, source, started)
+            self._train(network, x_all, views, "warmup", self.warmup_epochs, labels, source, started)
         network.copy_feature_head()
         if self.n_epochs:
-            self._train(network, x_all, "mlc", self.n_epochs, labels, source, started)
+            self._train(network, x_all, views, "mlc", self.n_epochs, labels, source, started)
         self.n_iter_ = len(self.history_)
 
         network.eval()
@@ -631,8 +674,45 @@ class ManifoldClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             labels[start:start + chunk.shape[0]] = (logits @ onehot).argmax(1)
         return labels.cpu().numpy()
 
-    def _train(self, network: MLCNetwork, x_all: torch.Tensor, stage: str, n_epochs: int, labels, source,
-               started: float) -> None:
+    def _view_pool(self, X: np.ndarray, device: torch.device) -> Optional[torch.Tensor]:
+        """Row ``i``: sample ``i`` and its nearest neighbours, the rows its views are drawn from."""
+        if self.augment is None or self.n_epochs + self.warmup_epochs == 0:
+            return None
+        n = X.shape[0]
+        with sklearn.config_context(working_memory=64):  # the distance blocks stay small as n grows
+            neighbours = NearestNeighbors(n_neighbors=min(self._n_neighbors(n), n - 1)).fit(X).kneighbors(
+                return_distance=False)
+        pool = np.concatenate([np.arange(n)[:, None], neighbours], axis=1)
+        return torch.as_tensor(pool, device=device)
+
+    def _n_neighbors(self, n: int) -> int:
+        if isinstance(self.n_neighbors, str):  # "auto": a tenth of the average cluster
+            return int(min(50, max(5, n // (10 * int(self.n_clusters)))))
+        return int(self.n_neighbors)
+
+    def _forward_views(self, network: MLCNetwork, x_all: torch.Tensor, pool: Optional[torch.Tensor],
+                       batch: torch.Tensor, source, with_cluster: bool):
+        """``z̄`` (and ``c̄``) of a batch and the view invariance ``mean_a ⟨z_a, z̄⟩`` (0 without views)."""
+        if pool is None:
+            if with_cluster:
+                z, c = network(x_all[batch])
+                return z, c, z.new_zeros(())
+            z = network.features(x_all[batch])
+            return z, None, z.new_zeros(())
+        n_views = int(self.n_views)
+        pick = torch.randint(pool.shape[1], (n_views, len(batch)), generator=source.torch).to(pool.device)
+        rows = pool[batch.unsqueeze(0).expand(n_views, -1), pick].reshape(-1)
+        if with_cluster:
+            z, c = network(x_all[rows])
+            c_mean = F.normalize(c.view(n_views, len(batch), -1).mean(0), dim=1)
+        else:
+            z, c_mean = network.features(x_all[rows]), None
+        z = z.view(n_views, len(batch), -1)
+        z_mean = F.normalize(z.mean(0), dim=1)
+        return z_mean, c_mean, (z * z_mean).sum(-1).mean()
+
+    def _train(self, network: MLCNetwork, x_all: torch.Tensor, pool: Optional[torch.Tensor], stage: str,
+               n_epochs: int, labels, source, started: float) -> None:
         n = x_all.shape[0]
         warmup = stage == "warmup"
         parameters = list(network.backbone.parameters()) + list(network.feature_head.parameters())
@@ -644,21 +724,23 @@ class ManifoldClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         for epoch in bar:
             network.train()
             order = torch.randperm(n, generator=source.torch).numpy()
-            record = {"loss": 0.0, "delta_R": 0.0, "R": 0.0, "Rc": 0.0}
+            record = {"loss": 0.0, "delta_R": 0.0, "R": 0.0, "Rc": 0.0, **({} if pool is None else {"invariance": 0.0})}
             for batch in np.array_split(order, n_batches):
                 if len(batch) < 2:  # BatchNorm needs two samples
                     continue
-                x = x_all[torch.as_tensor(batch, device=x_all.device)]
+                index = torch.as_tensor(batch, device=x_all.device)
+                z, c, agreement = self._forward_views(network, x_all, pool, index, source, with_cluster=not warmup)
                 if warmup:
-                    z = network.features(x)
                     total = coding_rate(z, self.eps, self.float64_logdet)
                     loss, terms = -total, {"R": total}
                 else:
-                    z, c = network(x)
                     gamma = membership(c, self.eta, self.sinkhorn_iter)
                     terms = rate_reduction(z, gamma, self.eps, self.float64_logdet)
                     loss = -terms["delta"] + self.gamma * 0.5 * gamma.pow(2).sum()
                     terms = {"delta_R": terms["delta"], "R": terms["R"], "Rc": terms["Rc"]}
+                if pool is not None:
+                    loss = loss - self.invariance * agreement
+                    terms["invariance"] = agreement
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()

@@ -18,7 +18,8 @@ def test_mlc_benchmark_writes_its_report(tmp_path):
     for section in ("## Goal", "## Results", "### digits", "### union of 3 curves", "## Scaling with n",
                     "- Machine:", "Issue's reference figures", "quick mode"):
         assert section in report, section
-    for method in ("| MLC (ours) |", "| KMeans |", "| SpectralClustering (10-NN) |", "| GaussianMixture |"):
+    for method in ("| MLC (ours) |", "| MLC (ours, no views) |", "| KMeans |", "| SpectralClustering (10-NN) |",
+                   "| GaussianMixture |", "| PamC (deep clustering, graphkit) |"):
         assert report.count(method) == 2, method
     assert report.count("- Best ACC and NMI of the table on every data set: ") == 1
     assert "failed:" not in report

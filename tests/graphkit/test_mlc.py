@@ -10,7 +10,7 @@ from sklearn.base import clone
 
 from graphkit import MLC, ManifoldClustering, make_union_of_manifolds
 from graphkit.metrics import clustering_accuracy, clustering_scores, subspace_spectra
-from graphkit.mlc import (coding_rate, compressed_coding_rate, log_sinkhorn, membership, rate_reduction,
+from graphkit.mlc import (MLCNetwork, coding_rate, compressed_coding_rate, log_sinkhorn, membership, rate_reduction,
                           spectral_labels, symmetric_log_sinkhorn)
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -177,6 +177,74 @@ def test_history_records_scores_when_y_given_and_alias():
     assert np.isnan(model.history_[0]["delta_R"]) and model.history_[0]["R"] > 0
 
 
+# -- views: neighbours standing in for augmentations ----------------------------------------------
+
+def test_view_pool_is_each_sample_and_its_nearest_neighbours():
+    X = np.random.default_rng(0).normal(size=(40, 5))
+    pool = small_model(n_neighbors=4)._view_pool(X, torch.device("cpu")).numpy()
+    assert pool.shape == (40, 5)
+    np.testing.assert_array_equal(pool[:, 0], np.arange(40))
+    distances = ((X[:, None] - X[None]) ** 2).sum(-1)
+    np.fill_diagonal(distances, np.inf)
+    np.testing.assert_array_equal(np.sort(pool[:, 1:], axis=1), np.sort(np.argsort(distances, axis=1)[:, :4], axis=1))
+    assert small_model(augment=None)._view_pool(X, torch.device("cpu")) is None
+    # "auto": a tenth of the average cluster, between 5 and 50
+    assert [small_model(n_clusters=k)._n_neighbors(n) for n, k in ((300, 3), (40, 3), (3327, 6), (10**5, 5))] \
+        == [10, 5, 50, 50]
+    # fewer samples than neighbours asked for: every other sample is a neighbour
+    assert small_model(n_neighbors=10)._view_pool(X[:3], torch.device("cpu")).shape == (3, 3)
+
+
+def test_views_average_their_features_and_measure_agreement():
+    torch.manual_seed(0)
+    network = MLCNetwork(6, hidden=16, n_components=4).eval()
+    x = torch.randn(12, 6)
+    batch = torch.arange(12)
+    model = small_model(n_views=3)
+    source = type("Source", (), {"torch": torch.Generator().manual_seed(0)})
+    with torch.no_grad():
+        # views that are the sample itself: the plain features, in full agreement
+        z, c, agreement = model._forward_views(network, x, batch.unsqueeze(1), batch, source, with_cluster=True)
+        expected_z, expected_c = network(x)
+        torch.testing.assert_close(z, expected_z)
+        torch.testing.assert_close(c, expected_c)
+        assert float(agreement) == pytest.approx(1.0)
+        # views from a pool: z̄ is the normalised mean of the views' features
+        pool = torch.stack([batch, (batch + 1) % 12], dim=1)
+        source.torch = torch.Generator().manual_seed(0)
+        z, _, agreement = model._forward_views(network, x, pool, batch, source, with_cluster=False)
+        pick = torch.randint(2, (3, 12), generator=torch.Generator().manual_seed(0))
+        views = network.features(x[pool[batch.expand(3, -1), pick].reshape(-1)]).view(3, 12, -1)
+        mean = torch.nn.functional.normalize(views.mean(0), dim=1)
+        torch.testing.assert_close(z, mean)
+        torch.testing.assert_close(agreement, (views * mean).sum(-1).mean())
+        assert float(agreement) < 1.0
+
+
+def test_fit_with_views_records_the_invariance_term():
+    data = union_data("curves")
+    with_views = small_model(n_epochs=3, warmup_epochs=2).fit(data.X)
+    plain = small_model(n_epochs=3, warmup_epochs=2, augment=None).fit(data.X)
+    assert all(0.0 < h["invariance"] <= 1.0 for h in with_views.history_)
+    assert all("invariance" not in h for h in plain.history_)
+    assert not np.allclose(with_views.embedding_, plain.embedding_)
+
+
+@pytest.mark.slow
+def test_digits_neighbour_views_beat_kmeans_and_the_plain_objective():
+    from sklearn.cluster import KMeans
+    from sklearn.datasets import load_digits
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    scores = clustering_scores(y, ManifoldClustering(n_clusters=10, random_state=1, verbose=0).fit_predict(X))
+    plain = clustering_scores(y, ManifoldClustering(n_clusters=10, augment=None, random_state=1,
+                                                    verbose=0).fit_predict(X))
+    kmeans = clustering_scores(y, KMeans(10, n_init=10, random_state=1).fit_predict(X))
+    assert scores["nmi"] > 0.82 and scores["nmi"] > plain["nmi"] and scores["acc"] > kmeans["acc"] + 0.15
+
+
 # -- device, torch in/out, pickling -------------------------------------------------------------
 
 def test_runs_on_every_device_and_returns_torch_for_torch(device):
@@ -216,6 +284,11 @@ def test_same_seed_same_labels():
     (np.ones((5, 3)), dict(n_clusters=0), "n_clusters must be a positive int"),
     (np.ones((5, 3)), dict(n_clusters=2, eta=0.0), "eta must be a positive"),
     (np.ones((5, 3)), dict(n_clusters=2, spectral_samples=1), "spectral_samples"),
+    (np.ones((5, 3)), dict(n_clusters=2, augment="noise"), "augment must be 'knn' or None"),
+    (np.ones((5, 3)), dict(n_clusters=2, n_views=0), "n_views must be a positive int"),
+    (np.ones((5, 3)), dict(n_clusters=2, n_neighbors=0), "n_neighbors must be a positive int or 'auto'"),
+    (np.ones((5, 3)), dict(n_clusters=2, n_neighbors="all"), "n_neighbors must be a positive int or 'auto'"),
+    (np.ones((5, 3)), dict(n_clusters=2, invariance=-1.0), "invariance must be a non-negative"),
 ])
 def test_bad_input_is_refused(X, params, message):
     with pytest.raises(ValueError, match=message):
@@ -265,7 +338,9 @@ def test_citeseer_features_are_clustered_well_above_chance():
     x = np.load(folder / "cite_features.npz")["x"].astype(np.float64)
     y = np.loadtxt(folder / "cite_label.txt", dtype=np.int64)
     X = normalize(TruncatedSVD(100, random_state=0).fit_transform(TfidfTransformer().fit_transform(x)))
-    model = ManifoldClustering(n_clusters=6, n_epochs=10, warmup_epochs=3, random_state=0, verbose=0).fit(X)
+    # the plain objective: only 38% of these rows' 10 nearest neighbours share their class, too few for views
+    model = ManifoldClustering(n_clusters=6, n_epochs=10, warmup_epochs=3, augment=None, random_state=0,
+                               verbose=0).fit(X)
     assert clustering_scores(y, model.labels_)["acc"] > 0.35  # six classes: chance is about 0.21
     gamma = model.membership_
     np.testing.assert_allclose(gamma.sum(1), 1.0, atol=1e-4)
