@@ -1,5 +1,6 @@
 """Every notebook in tutorials/ runs top to bottom in quick mode."""
 
+import json
 import os
 from pathlib import Path
 
@@ -19,3 +20,12 @@ def test_tutorial_runs(path, monkeypatch, tmp_path):
     errors = [output for cell in notebook.cells if cell.cell_type == "code"
               for output in cell.get("outputs", []) if output.get("output_type") == "error"]
     assert not errors
+
+
+@pytest.mark.parametrize("path", TUTORIALS, ids=[p.stem for p in TUTORIALS])
+def test_tutorial_is_valid_nbformat_with_cell_ids(path):
+    """nbformat 4.5 requires an id per cell; a missing one is a warning today and an error later."""
+    raw = json.loads(path.read_text())  # nbformat.reads would add missing ids itself
+    nbformat.validate(nbformat.from_dict(raw))
+    ids = [cell.get("id") for cell in raw["cells"]]
+    assert None not in ids and len(set(ids)) == len(ids)
