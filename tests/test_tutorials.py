@@ -1,7 +1,6 @@
 """Every notebook in tutorials/ runs top to bottom in quick mode."""
 
 import json
-import os
 from pathlib import Path
 
 import nbformat
