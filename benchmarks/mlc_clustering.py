@@ -13,8 +13,8 @@ ICCV 2023 (arXiv:2301.01805); ours is :class:`graphkit.ManifoldClustering`. Writ
     graphs in ``../shared/data/graphs/`` (Cora, Citeseer, PubMed; BlogCatalog is multi-label);
   - a synthetic union of 3 curves (circle, spiral, circle) in 50 dimensions
     (:func:`graphkit.make_union_of_manifolds`, 1,500 points, noise 0.02).
-- Methods: ours with its defaults (views of each sample drawn from its 10 nearest neighbours,
-  ``augment="knn"``) and ours without views (``augment=None``, the plain objective), the same
+- Methods: ours with its defaults (views of each sample drawn from its nearest neighbours,
+  ``augment="knn"``, ``n_neighbors="auto"``) and ours without views (``augment=None``, the plain objective), the same
   settings otherwise; ``KMeans(n_init=10)``; ``SpectralClustering(affinity="nearest_neighbors",
   n_neighbors=10)`` (the RBF default with gamma=1 does not finish on raw digits);
   ``GaussianMixture(covariance_type="full")``; and, as the deep-clustering baseline, the toolkit's
@@ -23,9 +23,10 @@ ICCV 2023 (arXiv:2301.01805); ours is :class:`graphkit.ManifoldClustering`. Writ
   sees the same feature matrix).
 - ACC (Hungarian), NMI, ARI and seconds; mean ± std over ``--seeds`` seeds (the seed of every
   method's randomness).
-- Scaling: one training epoch of ours (with its neighbour search) and its final clustering step on synthetic data of growing n
-  (50 dimensions, up to 100,000 points), time and the peak memory the fit adds (3 fresh processes per
-  size; median and largest, as the peak a process reads back varies from run to run).
+- Scaling: one training epoch of ours (with its neighbour search) and its final clustering step on
+  synthetic data of growing n (50 dimensions, up to 100,000 points), time and the peak memory the fit
+  adds (3 fresh processes per size; median and largest, as the peak a process reads back varies from
+  run to run).
 
 Run: ``make bench`` (or ``python benchmarks/mlc_clustering.py [--quick] [--seeds N] [--out PATH]``).
 """

@@ -724,7 +724,9 @@ class ManifoldClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         for epoch in bar:
             network.train()
             order = torch.randperm(n, generator=source.torch).numpy()
-            record = {"loss": 0.0, "delta_R": 0.0, "R": 0.0, "Rc": 0.0, **({} if pool is None else {"invariance": 0.0})}
+            record = {"loss": 0.0, "delta_R": 0.0, "R": 0.0, "Rc": 0.0}
+            if pool is not None:
+                record["invariance"] = 0.0
             for batch in np.array_split(order, n_batches):
                 if len(batch) < 2:  # BatchNorm needs two samples
                     continue
