@@ -692,13 +692,11 @@ class ManifoldClustering(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def _forward_views(self, network: MLCNetwork, x_all: torch.Tensor, pool: Optional[torch.Tensor],
                        batch: torch.Tensor, source, with_cluster: bool):
-        """``z̄`` (and ``c̄``) of a batch and the view invariance ``mean_a ⟨z_a, z̄⟩`` (0 without views)."""
+        """``z̄`` (and ``c̄``) of a batch and the view invariance ``mean_a ⟨z_a, z̄⟩`` (None without views)."""
         if pool is None:
             if with_cluster:
-                z, c = network(x_all[batch])
-                return z, c, z.new_zeros(())
-            z = network.features(x_all[batch])
-            return z, None, z.new_zeros(())
+                return (*network(x_all[batch]), None)
+            return network.features(x_all[batch]), None, None
         n_views = int(self.n_views)
         pick = torch.randint(pool.shape[1], (n_views, len(batch)), generator=source.torch).to(pool.device)
         rows = pool[batch.unsqueeze(0).expand(n_views, -1), pick].reshape(-1)
@@ -740,7 +738,7 @@ class ManifoldClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                     terms = rate_reduction(z, gamma, self.eps, self.float64_logdet)
                     loss = -terms["delta"] + self.gamma * 0.5 * gamma.pow(2).sum()
                     terms = {"delta_R": terms["delta"], "R": terms["R"], "Rc": terms["Rc"]}
-                if pool is not None:
+                if agreement is not None:
                     loss = loss - self.invariance * agreement
                     terms["invariance"] = agreement
                 optimizer.zero_grad()
