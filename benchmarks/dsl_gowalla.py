@@ -6,12 +6,15 @@ A Novel Paradigm for Efficient Recommendation", WSDM 2024 (arXiv 2402.02855). Wr
 
 - Data: the LightGCN split of Gowalla in ``../shared/data/recsys/gowalla/`` (29,858 users, 40,981
   items, 810,128 training and 217,242 test interactions), read by :func:`recsys.data.read_lightgcn_split`.
-- For MF and LightGCN (3 layers), d = 64, BPR with one uniform negative per pair, Adam, batch 2048,
-  the same number of epochs and the same seed for every row: the dense model (density 1.0), and at
+- For MF (Adam 3e-3, batch 2048, 10 epochs) and LightGCN (3 layers; Adam 1e-2, batch 32,768, 20
+  epochs), d = 64, BPR with one uniform negative per pair, the same number of epochs and the same seed
+  for every row of a backbone: the dense model (density 1.0), and at
   densities 0.5, 0.2 and 0.1 DSL (prune by magnitude, grow by gradient, cosine-annealed update ratio
   0.5 -> 0.005, regrown weights start at zero) against static sparse training (``fix=True``: the same
   random initial mask, never updated). Weights are stored sparsely (only active values and their
-  indices, Adam state for those only), so memory falls with density.
+  indices, Adam state for those only), so memory falls with density. For scale, a dense model with as
+  many weights as each density (d = density x 64), and for MF the number of embedding dimensions that a
+  user's and an item's active weights share (an MF score sums over those only).
 - Figures: Recall@20 and NDCG@20 on the test split with full ranking (training items masked, the
   LightGCN definitions), training seconds per epoch (median over the epochs), the peak resident
   memory the fit added (Linux VmHWM in a fresh process, reset before the fit), active parameters.
@@ -31,7 +34,6 @@ import json
 import os
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -61,7 +63,8 @@ REFERENCE = ("dense BPR-MF (d=64) after 10 epochs, measured by the issue's autho
 MODES = {"dense": "dense", "dsl": "DSL (grow by the interval's gradient, ours)",
          "dsl-batch": "DSL (grow by the last batch's gradient, the paper's rule)",
          "dsl-row": "DSL, row-balanced budgets (`balance=\"row\"`)",
-         "static": "static sparse (`fix=True`)"}
+         "static": "static sparse (`fix=True`)",
+         "dense-small": "dense, same parameter count (d = density x 64)"}
 ROW_BALANCED_DENSITIES = (0.5, 0.2)   # MF only: a cheap extra row
 
 
@@ -76,6 +79,7 @@ def configurations(backbones, densities):
             if backbone == "mf" and density in ROW_BALANCED_DENSITIES:
                 out.append((backbone, "dsl-row", density))
             out.append((backbone, "static", density))
+            out.append((backbone, "dense-small", density))
     return out
 
 
@@ -103,7 +107,10 @@ def run_child(argument: str) -> None:
     spec = json.loads(argument)
     torch.set_num_threads(spec["threads"])
     train, test = load_data(spec)
-    params = dict(backbone=spec["backbone"], n_factors=spec["n_factors"], n_layers=3, density=spec["density"],
+    small = spec["mode"] == "dense-small"
+    params = dict(backbone=spec["backbone"], n_layers=3,
+                  n_factors=small_width(spec["density"], spec["n_factors"]) if small else spec["n_factors"],
+                  density=1.0 if small else spec["density"],
                   fix=spec["mode"] == "static", grad_window=1 if spec["mode"] == "dsl-batch" else None,
                   balance="row" if spec["mode"] == "dsl-row" else None,
                   update_ratio=spec["update_ratio"], n_epochs=spec["epochs"], batch_size=spec["batch_size"],
@@ -121,7 +128,11 @@ def run_child(argument: str) -> None:
     wall_seconds = time.perf_counter() - wall
     scores = model.evaluate(test, k=(20,))
     epochs = [record["seconds"] for record in model.history_]
+    shared = None
+    if spec["backbone"] == "mf" and spec["mode"] not in ("dense", "dense-small"):
+        shared = shared_dimensions(model, test, spec["seed"])
     print(json.dumps({
+        "shared_dims": shared, "n_factors": int(params["n_factors"]),
         "recall@20": scores["recall@20"], "ndcg@20": scores["ndcg@20"],
         "epoch_seconds": statistics.median(epochs), "fit_cpu_seconds": cpu_seconds, "fit_wall_seconds": wall_seconds,
         "peak_bytes": peak["bytes"], "n_active": int(model.n_active_parameters_),
@@ -132,9 +143,34 @@ def run_child(argument: str) -> None:
     }))
 
 
+def small_width(density: float, width: int) -> int:
+    """Width of the dense model with as many weights as a sparse one of ``density``."""
+    return max(1, round(density * width))
+
+
+def shared_dimensions(model, test, seed: int) -> dict:
+    """Mean count of embedding dimensions active in both a user's and an item's MF row.
+
+    For the test pairs and for as many random pairs: an MF score sums over the shared dimensions only,
+    so a uniform random mask at density p shares p² of them, and DSL's prune/grow can align the masks.
+    """
+    user_active = model.user_embeddings_ != 0
+    item_active = model.item_embeddings_ != 0
+    rng = np.random.RandomState(seed)
+    random_items = rng.randint(0, item_active.shape[0], len(test.users))
+    return {"test": float((user_active[test.users] & item_active[test.items]).sum(1).mean()),
+            "random": float((user_active[test.users] & item_active[random_items]).sum(1).mean()),
+            "user_row": float(user_active.sum(1).mean())}
+
+
 def relative(gap: float) -> str:
     """A relative gap (1 - ours / dense) in words."""
     return f"{abs(gap):.1%} {'lower' if gap > 0 else 'higher'}"
+
+
+def shared_cell(result: dict) -> str:
+    shared = result.get("shared_dims")
+    return "–" if not shared else f"{shared['test']:.1f} / {shared['random']:.1f} of {shared['user_row']:.1f}"
 
 
 def fmt(value, digits=4):
@@ -151,17 +187,18 @@ def build_report(args, record: dict, configs, seconds: float) -> list:
 
     lines += [
         "- Model: `recsys.DSLRecommender` (Wang et al., *Dynamic Sparse Learning: A Novel Paradigm for Efficient "
-        "Recommendation*, WSDM 2024), d = 64, BPR with one uniform negative per pair, Adam (lr "
-        f"{args.lr:g}), L2 {args.reg:g} on the batch's ego embeddings, N(0, 0.1²) initialisation, seed "
-        f"{args.seed}. MF: batch {args.batch_size}, prune/grow every {args.update_interval} steps; LightGCN (3 "
-        f"layers): batch {args.lightgcn_batch_size}, every {args.lightgcn_update_interval} steps (about four "
-        f"updates an epoch for both). Update ratio cosine-annealed {args.update_ratio:g} -> 0.005 over training, "
+        "Recommendation*, WSDM 2024), d = 64, BPR with one uniform negative per pair, Adam, "
+        f"L2 {args.reg:g} on the batch's ego embeddings, N(0, 0.1²) initialisation, seed "
+        f"{args.seed}. MF: batch {args.batch_size}, lr {args.lr:g}, prune/grow every {args.update_interval} steps; "
+        f"LightGCN (3 layers): batch {args.lightgcn_batch_size}, lr {args.lightgcn_lr:g} (the authors' LightGCN "
+        f"default), every {args.lightgcn_update_interval} steps (about four updates an epoch for both). Update ratio cosine-annealed {args.update_ratio:g} -> 0.005 over training, "
         "regrown weights start at zero. **DSL, ours** grows by the gradient summed over the steps since the last "
         "update (`grad_window=None`, the default); **DSL, the paper's rule** by the last mini-batch's gradient "
         "(`grad_window=1`, as the authors' code); static: `fix=True`.",
         f"- Epochs: MF {args.mf_epochs}, LightGCN {args.lightgcn_epochs}; the same for every row of a backbone "
-        "(LightGCN propagates over the whole graph at every step, so on this 2-core CPU it gets a larger batch and "
-        "fewer epochs; the paper trains 1000 epochs on a GPU).",
+        "(LightGCN propagates over the whole graph at every step, so on this 2-core CPU it gets a large batch; "
+        "the paper trains 1000 epochs on a GPU). **dense, d = ...**: a dense model with as many weights as the "
+        "sparse ones of that density, for scale.",
         "- Recall@20 / NDCG@20: full ranking over all items with each user's training items masked, averaged over "
         "the users with test items (the LightGCN definitions).",
         "- Seconds per epoch: the median over the epochs of the training loop (wall clock; each configuration in "
@@ -197,6 +234,14 @@ def build_report(args, record: dict, configs, seconds: float) -> list:
             goals.append(f"- {name}: DSL at 0.2 within {WITHIN_TOLERANCE:.0%} of dense Recall@20: "
                          f"{d20['recall@20']:.4f} against {dense['recall@20']:.4f}, {relative(gap)} "
                          f"({verdict(gap <= WITHIN_TOLERANCE)}).")
+        small = [(d, get((backbone, "dsl", d)), get((backbone, "dense-small", d))) for d in args.densities]
+        small = [(d, a, b) for d, a, b in small if a and b and "error" not in a and "error" not in b]
+        if small:
+            detail = ", ".join(f"{d:g}: {a['recall@20']:.4f} vs d = {b['n_factors']} {b['recall@20']:.4f}"
+                               for d, a, b in small)
+            goals.append(f"- {name}, for scale (not a goal): DSL against a dense model with as many weights "
+                         f"(d = density x 64), Recall@20: {detail}; the 64-wide dense model: "
+                         f"{dense['recall@20']:.4f}.")
         pairs = [(d, get((backbone, "dsl", d)), get((backbone, "static", d))) for d in args.densities]
         pairs = [(d, a, b) for d, a, b in pairs if a and b and "error" not in a and "error" not in b]
         if pairs:
@@ -229,16 +274,19 @@ def build_report(args, record: dict, configs, seconds: float) -> list:
     for backbone in args.backbones:
         name = "MF" if backbone == "mf" else "LightGCN (3 layers)"
         epochs = args.mf_epochs if backbone == "mf" else args.lightgcn_epochs
+        mf = backbone == "mf"
         lines += [f"## {name}, {epochs} epochs", "",
                   "| training | density | Recall@20 | NDCG@20 | s / epoch | fit CPU s | peak MiB | active parameters | "
-                  "prune/grow updates |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  "prune/grow updates |" + (" shared dims, test / random pairs |" if mf else ""),
+                  "|---|---|---|---|---|---|---|---|---|" + ("---|" if mf else "")]
         for config in configs:
             if config[0] != backbone:
                 continue
             _, mode, density = config
             label = MODES[mode]
             result = get(config)
+            if mode == "dense-small" and result and "n_factors" in result:
+                label = f"dense, d = {result['n_factors']} (as many weights as density {density:g})"
             if result is None:
                 lines.append(f"| {label} | {density:g} | not run | | | | | | |")
                 continue
@@ -248,7 +296,7 @@ def build_report(args, record: dict, configs, seconds: float) -> list:
             lines.append(f"| {label} | {density:g} | {fmt(result['recall@20'])} | {fmt(result['ndcg@20'])} | "
                          f"{result['epoch_seconds']:.1f} | {result['fit_cpu_seconds']:.0f} | "
                          f"{result['peak_bytes'] / 2**20:.0f} | {result['n_active']:,} of {result['n_parameters']:,} "
-                         f"| {result['n_updates']} |")
+                         f"| {result['n_updates']} |" + (f" {shared_cell(result)} |" if mf else ""))
         lines.append("")
     lines += ["## Notes", "",
               "- The machine is shared (2 cores; other jobs ran beside some rows), so seconds per epoch vary by "
@@ -278,14 +326,15 @@ def main(argv=None) -> None:
     parser.add_argument("--densities", nargs="*", type=float, default=None,
                         help=f"default: {' '.join(map(str, DENSITIES))} (quick: 0.5)")
     parser.add_argument("--mf-epochs", type=int, default=10)
-    parser.add_argument("--lightgcn-epochs", type=int, default=5)
+    parser.add_argument("--lightgcn-epochs", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=2048, help="MF's batch size")
-    parser.add_argument("--lightgcn-batch-size", type=int, default=8192)
-    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--lightgcn-batch-size", type=int, default=32768)
+    parser.add_argument("--lr", type=float, default=3e-3, help="MF's Adam learning rate")
+    parser.add_argument("--lightgcn-lr", type=float, default=1e-2)
     parser.add_argument("--reg", type=float, default=1e-4)
     parser.add_argument("--update-ratio", type=float, default=0.5)
     parser.add_argument("--update-interval", type=int, default=100, help="MF's Delta T in optimizer steps")
-    parser.add_argument("--lightgcn-update-interval", type=int, default=25)
+    parser.add_argument("--lightgcn-update-interval", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="generated data, 2 epochs, density 0.5 (a smoke test)")
@@ -321,7 +370,7 @@ def main(argv=None) -> None:
                 "data_root": str(args.data_root), "threads": args.threads, "n_factors": 64,
                 "epochs": args.mf_epochs if backbone == "mf" else args.lightgcn_epochs,
                 "batch_size": args.batch_size if backbone == "mf" else args.lightgcn_batch_size,
-                "lr": args.lr, "reg": args.reg, "update_ratio": args.update_ratio,
+                "lr": args.lr if backbone == "mf" else args.lightgcn_lr, "reg": args.reg, "update_ratio": args.update_ratio,
                 "update_interval": args.update_interval if backbone == "mf" else args.lightgcn_update_interval,
                 "seed": args.seed}
         result = run_in_fresh_process(__file__, "--child", json.dumps(spec))

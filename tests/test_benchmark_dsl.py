@@ -1,5 +1,6 @@
 """The DSL benchmark runs end to end in quick mode and writes every section of its report."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -27,7 +28,16 @@ def test_dsl_benchmark_writes_its_report(tmp_path):
     # half of the weights are stored at density 0.5 (400 users + 300 items, d = 64)
     assert report.count('| DSL, row-balanced budgets (`balance="row"`) | 0.5 | 0.') == 1   # MF only
     assert report.count("22,400 of 44,800") == 7
+    # the dense model with as many weights as density 0.5 (d = 32), for both backbones
+    assert report.count("| dense, d = 32 (as many weights as density 0.5) | 0.5 | 0.") == 2
+    assert report.count("22,400 of 22,400") == 2
+    # shared dimensions of MF's sparse rows; a static uniform mask at 0.5 shares about 0.5² of 64 = 16 per pair
+    static = re.search(r"\| static sparse \(`fix=True`\) \| 0\.5 \|.* ([\d.]+) / ([\d.]+) of ([\d.]+) \|", report)
+    assert static is not None
+    test_pairs, random_pairs, row = map(float, static.groups())
+    assert abs(row - 32) < 1e-9 and 14 < random_pairs < 18 and 14 < test_pairs < 18
+    assert report.count(" of 32.0 |") == 4
     for goal in ("DSL at 0.5 matches dense", "DSL beats static sparse", "peak training memory falls",
-                 "An MF epoch under 10 s", "the paper's rule"):
+                 "An MF epoch under 10 s", "the paper's rule", "for scale (not a goal)"):
         assert goal in report, goal
     assert not list(tmp_path.glob("*.tmp"))
