@@ -13,8 +13,8 @@ A Novel Paradigm for Efficient Recommendation", WSDM 2024 (arXiv 2402.02855). Wr
   0.5 -> 0.005, regrown weights start at zero) against static sparse training (``fix=True``: the same
   random initial mask, never updated). Weights are stored sparsely (only active values and their
   indices, Adam state for those only), so memory falls with density. For scale, a dense model with as
-  many weights as each density (d = density x 64), and for MF the number of embedding dimensions that a
-  user's and an item's active weights share (an MF score sums over those only).
+  many weights as each density (d = density x 64), and for MF the number of embedding dimensions in
+  which both a user's and an item's weights are non-zero (an MF score sums over those only).
 - Figures: Recall@20 and NDCG@20 on the test split with full ranking (training items masked, the
   LightGCN definitions), training seconds per epoch (median over the epochs), the peak resident
   memory the fit added (Linux VmHWM in a fresh process, reset before the fit), active parameters.
@@ -149,10 +149,12 @@ def small_width(density: float, width: int) -> int:
 
 
 def shared_dimensions(model, test, seed: int) -> dict:
-    """Mean count of embedding dimensions active in both a user's and an item's MF row.
+    """Mean count of embedding dimensions non-zero in both a user's and an item's MF row.
 
     For the test pairs and for as many random pairs: an MF score sums over the shared dimensions only,
     so a uniform random mask at density p shares p² of them, and DSL's prune/grow can align the masks.
+    Non-zero rather than active: a regrown weight starts at zero and stays there until its row is in a
+    batch, and until then it adds nothing to a score.
     """
     user_active = model.user_embeddings_ != 0
     item_active = model.item_embeddings_ != 0
@@ -277,7 +279,7 @@ def build_report(args, record: dict, configs, seconds: float) -> list:
         mf = backbone == "mf"
         lines += [f"## {name}, {epochs} epochs", "",
                   "| training | density | Recall@20 | NDCG@20 | s / epoch | fit CPU s | peak MiB | active parameters | "
-                  "prune/grow updates |" + (" shared dims, test / random pairs |" if mf else ""),
+                  "prune/grow updates |" + (" dims shared, test / random pairs (of a user row) |" if mf else ""),
                   "|---|---|---|---|---|---|---|---|---|" + ("---|" if mf else "")]
         for config in configs:
             if config[0] != backbone:
@@ -310,12 +312,18 @@ def build_report(args, record: dict, configs, seconds: float) -> list:
               "state.",
               "- The static rows use the same random initial mask as DSL; only the prune/grow updates differ.",
               "- The peak is resident memory, which also holds what the C heap keeps of freed small blocks, so it "
-              "varies between runs of the same configuration: LightGCN's dense row measured 231 MiB in the "
-              "previous report and 213 MiB in this one, with the same code. LightGCN's peak is set by the "
-              "propagation over the whole graph (the layers' (n_users + n_items) x 64 blocks and their "
-              "gradients), the same at every density; the weights, Adam state and growth buffers that the "
-              "density shrinks are about 70 MiB dense and 50 MiB at density 0.5, within that run-to-run "
-              "spread, so LightGCN's peaks fall with density only within noise."]
+              "varies by about 20 MiB between runs of the same configuration. LightGCN's peak is set by the "
+              "propagation over the whole graph at every step (the ego table, built dense from the sparse "
+              "storage, and the layers' (n_users + n_items) x 64 blocks with their gradients), the same at "
+              "every density; the weights, Adam state and growth buffers that the density shrinks are about "
+              "70 MiB dense and 50 MiB at density 0.5, within that spread, so LightGCN's peaks do not fall "
+              "with density beyond noise.",
+              "- The dense rows of d = density x 64 have as many weights as the sparse rows beside them. In MF a "
+              "score sums over the dimensions where both the user's and the item's weights are non-zero (the "
+              "last column: a uniform random mask at density p shares p² of them, and DSL's prune/grow aligns "
+              "the masks), so the narrower dense model is about what a perfectly aligned mask amounts to. "
+              "LightGCN's final embeddings average each row with its neighbours' and are dense whatever the "
+              "mask."]
     return lines
 
 
