@@ -160,7 +160,6 @@ CHECKS = {
 # -- real data on the GPU only ---------------------------------------------------------------------
 
 def real_dsl(data_root, device):
-    from recsys import DSLRecommender
     from recsys.data import read_lightgcn_split
 
     train, test = read_lightgcn_split(data_root / "recsys" / "gowalla")
@@ -169,15 +168,21 @@ def real_dsl(data_root, device):
                 "lightgcn": dict(n_epochs=20, batch_size=32768, update_interval=6, lr=1e-2)}  # as dsl_gowalla.py
     for backbone, params in settings.items():
         for density in (1.0, 0.5, 0.2):
-            model = DSLRecommender(backbone=backbone, n_factors=64, density=density, reg=1e-4,
-                                   random_state=0, device=device, verbose=0, **params)
-            seconds, peak = _timed(device, lambda: model.fit(train))
-            scores = model.evaluate(test, k=(20,))
-            rows.append({"name": f"DSL Gowalla {backbone} density {density:g} ({params['n_epochs']} epochs)",
-                         "score": f"Recall@20 {scores['recall@20']:.4f}, NDCG@20 {scores['ndcg@20']:.4f}",
-                         "seconds": seconds, "epoch_seconds": float(np.median([h["seconds"] for h in model.history_])),
-                         "peak_bytes": peak})
+            rows.append(_dsl_row(train, test, device, backbone=backbone, density=density, **params))
     return rows
+
+
+def _dsl_row(train, test, device, **params):
+    """Fit one ``DSLRecommender`` (d = 64, L2 1e-4, seed 0) on ``device``: its report row."""
+    from recsys import DSLRecommender
+
+    model = DSLRecommender(n_factors=64, reg=1e-4, random_state=0, device=device, verbose=0, **params)
+    seconds, peak = _timed(device, lambda: model.fit(train))
+    scores = model.evaluate(test, k=(20,))
+    return {"name": f"DSL Gowalla {params['backbone']} density {params['density']:g} ({params['n_epochs']} epochs)",
+            "score": f"Recall@20 {scores['recall@20']:.4f}, NDCG@20 {scores['ndcg@20']:.4f}",
+            "seconds": seconds, "epoch_seconds": float(np.median([h["seconds"] for h in model.history_])),
+            "peak_bytes": peak}
 
 
 def real_dsl_long(data_root, device, epochs: int = 300):
@@ -186,22 +191,11 @@ def real_dsl_long(data_root, device, epochs: int = 300):
     The paper's regime is 1000 epochs on a GPU; at the CPU benchmark's 20 epochs DSL at 0.5 is 6% below
     dense (and level with a dense model of d = 32). Opt-in (``--real dsl-long``), ``--long-epochs``.
     """
-    from recsys import DSLRecommender
     from recsys.data import read_lightgcn_split
 
     train, test = read_lightgcn_split(data_root / "recsys" / "gowalla")
-    rows = []
-    for density in (1.0, 0.5, 0.2):
-        model = DSLRecommender(backbone="lightgcn", n_factors=64, density=density, n_epochs=epochs,
-                               batch_size=32768, update_interval=6, lr=1e-2, reg=1e-4, random_state=0,
-                               device=device, verbose=0)
-        seconds, peak = _timed(device, lambda: model.fit(train))
-        scores = model.evaluate(test, k=(20,))
-        rows.append({"name": f"DSL Gowalla lightgcn density {density:g} ({epochs} epochs)",
-                     "score": f"Recall@20 {scores['recall@20']:.4f}, NDCG@20 {scores['ndcg@20']:.4f}",
-                     "seconds": seconds, "epoch_seconds": float(np.median([h["seconds"] for h in model.history_])),
-                     "peak_bytes": peak})
-    return rows
+    return [_dsl_row(train, test, device, backbone="lightgcn", density=density, n_epochs=epochs,
+                     batch_size=32768, update_interval=6, lr=1e-2) for density in (1.0, 0.5, 0.2)]
 
 
 def real_pamc(data_root, device):
