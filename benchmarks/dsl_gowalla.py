@@ -193,7 +193,8 @@ def build_report(args, record: dict, configs, seconds: float) -> list:
         f"L2 {args.reg:g} on the batch's ego embeddings, N(0, 0.1²) initialisation, seed "
         f"{args.seed}. MF: batch {args.batch_size}, lr {args.lr:g}, prune/grow every {args.update_interval} steps; "
         f"LightGCN (3 layers): batch {args.lightgcn_batch_size}, lr {args.lightgcn_lr:g} (the authors' LightGCN "
-        f"default), every {args.lightgcn_update_interval} steps (about four updates an epoch for both). Update ratio cosine-annealed {args.update_ratio:g} -> 0.005 over training, "
+        f"default), every {args.lightgcn_update_interval} steps (about four updates an epoch for both). "
+        f"Update ratio cosine-annealed {args.update_ratio:g} -> 0.005 over training, "
         "regrown weights start at zero. **DSL, ours** grows by the gradient summed over the steps since the last "
         "update (`grad_window=None`, the default); **DSL, the paper's rule** by the last mini-batch's gradient "
         "(`grad_window=1`, as the authors' code); static: `fix=True`.",
@@ -218,6 +219,11 @@ def build_report(args, record: dict, configs, seconds: float) -> list:
     def get(config):
         return record.get(key_of(config))
 
+    def measured_pairs(backbone, first, second):
+        """(density, row of mode ``first``, row of mode ``second``) where both were measured without error."""
+        rows = [(d, get((backbone, first, d)), get((backbone, second, d))) for d in args.densities]
+        return [(d, a, b) for d, a, b in rows if a and b and "error" not in a and "error" not in b]
+
     goals = []
     for backbone in args.backbones:
         dense = get((backbone, "dense", 1.0))
@@ -236,23 +242,20 @@ def build_report(args, record: dict, configs, seconds: float) -> list:
             goals.append(f"- {name}: DSL at 0.2 within {WITHIN_TOLERANCE:.0%} of dense Recall@20: "
                          f"{d20['recall@20']:.4f} against {dense['recall@20']:.4f}, {relative(gap)} "
                          f"({verdict(gap <= WITHIN_TOLERANCE)}).")
-        small = [(d, get((backbone, "dsl", d)), get((backbone, "dense-small", d))) for d in args.densities]
-        small = [(d, a, b) for d, a, b in small if a and b and "error" not in a and "error" not in b]
+        small = measured_pairs(backbone, "dsl", "dense-small")
         if small:
             detail = ", ".join(f"{d:g}: {a['recall@20']:.4f} vs d = {b['n_factors']} {b['recall@20']:.4f}"
                                for d, a, b in small)
             goals.append(f"- {name}, for scale (not a goal): DSL against a dense model with as many weights "
                          f"(d = density x 64), Recall@20: {detail}; the 64-wide dense model: "
                          f"{dense['recall@20']:.4f}.")
-        pairs = [(d, get((backbone, "dsl", d)), get((backbone, "static", d))) for d in args.densities]
-        pairs = [(d, a, b) for d, a, b in pairs if a and b and "error" not in a and "error" not in b]
+        pairs = measured_pairs(backbone, "dsl", "static")
         if pairs:
             beats = [a["recall@20"] > b["recall@20"] and a["ndcg@20"] > b["ndcg@20"] for _, a, b in pairs]
             detail = ", ".join(f"{d:g}: {a['recall@20']:.4f} vs {b['recall@20']:.4f}" for d, a, b in pairs)
             goals.append(f"- {name}: DSL beats static sparse at every density (Recall@20 and NDCG@20): {detail} "
                          f"({verdict(all(beats))}).")
-        paper = [(d, get((backbone, "dsl-batch", d)), get((backbone, "dsl", d))) for d in args.densities]
-        paper = [(d, a, b) for d, a, b in paper if a and b and "error" not in a and "error" not in b]
+        paper = measured_pairs(backbone, "dsl-batch", "dsl")
         if paper:
             detail = ", ".join(f"{d:g}: {a['recall@20']:.4f} -> {b['recall@20']:.4f}" for d, a, b in paper)
             goals.append(f"- {name}: growing by the interval's gradient instead of the last batch's (the paper's "
@@ -290,10 +293,10 @@ def build_report(args, record: dict, configs, seconds: float) -> list:
             if mode == "dense-small" and result and "n_factors" in result:
                 label = f"dense, d = {result['n_factors']} (as many weights as density {density:g})"
             if result is None:
-                lines.append(f"| {label} | {density:g} | not run | | | | | | |")
+                lines.append(f"| {label} | {density:g} | not run |" + " |" * (6 + mf))
                 continue
             if "error" in result:
-                lines.append(f"| {label} | {density:g} | failed: {result['error']} | | | | | | |")
+                lines.append(f"| {label} | {density:g} | failed: {result['error']} |" + " |" * (6 + mf))
                 continue
             lines.append(f"| {label} | {density:g} | {fmt(result['recall@20'])} | {fmt(result['ndcg@20'])} | "
                          f"{result['epoch_seconds']:.1f} | {result['fit_cpu_seconds']:.0f} | "
@@ -378,7 +381,8 @@ def main(argv=None) -> None:
                 "data_root": str(args.data_root), "threads": args.threads, "n_factors": 64,
                 "epochs": args.mf_epochs if backbone == "mf" else args.lightgcn_epochs,
                 "batch_size": args.batch_size if backbone == "mf" else args.lightgcn_batch_size,
-                "lr": args.lr if backbone == "mf" else args.lightgcn_lr, "reg": args.reg, "update_ratio": args.update_ratio,
+                "lr": args.lr if backbone == "mf" else args.lightgcn_lr, "reg": args.reg,
+                "update_ratio": args.update_ratio,
                 "update_interval": args.update_interval if backbone == "mf" else args.lightgcn_update_interval,
                 "seed": args.seed}
         result = run_in_fresh_process(__file__, "--child", json.dumps(spec))
