@@ -74,19 +74,23 @@ def save_report(path: Path, lines: list) -> None:
     partial.replace(path)
 
 
-def run_in_fresh_process(script: str, flag: str, argument: str) -> dict:
+def run_in_fresh_process(script: str, flag: str, argument: str, env: dict = None) -> dict:
     """Run ``python script flag argument`` and parse the JSON its last stdout line prints.
 
     The measuring children of the benchmarks (peak memory needs a process of its own) go through
-    here. Gives ``{"error": ...}`` where peak memory cannot be read or the child fails.
+    here. ``env``: variables to set in the child besides the parent's (read at its start, such as
+    glibc's ``MALLOC_MMAP_THRESHOLD_``). Gives ``{"error": ...}`` where peak memory cannot be read
+    or the child fails.
     """
     import json
+    import os
     import subprocess
     import sys
 
     if not SUPPORTED:
         return {"error": "needs Linux /proc"}
-    result = subprocess.run([sys.executable, script, flag, argument], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, script, flag, argument], capture_output=True, text=True,
+                            env={**os.environ, **(env or {})})
     if result.returncode != 0:
         return {"error": (result.stderr.strip().splitlines() or ["failed"])[-1]}
     return json.loads(result.stdout.strip().splitlines()[-1])

@@ -16,8 +16,11 @@ A Novel Paradigm for Efficient Recommendation", WSDM 2024 (arXiv 2402.02855). Wr
   many weights as each density (d = density x 64), and for MF the number of embedding dimensions in
   which both a user's and an item's weights are non-zero (an MF score sums over those only).
 - Figures: Recall@20 and NDCG@20 on the test split with full ranking (training items masked, the
-  LightGCN definitions), training seconds per epoch (median over the epochs), the peak resident
-  memory the fit added (Linux VmHWM in a fresh process, reset before the fit), active parameters.
+  LightGCN definitions), training seconds per epoch (median over the epochs), active parameters, all
+  from one fit in a fresh process with the default allocator; and the peak resident memory a fit adds
+  (Linux VmHWM, reset before the fit), from a one-epoch fit of the same configuration in another fresh
+  process, where glibc maps every block of 64 KiB and more, so that freed memory leaves the process and
+  the peak follows live memory (that setting slows training, so it stays out of the timed fit).
 - Goals (the issue's): DSL at 0.5 matches dense; at 0.2 within 5% of dense Recall@20; DSL beats
   static sparse at every density; peak memory falls with density; an MF epoch under 10 s on the CPU.
 
@@ -39,9 +42,11 @@ from pathlib import Path
 
 for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
-# large blocks come from mmap and go back to the system when freed, so a process's peak resident memory
-# follows its live memory (glibc would otherwise keep freed heap and the peak would show fragmentation)
-os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", str(1 << 20))
+# for the memory child only: blocks of 64 KiB and more come from mmap and go back to the system when
+# freed, so the process's peak resident memory follows its live memory (glibc would otherwise keep freed
+# heap, and the peak would show fragmentation and the allocator's history rather than the model)
+MEMORY_ENV = {"MALLOC_MMAP_THRESHOLD_": str(64 << 10)}
+MEMORY_EPOCHS = 1        # the peak is reached within the first epoch (several prune/grow updates)
 
 import numpy as np  # noqa: E402
 from _common import added_peak_memory, machine_summary, run_in_fresh_process, save_report, verdict  # noqa: E402
@@ -98,15 +103,14 @@ def load_data(spec: dict):
     return read_lightgcn_split(spec["data_root"])
 
 
-def run_child(argument: str) -> None:
-    """Fit one configuration in this (fresh) process and print its figures as JSON."""
+def child_model(spec: dict, train):
+    """The configuration's unfitted estimator, after a warm-up fit on a few pairs (lazy imports and the
+    allocator's first growth are then not counted)."""
     import torch
 
     from recsys import DSLRecommender
 
-    spec = json.loads(argument)
     torch.set_num_threads(spec["threads"])
-    train, test = load_data(spec)
     small = spec["mode"] == "dense-small"
     params = dict(backbone=spec["backbone"], n_layers=3,
                   n_factors=small_width(spec["density"], spec["n_factors"]) if small else spec["n_factors"],
@@ -116,14 +120,31 @@ def run_child(argument: str) -> None:
                   update_ratio=spec["update_ratio"], n_epochs=spec["epochs"], batch_size=spec["batch_size"],
                   lr=spec["lr"], reg=spec["reg"], update_interval=spec["update_interval"], random_state=spec["seed"],
                   device="cpu", verbose=0)
-    # warm-up on a few pairs, so that lazy imports and allocator growth are not counted
     DSLRecommender(**{**params, "n_epochs": 1, "batch_size": 64}).fit(
         np.stack([train.users[:256], train.items[:256]], axis=1))
-    model = DSLRecommender(**params)
-    started = time.process_time()
-    wall = time.perf_counter()
+    return DSLRecommender(**params)
+
+
+def run_memory_child(argument: str) -> None:
+    """Peak memory of a fit of ``MEMORY_EPOCHS`` epochs, printed as JSON (run with ``MEMORY_ENV``)."""
+    spec = json.loads(argument)
+    train, _ = load_data(spec)
+    model = child_model(spec, train).set_params(n_epochs=MEMORY_EPOCHS)
     with added_peak_memory() as peak:
         model.fit(train)
+    print(json.dumps({"peak_bytes": peak["bytes"], "epochs": MEMORY_EPOCHS,
+                      "mmap_threshold": int(MEMORY_ENV["MALLOC_MMAP_THRESHOLD_"])}))
+
+
+def run_child(argument: str) -> None:
+    """Fit one configuration in this (fresh) process and print its figures as JSON."""
+    spec = json.loads(argument)
+    train, test = load_data(spec)
+    model = child_model(spec, train)
+    params = model.get_params()
+    started = time.process_time()
+    wall = time.perf_counter()
+    model.fit(train)
     cpu_seconds = time.process_time() - started
     wall_seconds = time.perf_counter() - wall
     scores = model.evaluate(test, k=(20,))
@@ -135,7 +156,7 @@ def run_child(argument: str) -> None:
         "shared_dims": shared, "n_factors": int(params["n_factors"]),
         "recall@20": scores["recall@20"], "ndcg@20": scores["ndcg@20"],
         "epoch_seconds": statistics.median(epochs), "fit_cpu_seconds": cpu_seconds, "fit_wall_seconds": wall_seconds,
-        "peak_bytes": peak["bytes"], "n_active": int(model.n_active_parameters_),
+        "n_active": int(model.n_active_parameters_),
         "n_parameters": int(model.n_parameters_), "n_updates": int(model.n_updates_),
         "losses": [record["loss"] for record in model.history_],
         "density_report": {name: {k: float(v) for k, v in entry.items()}
@@ -175,6 +196,12 @@ def shared_cell(result: dict) -> str:
     return "–" if not shared else f"{shared['test']:.1f} / {shared['random']:.1f} of {shared['user_row']:.1f}"
 
 
+def peak_cell(result: dict) -> str:
+    if "peak_bytes" in result:
+        return f"{result['peak_bytes'] / 2**20:.0f}"
+    return f"failed: {result.get('memory_error', 'not measured')}"
+
+
 def fmt(value, digits=4):
     return "–" if value is None else f"{value:.{digits}f}"
 
@@ -205,13 +232,17 @@ def build_report(args, record: dict, configs, seconds: float) -> list:
         "- Recall@20 / NDCG@20: full ranking over all items with each user's training items masked, averaged over "
         "the users with test items (the LightGCN definitions).",
         "- Seconds per epoch: the median over the epochs of the training loop (wall clock; each configuration in "
-        f"its own process with {args.threads} torch thread(s)). Peak: resident memory the fit added (Linux VmHWM, "
-        "reset before the fit, after a warm-up fit; blocks of 1 MiB and more are mmapped, so freed memory leaves "
-        "the process and the peak follows live memory). It includes the epoch's shuffled pairs and sampled "
-        "negatives (tens of MiB on Gowalla, the same for every row) besides the weights, gradients and Adam state (16 bytes per weight dense, "
-        "about 20 per active weight sparse: value, index, gradient, two moments) and, for DSL, the gradient "
-        "summed for growth over the update interval (4 bytes per inactive weight; with the paper's rule, the last "
-        "batch's row blocks). Active: stored weights after training, of (n_users + n_items) x 64.",
+        f"its own process with {args.threads} torch thread(s) and glibc's default allocator). Peak: resident "
+        "memory a fit adds (Linux VmHWM, reset before the fit, after a warm-up fit), from a separate fresh process "
+        f"that fits the same configuration for {MEMORY_EPOCHS} epoch(s) (the peak comes within the first, which "
+        "holds several prune/grow updates) with every block of 64 KiB and more mmapped (`MALLOC_MMAP_THRESHOLD_`), "
+        "so that freed memory leaves the process and the peak follows live memory rather than the heap's "
+        "history; that setting slows training, so the timed fits do without it. The peak includes the epoch's "
+        "shuffled pairs and sampled negatives (tens of MiB on Gowalla, the same for every row) besides the "
+        "weights, gradients and Adam state (16 bytes per weight dense, about 20 per active weight sparse: value, "
+        "index, gradient, two moments) and, for DSL, the gradient summed for growth over the update interval "
+        "(4 bytes per inactive weight; with the paper's rule, the last batch's row blocks). Active: stored "
+        "weights after training, of (n_users + n_items) x 64.",
         f"- Machine: {machine_summary()}; Python {platform.python_version()}, torch {torch.__version__}, "
         f"numpy {np.__version__}.",
         f"- Reference figures (printed, not compared): {REFERENCE}.", ""]
@@ -261,7 +292,7 @@ def build_report(args, record: dict, configs, seconds: float) -> list:
             goals.append(f"- {name}: growing by the interval's gradient instead of the last batch's (the paper's "
                          f"rule), Recall@20: {detail}.")
         peaks = [(1.0, dense)] + [(d, get((backbone, "dsl", d))) for d in args.densities]
-        peaks = [(d, r) for d, r in peaks if r and "error" not in r]
+        peaks = [(d, r) for d, r in peaks if r and "peak_bytes" in r]
         if len(peaks) > 1:
             falling = all(b["peak_bytes"] < a["peak_bytes"] for (_, a), (_, b) in zip(peaks, peaks[1:]))
             detail = ", ".join(f"{d:g}: {r['peak_bytes'] / 2**20:.0f} MiB" for d, r in peaks)
@@ -300,27 +331,28 @@ def build_report(args, record: dict, configs, seconds: float) -> list:
                 continue
             lines.append(f"| {label} | {density:g} | {fmt(result['recall@20'])} | {fmt(result['ndcg@20'])} | "
                          f"{result['epoch_seconds']:.1f} | {result['fit_cpu_seconds']:.0f} | "
-                         f"{result['peak_bytes'] / 2**20:.0f} | {result['n_active']:,} of {result['n_parameters']:,} "
+                         f"{peak_cell(result)} | {result['n_active']:,} of {result['n_parameters']:,} "
                          f"| {result['n_updates']} |" + (f" {shared_cell(result)} |" if mf else ""))
         lines.append("")
     lines += ["## Notes", "",
-              "- The machine is shared (2 cores; other jobs ran beside some rows), so seconds per epoch vary by "
-              "up to about 2x between otherwise equal runs; every row uses one thread. Mapping every block of 1 MiB "
-              "or more (for the memory figures) also slows the training loop: without it a dense MF epoch took "
-              "2.2 to 2.7 s and a DSL one at 0.5 about 4 s on this machine (separate runs of the same settings).",
+              "- The machine is shared (2 cores; the MF and LightGCN rows ran side by side), so seconds per epoch "
+              "vary by up to about 2x between otherwise equal runs; every row uses one thread.",
               "- Row-balanced budgets give every row round(density x 64) weights, so their total differs slightly "
               "from round(density x table size) (13 of 64 per row at 0.2).",
               "- Active parameters count stored weights; with sparse storage each also keeps an index, and Adam's "
               "two moments exist for the active weights only. The dense model keeps its full tables and Adam "
               "state.",
               "- The static rows use the same random initial mask as DSL; only the prune/grow updates differ.",
-              "- The peak is resident memory, which also holds what the C heap keeps of freed small blocks, so it "
-              "varies by about 20 MiB between runs of the same configuration. LightGCN's peak is set by the "
-              "propagation over the whole graph at every step (the ego table, built dense from the sparse "
-              "storage, and the layers' (n_users + n_items) x 64 blocks with their gradients), the same at "
-              "every density; the weights, Adam state and growth buffers that the density shrinks are about "
-              "70 MiB dense and 50 MiB at density 0.5, within that spread, so LightGCN's peaks do not fall "
-              "with density beyond noise.",
+              "- Where the peaks come from (profiled on one epoch). MF: a dense step holds the full tables' "
+              "gradients besides the weights and Adam state; DSL at 0.5 peaks at a prune/grow update, which "
+              "rebuilds the values, each Adam moment and then the indices one at a time beside the old ones (with "
+              "int32 slots and positions), and at 0.2 and 0.1 the end of the fit, which builds the dense final "
+              "embeddings for ranking, is as high as any update. LightGCN: "
+              "the backward pass through the propagation over the whole graph, the same at every density: the "
+              "gradient of the final embeddings, its layer mean (LightGCN's mean over layers is one self-adjoint "
+              "operator, applied in place) and two layer buffers, each (n_users + n_items) x 64, beside the batch's "
+              "gathered rows; what the density shrinks (weights, Adam state, the growth gradient) is a smaller "
+              "share of it than in MF.",
               "- The dense rows of d = density x 64 have as many weights as the sparse rows beside them. In MF a "
               "score sums over the dimensions where both the user's and the item's weights are non-zero (the "
               "last column: a uniform random mask at density p shares p² of them, and DSL's prune/grow aligns "
@@ -353,9 +385,13 @@ def main(argv=None) -> None:
                         help="reuse the configurations recorded in the JSON file beside --out")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         run_child(args.child)
+        return
+    if args.memory_child:
+        run_memory_child(args.memory_child)
         return
     if args.quick:
         args.mf_epochs = args.lightgcn_epochs = 2
@@ -386,10 +422,13 @@ def main(argv=None) -> None:
                 "update_interval": args.update_interval if backbone == "mf" else args.lightgcn_update_interval,
                 "seed": args.seed}
         result = run_in_fresh_process(__file__, "--child", json.dumps(spec))
+        if "error" not in result:
+            memory = run_in_fresh_process(__file__, "--memory-child", json.dumps(spec), env=MEMORY_ENV)
+            result = {**result, "memory_error": memory["error"]} if "error" in memory else {**result, **memory}
         record[key] = result
         summary = result.get("error") or (f"recall@20 {result['recall@20']:.4f} ndcg@20 {result['ndcg@20']:.4f} "
                                           f"{result['epoch_seconds']:.1f} s/epoch "
-                                          f"{result['peak_bytes'] / 2**20:.0f} MiB")
+                                          f"{peak_cell(result)} MiB")
         print(f"{key}: {summary}", flush=True)
         record_path.parent.mkdir(parents=True, exist_ok=True)
         record_path.write_text(json.dumps(record, indent=1))

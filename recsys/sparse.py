@@ -183,9 +183,9 @@ def largest_k(chunks: Any, k: int) -> tuple[torch.Tensor, Optional[torch.Tensor]
         ``scores`` is a 1-D tensor of the entries ``offset .. offset + len(scores) - 1``; ``-inf`` marks
         entries that may not be chosen. ``payload`` (same length, or None) is carried along, e.g. the
         signed gradient of each entry. A callable must give the same chunks each time it is called; the
-        selection then takes two passes and holds only the allowed scores (4 bytes each) and the ``k``
-        results, instead of a running ``(k + chunk)``-long set of scores and positions (about 2.5 times
-        less at DSL's early update ratios).
+        selection then takes three passes (two for the k-th largest score, one for the positions) and
+        holds a histogram, the scores that share the answer's high 16 bits and the ``k`` results,
+        instead of a running ``(k + chunk)``-long set of scores and positions.
     k : int
 
     Returns
@@ -229,21 +229,12 @@ def largest_k(chunks: Any, k: int) -> tuple[torch.Tensor, Optional[torch.Tensor]
 
 
 def _largest_k_two_pass(make_chunks: Callable[[], Iterable], k: int) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
-    """:func:`largest_k` in two passes: the k-th largest allowed score, then the positions at or above it."""
+    """:func:`largest_k` over replayable chunks: the k-th largest allowed score (:func:`_kth_largest_of_chunks`),
+    then a pass that takes the positions above it and as many at it as make ``k``."""
     k = int(k)
     if k <= 0:
         return torch.zeros(0, dtype=torch.long), None
-    allowed = []
-    for _, scores, _ in make_chunks():
-        scores = scores.reshape(-1)
-        allowed.append(scores[~torch.isneginf(scores)])
-    allowed = torch.cat(allowed) if allowed else torch.zeros(0)
-    if allowed.numel() < k:
-        raise ValueError(f"cannot choose {k} entries: fewer candidates are allowed")
-    threshold = _kth_largest(allowed, k)
-    ties = k - int((allowed > threshold).sum())
-    device = allowed.device
-    del allowed
+    threshold, ties, device = _kth_largest_of_chunks(make_chunks, k)
     positions = torch.empty(k, dtype=torch.long, device=device)
     chosen_payload = None
     filled = 0
@@ -267,12 +258,65 @@ def _largest_k_two_pass(make_chunks: Callable[[], Iterable], k: int) -> tuple[to
     return positions, chosen_payload
 
 
+def _kth_largest_of_chunks(make_chunks: Callable[[], Iterable], k: int) -> tuple[torch.Tensor, int, Any]:
+    """The ``k``-th largest allowed (not ``-inf``) score over replayable chunks, how many entries equal to
+    it the top ``k`` takes, and the scores' device.
+
+    Non-negative float32 scores (gradient magnitudes, uniform random scores) go through
+    :func:`_kth_largest`'s radix select spread over two passes: a histogram of the high 16 bits, summed
+    over the chunks, then the allowed scores of the one bucket holding the answer. That holds a
+    histogram and one bucket rather than every allowed score (and a copy to join them). Other scores
+    are gathered whole.
+    """
+    histogram, n_allowed, device = None, 0, None
+    for _, scores, _ in make_chunks():
+        scores = scores.reshape(-1)
+        device = scores.device
+        allowed = scores[~torch.isneginf(scores)]
+        if scores.dtype != torch.float32 or _not_radix_sortable(allowed):
+            return _kth_largest_gathered(make_chunks, k)
+        counts = torch.bincount(allowed.view(torch.int32) >> 16, minlength=1 << 15)
+        histogram = counts if histogram is None else histogram + counts
+        n_allowed += allowed.numel()
+    if n_allowed < k:
+        raise ValueError(f"cannot choose {k} entries: fewer candidates are allowed")
+    at_least = histogram.flip(0).cumsum(0).flip(0)   # count(high >= h)
+    bucket = int(torch.nonzero(at_least >= k).max())
+    above = int(at_least[bucket + 1]) if bucket + 1 < at_least.numel() else 0
+    inside = []
+    for _, scores, _ in make_chunks():
+        scores = scores.reshape(-1)
+        inside.append(scores[(scores.view(torch.int32) >> 16) == bucket])   # -inf's high bits are negative
+    inside = torch.cat(inside)
+    threshold = torch.kthvalue(inside, inside.numel() - (k - above) + 1).values
+    return threshold, k - above - int(torch.count_nonzero(inside > threshold)), device
+
+
+def _kth_largest_gathered(make_chunks: Callable[[], Iterable], k: int) -> tuple[torch.Tensor, int, Any]:
+    """:func:`_kth_largest_of_chunks` for any scores: every allowed score gathered in one vector."""
+    allowed = []
+    for _, scores, _ in make_chunks():
+        scores = scores.reshape(-1)
+        allowed.append(scores[~torch.isneginf(scores)])
+    allowed = torch.cat(allowed) if allowed else torch.zeros(0)
+    if allowed.numel() < k:
+        raise ValueError(f"cannot choose {k} entries: fewer candidates are allowed")
+    threshold = _kth_largest(allowed, k)
+    return threshold, k - int(torch.count_nonzero(allowed > threshold)), allowed.device
+
+
+def _not_radix_sortable(values: torch.Tensor) -> bool:
+    """Whether float32 ``values`` hold a sign bit (negative numbers, -0.0) or a NaN, whose bit patterns
+    do not order as the values do."""
+    return bool((values.view(torch.int32) < 0).any()) or bool(torch.isnan(values).any())
+
+
 def _kth_largest(values: torch.Tensor, k: int) -> torch.Tensor:
     """The ``k``-th largest of a float32 vector, by a radix select on the bit patterns of non-negative
     floats (monotone as int32): a histogram of the high 16 bits finds the bucket holding the answer, a
     k-th value inside that bucket finishes. It holds 4 bytes per entry where a top-k or a k-th value over
     the whole vector would hold copies and int64 indices."""
-    if values.dtype != torch.float32 or bool((values < 0).any()) or bool(torch.isnan(values).any()):
+    if values.dtype != torch.float32 or _not_radix_sortable(values):
         return torch.kthvalue(values, values.numel() - k + 1).values
     high = values.view(torch.int32) >> 16
     at_least = torch.bincount(high, minlength=1 << 15).flip(0).cumsum(0).flip(0)  # count(high >= h)
@@ -284,8 +328,8 @@ def _kth_largest(values: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def replayable(make_chunks: Callable[[], Iterable], generator: Optional[torch.Generator]) -> Callable[[], Iterable]:
-    """``make_chunks`` for :func:`largest_k`'s two passes: ``generator`` (random growth) restarts from the
-    same state on each call, so both passes see the same random scores."""
+    """``make_chunks`` for :func:`largest_k`'s passes: ``generator`` (random growth) restarts from the
+    same state on each call, so every pass sees the same random scores."""
     if generator is None:
         return make_chunks
     state = generator.get_state()
@@ -323,6 +367,12 @@ def release_host_memory(device: Any) -> None:
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
+
+
+def _narrow(positions: torch.Tensor, bound: int) -> torch.Tensor:
+    """``positions`` (all below ``bound``) as int32 where ``bound`` allows: an update holds several
+    k-long position vectors at once, and int64 doubles them."""
+    return positions.to(torch.int32) if bound < 2**31 else positions
 
 
 def split_positions(positions: torch.Tensor, sizes: Sequence[int]) -> list[torch.Tensor]:
@@ -450,22 +500,25 @@ class Rewiring:
         self.keep[prune_slots.to(device)] = False
         self.grown = grown.to(device=device, dtype=indices.dtype)  # the index dtype: int32 for most tables
         self.chunk = int(chunk)
-        n_pruned = self.old_size - int(self.keep.sum())
+        n_pruned = self.old_size - int(torch.count_nonzero(self.keep))   # a bool sum would copy to int64
         self.new_size = self.old_size - n_pruned + self.grown.numel()
         # kept entries before each chunk of old slots
-        per_chunk = [int(self.keep[a:a + self.chunk].sum()) for a in range(0, self.old_size, self.chunk)]
+        per_chunk = [int(torch.count_nonzero(self.keep[a:a + self.chunk]))
+                     for a in range(0, self.old_size, self.chunk)]
         self.kept_before = np.concatenate([[0], np.cumsum(per_chunk)]).astype(np.int64)
         if self.grown.numel():
-            at = torch.searchsorted(indices, self.grown)
-            hit = torch.nonzero(at < self.old_size).squeeze(1)
-            slot = at[hit]
-            if bool(((indices[slot] == self.grown[hit]) & self.keep[slot]).any()) \
-                    or bool((self.grown[1:] == self.grown[:-1]).any()):
+            narrow = self.new_size < 2**31   # slots as int32: half the memory of the k-long slot vectors
+            at = torch.searchsorted(indices, self.grown, out_int32=narrow)
+            # a grown position equal to a kept active one would sit at its slot (past the end: the last)
+            slot = at.clamp(max=max(self.old_size - 1, 0))
+            clash = self.old_size > 0 and bool(((indices.index_select(0, slot) == self.grown)
+                                                & self.keep.index_select(0, slot)).any())
+            if clash or bool((self.grown[1:] == self.grown[:-1]).any()):
                 raise RuntimeError("rewire would activate an already active position")
-            del hit, slot
+            del slot
             # kept entries below each grown position = all active below it - pruned below it (both sorted)
-            at -= torch.searchsorted(indices[~self.keep], self.grown)
-            at += torch.arange(self.grown.numel(), device=device)
+            at -= torch.searchsorted(indices[~self.keep], self.grown, out_int32=narrow)
+            at += torch.arange(self.grown.numel(), device=device, dtype=at.dtype)
             self.new_grown = at
         else:
             self.new_grown = self.grown.long()
@@ -473,8 +526,11 @@ class Rewiring:
     def move(self, tensor: torch.Tensor, grown_fill: Any) -> torch.Tensor:
         """The new tensor: ``tensor``'s surviving entries at their new slots, ``grown_fill`` (a scalar or one
         value per grown position, in sorted position order) at the grown ones."""
-        out = tensor.new_empty(self.new_size)
-        out[self.new_grown] = grown_fill
+        out = tensor.new_zeros(self.new_size)
+        if isinstance(grown_fill, torch.Tensor) or grown_fill != 0:
+            # index_add_ takes int32 slots as they are (an assignment would copy them to int64 first)
+            fill = torch.as_tensor(grown_fill, dtype=out.dtype, device=out.device).expand(self.new_grown.numel())
+            out.index_add_(0, self.new_grown, fill)
         for step, a in enumerate(range(0, self.old_size, self.chunk)):
             src = torch.nonzero(self.keep[a:a + self.chunk]).squeeze(1) + a
             rank = torch.arange(src.numel(), device=src.device) + int(self.kept_before[step])
@@ -548,6 +604,8 @@ class SparseTable(nn.Module):
     (torch.Size([3, 8]), True)
     """
 
+    _accumulate = False   # a class default too, for tables pickled before the attribute existed
+
     def __init__(self, n_rows: int, dim: int, density: float = 0.5, init_std: float = 0.1,
                  random_state: Any = None, device: Any = None, dtype: Any = None, row_balanced: bool = False):
         super().__init__()
@@ -575,6 +633,7 @@ class SparseTable(nn.Module):
         self.register_buffer("indptr", self._row_pointer(self.indices))
         self._records: Optional[list] = None
         self._inactive_grad: Optional[torch.Tensor] = None
+        self._accumulate = False
         self._n_recorded = 0
 
     # -- bookkeeping ------------------------------------------------------------------------
@@ -657,7 +716,8 @@ class SparseTable(nn.Module):
         a window of many steps); otherwise blocks are kept as they come until they would outgrow it.
         """
         self._records = [] if on else None
-        self._inactive_grad = self._new_inactive_grad() if on and accumulate else None
+        self._inactive_grad = None   # made by the first block: until then it would only add to a peak
+        self._accumulate = on and accumulate
         self._n_recorded = 0
 
     def _new_inactive_grad(self) -> torch.Tensor:
@@ -678,7 +738,9 @@ class SparseTable(nn.Module):
             if records is not self._records:   # recording was stopped or restarted since the forward pass
                 return
             self._n_recorded += 1
-            if self._inactive_grad is not None:
+            if self._accumulate:
+                if self._inactive_grad is None:
+                    self._inactive_grad = self._new_inactive_grad()
                 self._add_inactive_gradient(rows, grad.detach(), active)
                 return
             records.append((rows, grad.detach()))
@@ -784,7 +846,7 @@ class SparseTable(nn.Module):
 
         Returns
         -------
-        prune_slots, grow_positions : LongTensor
+        prune_slots, grow_positions : int tensors (int32 where the table has fewer than 2**31 entries)
             Slots of ``values`` that leave and flat positions that join (equally many).
         payload : tensor or None
             The signed gradient at ``grow_positions`` (with ``payload``).
@@ -798,11 +860,12 @@ class SparseTable(nn.Module):
         if k == 0:
             empty = torch.zeros(0, dtype=torch.long, device=device)
             return empty, empty, (self.values.new_zeros(0) if payload else None)
-        magnitudes = self.values.detach().abs().view(self.n_rows, per_row)
-        columns = (self.indices.long() % self.dim).view(self.n_rows, per_row)
+        values = self.values.detach()
         chunks = self.dense_gradient_chunks(chunk_rows) if random is None else self._zero_chunks(chunk_rows)
         for lo, block in chunks:
             hi = lo + block.shape[0]
+            magnitudes = values[lo * per_row:hi * per_row].abs().view(hi - lo, per_row)
+            columns = (self.indices[lo * per_row:hi * per_row].long() % self.dim).view(hi - lo, per_row)
             if random is None:
                 scores = block.abs().to(torch.float32)
                 rows = torch.nonzero(scores.amax(dim=1) > 0).squeeze(1)   # rows with gradient information
@@ -812,12 +875,12 @@ class SparseTable(nn.Module):
             if rows.numel() == 0:
                 continue
             scores = scores.index_select(0, rows)
-            scores.scatter_(1, columns[lo:hi].index_select(0, rows), -math.inf)
+            scores.scatter_(1, columns.index_select(0, rows), -math.inf)
             grow_cols = torch.topk(scores, k, dim=1).indices
-            prune_cols = torch.topk(magnitudes[lo:hi].index_select(0, rows), k, dim=1, largest=False).indices
+            prune_cols = torch.topk(magnitudes.index_select(0, rows), k, dim=1, largest=False).indices
             global_rows = (rows + lo).unsqueeze(1)
-            grows.append((global_rows * self.dim + grow_cols).reshape(-1))
-            prunes.append((global_rows * per_row + prune_cols).reshape(-1))
+            grows.append(_narrow((global_rows * self.dim + grow_cols).reshape(-1), self.numel))
+            prunes.append(_narrow((global_rows * per_row + prune_cols).reshape(-1), self.numel))
             if payload:
                 payloads.append(block.index_select(0, rows).gather(1, grow_cols).reshape(-1))
         if not grows:
@@ -855,37 +918,44 @@ class SparseTable(nn.Module):
                                             random), k)
             self.record_gradients(False)
             pruned = self.indices.index_select(0, prune.to(self.indices.device)).long()
-            before = self.values
-            rewiring = self.rewire(prune, grown)
-            replace_parameter(optimizer, before, self.values)
-            remap_optimizer_state(optimizer, self.values, rewiring)
+            self.rewire(prune, grown, optimizer=optimizer)
         return pruned, grown.to(pruned.device)
 
     @torch.no_grad()
     def rewire(self, prune_slots: torch.Tensor, grow_positions: torch.Tensor,
-               grow_values: Optional[torch.Tensor] = None) -> Rewiring:
+               grow_values: Optional[torch.Tensor] = None,
+               optimizer: Optional[torch.optim.Optimizer] = None) -> Rewiring:
         """Drop the weights at ``prune_slots`` and activate the flat ``grow_positions`` (inactive ones).
 
-        Returns the :class:`Rewiring`, for :func:`remap_optimizer_state`. The budget changes by
-        ``len(grow) - len(prune)``; when it does, ``values`` becomes a new Parameter (autograd fixes a
-        leaf's shape), to be swapped in the optimizer with :func:`replace_parameter`.
+        The budget changes by ``len(grow) - len(prune)``; when it does, ``values`` becomes a new Parameter
+        (autograd fixes a leaf's shape). With ``optimizer``, the new Parameter takes the old one's place
+        there (:func:`replace_parameter`) and its per-entry state moves with the values
+        (:func:`remap_optimizer_state`) before the indices do, so that the old and new indices do not
+        both exist while the state moves. Returns the :class:`Rewiring` (for moving other per-entry
+        tensors the same way).
         """
         device = self.values.device
+        positions = grow_positions.to(device=device, dtype=self.index_dtype)   # int32 for most tables
         if grow_values is None:
-            grown = torch.sort(grow_positions.to(device).long()).values
+            grown = torch.sort(positions).values
             fill: Any = 0.0
         else:
-            grown, order = torch.sort(grow_positions.to(device).long())
+            grown, order = torch.sort(positions)
             fill = grow_values.to(device=device, dtype=self.values.dtype)[order]
             del order
+        del positions
         rewiring = Rewiring(self.indices, prune_slots.to(device), grown)
         values = rewiring.move(self.values.detach(), fill)
+        before = self.values
         if rewiring.new_size == rewiring.old_size:
             self.values.data = values
             self.values.grad = None
         else:  # autograd caches a leaf's shape: a new budget needs a new Parameter (see replace_parameter)
             self.values = nn.Parameter(values, requires_grad=self.values.requires_grad)
         del values
+        replace_parameter(optimizer, before, self.values)
+        del before
+        remap_optimizer_state(optimizer, self.values, rewiring)
         indices = rewiring.move(self.indices, grown.to(self.index_dtype))
         self.indices = indices
         self.indptr = self._row_pointer(indices)
@@ -905,6 +975,7 @@ class SparseTable(nn.Module):
         state = dict(state)
         state["_records"] = None
         state["_inactive_grad"] = None
+        state["_accumulate"] = False
         return state
 
 
@@ -1281,6 +1352,7 @@ class DynamicSparsity:
         elif self.balance == "row":
             for target in self.targets:
                 prune, grow, payload = target.table.balanced_selection(ratio, self.chunk_rows, random, self._payload)
+                prune, grow = _narrow(prune, target.numel), _narrow(grow, target.numel)
                 target.release_gradients()
                 self._apply(target, prune, grow, payload)
                 changed += prune.numel()
@@ -1290,6 +1362,7 @@ class DynamicSparsity:
                 prune = smallest_k(target.prune_scores(), k)
                 candidates = functools.partial(target.grow_candidates, self.chunk_rows, 0, random, self._payload)
                 grow, payload = largest_k(replayable(candidates, random), k)
+                prune, grow = _narrow(prune, target.numel), _narrow(grow, target.numel)
                 target.release_gradients()  # the window's gradient is not needed past this point
                 self._apply(target, prune, grow, payload)
                 changed += prune.numel()
@@ -1352,11 +1425,8 @@ class DynamicSparsity:
                 pruned = vals[prune]
             init = _regrown_values(self.regrow_init, payload, survivors, pruned, grow.numel(), self._random.torch,
                                    vals)
-            before = table.values
-            rewiring = table.rewire(prune, grow, init)
-            replace_parameter(self.optimizer, before, table.values)
-            remap_optimizer_state(self.optimizer, table.values, rewiring)
-            del rewiring
+            del vals, survivors, pruned   # views of the old values: they would keep them alive through the move
+            table.rewire(prune, grow, init, optimizer=self.optimizer)
         release_host_memory(target.param.device)
 
     # -- reports and state --------------------------------------------------------------------

@@ -328,7 +328,8 @@ def as_tensor(x: Any, device: Any = None, dtype: Any = None) -> torch.Tensor:
 
 
 def as_sparse_tensor(
-    matrix: Any, device: Any = None, dtype: Any = None, layout: torch.layout = torch.sparse_csr
+    matrix: Any, device: Any = None, dtype: Any = None, layout: torch.layout = torch.sparse_csr,
+    index_dtype: torch.dtype = torch.int64,
 ) -> torch.Tensor:
     """A torch sparse tensor (CSR by default) from a SciPy sparse matrix or torch tensor.
 
@@ -337,6 +338,10 @@ def as_sparse_tensor(
     matrix : scipy.sparse matrix or array, or torch.Tensor (dense or sparse)
     device, dtype : see :func:`as_tensor`
     layout : torch.sparse_csr or torch.sparse_coo, default=torch.sparse_csr
+    index_dtype : torch.int64 or torch.int32, default=torch.int64
+        Dtype of a CSR tensor's ``crow_indices`` and ``col_indices`` (COO indices are always int64).
+        int32 halves the index memory, and ``torch.addmm`` with a CSR operand then uses the indices
+        as they are, without converting them on each call.
 
     Returns
     -------
@@ -345,31 +350,48 @@ def as_sparse_tensor(
     """
     if layout not in (torch.sparse_csr, torch.sparse_coo):
         raise ValueError(f"layout must be torch.sparse_csr or torch.sparse_coo; got {layout}")
+    if index_dtype not in (torch.int64, torch.int32):
+        raise ValueError(f"index_dtype must be torch.int64 or torch.int32; got {index_dtype}")
     dev = resolve_device("cpu" if device is None else device)
     if isinstance(matrix, torch.Tensor):
         target = resolve_dtype(dtype, default=matrix.dtype if (matrix.is_floating_point() or matrix.is_complex()) else DEFAULT_DTYPE)
         t = matrix.to(device=dev, dtype=target)
-        return t.to_sparse_csr() if layout == torch.sparse_csr else t.to_sparse_coo().coalesce()
+        if layout == torch.sparse_coo:
+            return t.to_sparse_coo().coalesce()
+        t = t.to_sparse_csr()
+        if index_dtype == torch.int64:
+            return t
+        return _csr_with_index_dtype(t.crow_indices(), t.col_indices(), t.values(), t.shape, index_dtype)
     if not sp.issparse(matrix):
         raise TypeError(f"expected a scipy.sparse matrix or a torch tensor; got {type(matrix).__name__}")
     target = resolve_dtype(dtype)
     if layout == torch.sparse_csr:
         csr = sp.csr_matrix(matrix)
         csr.sort_indices()
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-            return torch.sparse_csr_tensor(
-                torch.from_numpy(csr.indptr.astype(np.int64)),
-                torch.from_numpy(csr.indices.astype(np.int64)),
-                torch.from_numpy(csr.data).to(target),
-                size=csr.shape,
-                check_invariants=False,
-            ).to(dev)
+        _check_index_range(index_dtype, csr.nnz, csr.shape)
+        numpy_index = np.int64 if index_dtype == torch.int64 else np.int32
+        return _csr_with_index_dtype(torch.from_numpy(csr.indptr.astype(numpy_index)),
+                                     torch.from_numpy(csr.indices.astype(numpy_index)),
+                                     torch.from_numpy(csr.data).to(target), csr.shape, index_dtype).to(dev)
     coo = sp.coo_matrix(matrix)
     indices = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
     return torch.sparse_coo_tensor(
         indices, torch.from_numpy(coo.data).to(target), size=coo.shape, check_invariants=False
     ).coalesce().to(dev)
+
+
+def _check_index_range(index_dtype: torch.dtype, nnz: int, shape: Any) -> None:
+    if index_dtype == torch.int32 and max(int(nnz), *shape) >= 2**31:
+        raise ValueError("index_dtype=torch.int32 needs fewer than 2**31 rows, columns and non-zeros")
+
+
+def _csr_with_index_dtype(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor, shape: Any,
+                          index_dtype: torch.dtype) -> torch.Tensor:
+    _check_index_range(index_dtype, int(crow[-1]) if crow.numel() else 0, shape)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(crow.to(index_dtype), col.to(index_dtype), values, size=tuple(shape),
+                                       check_invariants=False)
 
 
 def to_numpy(x: Any) -> np.ndarray:

@@ -10,7 +10,8 @@ import torch
 from sklearn.base import clone
 
 from recsys.data import make_low_rank_interactions
-from recsys.dsl import DSLRecommender, _DSLNet, normalized_adjacency, sample_negatives
+from recsys.dsl import (DSLRecommender, _DSLNet, _LightGCNPropagation, _SquaredRowNorms, mean_of_layers,
+                        normalized_adjacency, sample_negatives)
 from recsys.metrics import evaluate_ranking
 from recsys.sparse import SparseTable
 
@@ -157,6 +158,49 @@ def test_lightgcn_table_gradient_for_growth_equals_dense_reference(tiny):
     # growth reads the inactive entries only: the chunks hold the gradient there and zero at active ones
     assert torch.allclose(got_u, ego.grad[:40] * ~net.user.active_mask(), atol=1e-6)
     assert torch.allclose(got_i, ego.grad[40:] * ~net.item.active_mask(), atol=1e-6)
+
+
+def _layer_mean_reference(dense_adj, x, n_layers):
+    layers, current = x, x
+    for _ in range(n_layers):
+        current = dense_adj @ current
+        layers = layers + current
+    return layers / (n_layers + 1)
+
+
+@pytest.mark.parametrize("n_layers", [0, 1, 2, 3, 4])
+def test_propagation_is_the_layer_mean_and_its_gradient(tiny, n_layers):
+    adj = normalized_adjacency(sp.csr_matrix(tiny.to_csr()), dtype="float64")
+    assert adj.col_indices().dtype == torch.int32
+    x = torch.randn(70, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(n_layers))
+    expected = _layer_mean_reference(adj.to_dense(), x, n_layers)
+    assert torch.allclose(_LightGCNPropagation.apply(x, adj, n_layers), expected, atol=1e-12)
+    owned = x.clone()     # total may be x itself: the sum then overwrites it
+    assert torch.allclose(mean_of_layers(adj, owned, n_layers, owned), expected, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda e: _LightGCNPropagation.apply(e, adj, n_layers),
+                                    (x.clone().requires_grad_(True),))
+
+
+def test_squared_row_norms_and_gradient():
+    x = torch.randn(9, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.allclose(_SquaredRowNorms.apply(x), (x * x).sum(1), atol=1e-12)
+    assert torch.autograd.gradcheck(_SquaredRowNorms.apply, (x,))
+
+
+def test_lightgcn_dense_loss_gradient_equals_layerwise_reference(tiny):
+    adj = normalized_adjacency(sp.csr_matrix(tiny.to_csr()), dtype="float64")
+    net = _DSLNet(40, 30, 6, "lightgcn", 3, "dense", 1.0, 0.1, torch.Generator().manual_seed(1), "cpu",
+                  torch.float64)
+    u, i, j = torch.tensor([0, 5, 5, 39, 5]), torch.tensor([1, 2, 3, 29, 2]), torch.tensor([4, 0, 7, 8, 9])
+    net.loss(u, i, j, 1e-2, adj).backward()
+    ego = torch.cat([net.user.weight, net.item.weight]).detach().requires_grad_(True)
+    final = _layer_mean_reference(adj.to_dense(), ego, 3)
+    fu, fi, fj = final[u], final[40 + i], final[40 + j]
+    loss = torch.nn.functional.softplus((fu * fj).sum(1) - (fu * fi).sum(1)).mean()
+    loss = loss + 1e-2 * (ego[u].pow(2).sum() + ego[40 + i].pow(2).sum() + ego[40 + j].pow(2).sum()) / 2 / 5
+    loss.backward()
+    assert torch.allclose(net.user.weight.grad, ego.grad[:40], atol=1e-12)
+    assert torch.allclose(net.item.weight.grad, ego.grad[40:], atol=1e-12)
 
 
 def test_normalized_adjacency_matches_dense_formula(tiny):

@@ -98,7 +98,30 @@ def test_two_pass_largest_k_takes_exactly_k_among_ties():
     assert {1, 7} <= set(pos.tolist()) and all(scores[i] == 0.5 for i in set(pos.tolist()) - {1, 7})
 
 
-def test_replayable_random_chunks_give_both_passes_the_same_scores():
+@pytest.mark.parametrize("kind", ["magnitudes", "many zeros", "signed", "negative zero"])
+@pytest.mark.parametrize("k", [1, 37, 300, 599])
+def test_replayable_largest_k_matches_sorting_for_float32_scores(kind, k):
+    """Non-negative float32 scores take the histogram route over the chunks, others are gathered whole;
+    both give exactly k positions whose scores are the k largest (ties at the threshold included)."""
+    rng = np.random.RandomState(k)
+    scores = np.abs(rng.randn(900)).astype(np.float32)
+    if kind == "many zeros":
+        scores[rng.rand(900) < 0.5] = 0.0           # one bucket holds half of the candidates
+        scores[:50] = scores[50]                     # and a tie run elsewhere
+    elif kind == "signed":
+        scores = rng.randn(900).astype(np.float32)
+    elif kind == "negative zero":
+        scores[::7] = -0.0
+    scores[rng.rand(900) < 0.3] = -np.inf
+    tensor = torch.from_numpy(scores)
+    chunks = [(lo, tensor[lo:lo + 64], None) for lo in range(0, 900, 64)]
+    pos, _ = largest_k(lambda: iter(chunks), k)
+    assert pos.numel() == k == len(set(pos.tolist()))
+    chosen = np.sort(scores[pos.numpy()])[::-1]
+    assert np.array_equal(chosen, np.sort(scores)[::-1][:k])
+
+
+def test_replayable_random_chunks_give_every_pass_the_same_scores():
     from recsys.sparse import replayable
 
     gen = torch.Generator().manual_seed(3)
@@ -110,7 +133,7 @@ def test_replayable_random_chunks_give_both_passes_the_same_scores():
         return iter([(0, values, None)])
 
     pos, _ = largest_k(replayable(chunks, gen), 10)
-    assert len(draws) == 2 and torch.equal(draws[0], draws[1])
+    assert len(draws) == 3 and all(torch.equal(draws[0], d) for d in draws[1:])
     assert sorted(pos.tolist()) == sorted(torch.topk(draws[0], 10).indices.tolist())
 
 
@@ -626,11 +649,17 @@ def test_rewiring_moves_every_per_entry_tensor_like_a_dense_reference(chunk, n_g
     assert plan.new_size == len(reference) == new_values.numel()
     assert new_indices.tolist() == sorted(reference)
     assert new_values.tolist() == [reference[p] for p in sorted(reference)]
-    assert plan.move(values, 0)[torch.isin(new_indices, torch.tensor(grown, dtype=torch.int32))].eq(0).all()
+    is_grown = torch.isin(new_indices, torch.tensor(grown, dtype=torch.int32))
+    assert plan.move(values, 0)[is_grown].eq(0).all()
+    scalar = plan.move(values, 2.5)
+    assert scalar[is_grown].eq(2.5).all() and torch.equal(scalar[~is_grown], new_values[~is_grown])
+    narrow = Rewiring(torch.tensor(active, dtype=torch.int32), torch.tensor(prune, dtype=torch.int32),
+                      torch.tensor(grown, dtype=torch.int32), chunk=chunk)   # int32 slots and positions
+    assert torch.equal(narrow.move(values, fill), new_values)
     if n_grow:
-        clash = np.delete(active, prune)[:1]
-        with pytest.raises(RuntimeError, match="already active"):
-            Rewiring(torch.tensor(active, dtype=torch.int32), torch.tensor(prune), torch.tensor(clash))
+        for clash in (np.delete(active, prune)[:1], np.delete(active, prune)[-1:]):   # first and last kept
+            with pytest.raises(RuntimeError, match="already active"):
+                Rewiring(torch.tensor(active, dtype=torch.int32), torch.tensor(prune), torch.tensor(clash))
 
 
 @pytest.mark.parametrize("k", [1, 2, 50, 199, 200])

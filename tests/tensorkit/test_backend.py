@@ -128,6 +128,23 @@ def test_as_sparse_tensor_matches_dense(layout, device):
         backend.as_sparse_tensor(np.eye(3))
 
 
+@pytest.mark.parametrize("source", ["scipy", "torch"])
+def test_as_sparse_tensor_int32_indices_multiply_like_int64(source, device):
+    matrix = sp.random(30, 25, density=0.2, format="csr", random_state=1)
+    given = matrix if source == "scipy" else torch.from_numpy(matrix.toarray())
+    narrow = backend.as_sparse_tensor(given, device=device, dtype="float64", index_dtype=torch.int32)
+    wide = backend.as_sparse_tensor(given, device=device, dtype="float64")
+    assert narrow.crow_indices().dtype == narrow.col_indices().dtype == torch.int32
+    assert wide.col_indices().dtype == torch.int64
+    dense = torch.randn(25, 3, dtype=torch.float64, device=device)
+    out = torch.full((30, 3), float("nan"), dtype=torch.float64, device=device)
+    torch.addmm(out, narrow, dense, beta=0, out=out)     # beta=0 ignores what out held, NaN included
+    np.testing.assert_allclose(out.cpu().numpy(), matrix.toarray() @ dense.cpu().numpy(), rtol=1e-12)
+    np.testing.assert_allclose((wide @ dense).cpu().numpy(), out.cpu().numpy(), rtol=1e-12)
+    with pytest.raises(ValueError, match="index_dtype"):
+        backend.as_sparse_tensor(matrix, index_dtype=torch.int16)
+
+
 def test_outputs_in_the_callers_kind():
     result = torch.arange(3.0)
     assert isinstance(backend.to_output(result, like=np.zeros(1)), np.ndarray)
