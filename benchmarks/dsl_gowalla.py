@@ -25,8 +25,9 @@ A Novel Paradigm for Efficient Recommendation", WSDM 2024 (arXiv 2402.02855). Wr
   static sparse at every density; peak memory falls with density; an MF epoch under 10 s on the CPU.
 
 Run: ``python benchmarks/dsl_gowalla.py [--quick] [--mf-epochs N] [--lightgcn-epochs N]
-[--backbones mf lightgcn] [--resume] [--out PATH]``. Every configuration runs in its own process; with
-``--resume`` the ones already recorded in the JSON file beside ``--out`` are not run again.
+[--backbones mf lightgcn] [--resume] [--out PATH]``. Every configuration runs in fresh processes (the
+timed fit, then the memory fit); with ``--resume`` the ones already recorded in the JSON file beside
+``--out`` are not run again.
 """
 
 from __future__ import annotations

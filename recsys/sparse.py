@@ -275,18 +275,16 @@ def _kth_largest_of_chunks(make_chunks: Callable[[], Iterable], k: int) -> tuple
         allowed = scores[~torch.isneginf(scores)]
         if scores.dtype != torch.float32 or _not_radix_sortable(allowed):
             return _kth_largest_gathered(make_chunks, k)
-        counts = torch.bincount(allowed.view(torch.int32) >> 16, minlength=1 << 15)
+        counts = torch.bincount(_high_bits(allowed), minlength=1 << 15)
         histogram = counts if histogram is None else histogram + counts
         n_allowed += allowed.numel()
     if n_allowed < k:
         raise ValueError(f"cannot choose {k} entries: fewer candidates are allowed")
-    at_least = histogram.flip(0).cumsum(0).flip(0)   # count(high >= h)
-    bucket = int(torch.nonzero(at_least >= k).max())
-    above = int(at_least[bucket + 1]) if bucket + 1 < at_least.numel() else 0
+    bucket, above = _radix_bucket(histogram, k)
     inside = []
     for _, scores, _ in make_chunks():
         scores = scores.reshape(-1)
-        inside.append(scores[(scores.view(torch.int32) >> 16) == bucket])   # -inf's high bits are negative
+        inside.append(scores[_high_bits(scores) == bucket])   # -inf's high bits are negative: never a bucket
     inside = torch.cat(inside)
     threshold = torch.kthvalue(inside, inside.numel() - (k - above) + 1).values
     return threshold, k - above - int(torch.count_nonzero(inside > threshold)), device
@@ -305,6 +303,19 @@ def _kth_largest_gathered(make_chunks: Callable[[], Iterable], k: int) -> tuple[
     return threshold, k - int(torch.count_nonzero(allowed > threshold)), allowed.device
 
 
+def _high_bits(values: torch.Tensor) -> torch.Tensor:
+    """The high 16 bits of float32 ``values`` (as int32: monotone in the value for non-negative floats)."""
+    return values.view(torch.int32) >> 16
+
+
+def _radix_bucket(histogram: torch.Tensor, k: int) -> tuple[int, int]:
+    """From a histogram of :func:`_high_bits`: the bucket holding the ``k``-th largest value and how many
+    values lie in the buckets above it."""
+    at_least = histogram.flip(0).cumsum(0).flip(0)   # count(high >= h)
+    bucket = int(torch.nonzero(at_least >= k).max())
+    return bucket, int(at_least[bucket + 1]) if bucket + 1 < at_least.numel() else 0
+
+
 def _not_radix_sortable(values: torch.Tensor) -> bool:
     """Whether float32 ``values`` hold a sign bit (negative numbers, -0.0) or a NaN, whose bit patterns
     do not order as the values do."""
@@ -318,10 +329,8 @@ def _kth_largest(values: torch.Tensor, k: int) -> torch.Tensor:
     the whole vector would hold copies and int64 indices."""
     if values.dtype != torch.float32 or _not_radix_sortable(values):
         return torch.kthvalue(values, values.numel() - k + 1).values
-    high = values.view(torch.int32) >> 16
-    at_least = torch.bincount(high, minlength=1 << 15).flip(0).cumsum(0).flip(0)  # count(high >= h)
-    bucket = int(torch.nonzero(at_least >= k).max())
-    above = int(at_least[bucket + 1]) if bucket + 1 < at_least.numel() else 0
+    high = _high_bits(values)
+    bucket, above = _radix_bucket(torch.bincount(high, minlength=1 << 15), k)
     inside = values[high == bucket]
     del high
     return torch.kthvalue(inside, inside.numel() - (k - above) + 1).values
@@ -1352,7 +1361,6 @@ class DynamicSparsity:
         elif self.balance == "row":
             for target in self.targets:
                 prune, grow, payload = target.table.balanced_selection(ratio, self.chunk_rows, random, self._payload)
-                prune, grow = _narrow(prune, target.numel), _narrow(grow, target.numel)
                 target.release_gradients()
                 self._apply(target, prune, grow, payload)
                 changed += prune.numel()
