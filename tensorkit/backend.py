@@ -359,8 +359,7 @@ def as_sparse_tensor(
         if layout == torch.sparse_coo:
             return t.to_sparse_coo().coalesce()
         t = t.to_sparse_csr()
-        if index_dtype == torch.int64:
-            return t
+        _check_index_range(index_dtype, t._nnz(), t.shape)
         return _csr_with_index_dtype(t.crow_indices(), t.col_indices(), t.values(), t.shape, index_dtype)
     if not sp.issparse(matrix):
         raise TypeError(f"expected a scipy.sparse matrix or a torch tensor; got {type(matrix).__name__}")
@@ -387,7 +386,6 @@ def _check_index_range(index_dtype: torch.dtype, nnz: int, shape: Any) -> None:
 
 def _csr_with_index_dtype(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor, shape: Any,
                           index_dtype: torch.dtype) -> torch.Tensor:
-    _check_index_range(index_dtype, int(crow[-1]) if crow.numel() else 0, shape)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
         return torch.sparse_csr_tensor(crow.to(index_dtype), col.to(index_dtype), values, size=tuple(shape),
