@@ -164,8 +164,8 @@ def real_dsl(data_root, device):
 
     train, test = read_lightgcn_split(data_root / "recsys" / "gowalla")
     rows = []
-    settings = {"mf": dict(n_epochs=10, batch_size=2048, update_interval=100, lr=3e-3),
-                "lightgcn": dict(n_epochs=20, batch_size=32768, update_interval=6, lr=1e-2)}  # as dsl_gowalla.py
+    settings = {"mf": dict(n_epochs=10, batch_size=2048, lr=3e-3),
+                "lightgcn": dict(n_epochs=20, batch_size=32768, lr=1e-2)}  # as dsl_gowalla.py
     for backbone, params in settings.items():
         for density in (1.0, 0.5, 0.2):
             rows.append(_dsl_row(train, test, device, backbone=backbone, density=density, **params))
@@ -188,14 +188,14 @@ def _dsl_row(train, test, device, **params):
 def real_dsl_long(data_root, device, epochs: int = 300):
     """LightGCN on Gowalla trained far longer than the CPU benchmark can: dense against DSL.
 
-    The paper's regime is 1000 epochs on a GPU; at the CPU benchmark's 20 epochs DSL at 0.5 is 6% below
-    dense (and level with a dense model of d = 32). Opt-in (``--real dsl-long``), ``--long-epochs``.
+    The paper's regime is 1000 epochs on a GPU; at the CPU benchmark's 20 epochs DSL is 1.3% below dense
+    at density 0.5 and 7.9% below at 0.2. Opt-in (``--real dsl-long``), ``--long-epochs``.
     """
     from recsys.data import read_lightgcn_split
 
     train, test = read_lightgcn_split(data_root / "recsys" / "gowalla")
     return [_dsl_row(train, test, device, backbone="lightgcn", density=density, n_epochs=epochs,
-                     batch_size=32768, update_interval=6, lr=1e-2) for density in (1.0, 0.5, 0.2)]
+                     batch_size=32768, lr=1e-2) for density in (1.0, 0.5, 0.2)]
 
 
 def real_pamc(data_root, device):

@@ -459,7 +459,11 @@ def _regrown_values(mode: str, grads: Optional[torch.Tensor], survivors: torch.T
 
     ``zero`` (RigL); ``random``: normal with the standard deviation of the surviving weights (SET);
     ``gradient``: the negative gradient, scaled so that its root mean square equals that of the pruned
-    weights (a step of typical size along the steepest descent direction).
+    weights (a step of typical size along the steepest descent direction). Not much larger: an update
+    early in training regrows up to half the active weights at once. Measured on Gowalla (d = 64,
+    density 0.5, one update an epoch, seed 0), Recall@20 with the scale times 0.25 / 0.5 / 1 / 2: MF
+    (10 epochs) 0.1218 / 0.1234 / 0.1216 / 0.0651; with a second seed, 0.5 and 1 gave MF 0.1218 and
+    0.1212, and LightGCN (20 epochs) 0.1382 and 0.1398 (seed 0), 0.1397 and 0.1413 (seed 1).
     """
     if count == 0 or mode == "zero":
         return like.new_zeros(count)

@@ -223,6 +223,27 @@ def test_negative_sampling_avoids_training_items():
         sample_negatives(np.array([0]), sp.csr_matrix(np.ones((1, 3))), np.random.RandomState(0))
 
 
+def test_negative_sampling_draws_do_not_depend_on_the_chunks(monkeypatch):
+    import recsys.dsl as dsl
+
+    train = make_low_rank_interactions(n_users=50, n_items=12, rank=2, interactions_per_user=6,
+                                       random_state=0).to_csr()
+    users = np.random.RandomState(1).randint(0, 50, 3000)
+    whole = sample_negatives(users, train, np.random.RandomState(0))
+    monkeypatch.setattr(dsl, "_NEGATIVE_CHUNK", 7)
+    chunked = sample_negatives(users, train, np.random.RandomState(0))
+    assert np.array_equal(whole, chunked) and not np.asarray(train[users, chunked]).any()
+    # the draws are those of plain rejection sampling: all at once, then the rejected ones in order
+    rng = np.random.RandomState(0)
+    reference = rng.randint(0, 12, size=len(users)).astype(np.int64)
+    seen = np.asarray(train[users, reference]).ravel() > 0
+    while seen.any():
+        redo = np.flatnonzero(seen)
+        reference[redo] = rng.randint(0, 12, size=len(redo))
+        seen[redo] = np.asarray(train[users[redo], reference[redo]]).ravel() > 0
+    assert np.array_equal(reference, whole)
+
+
 def test_recommend_excludes_seen_and_evaluate_keys(tiny):
     rec = DSLRecommender(n_factors=8, n_epochs=2, batch_size=32, device="cpu", verbose=0, random_state=0).fit(tiny)
     top = rec.recommend(np.arange(40), k=10)
@@ -294,10 +315,24 @@ def test_negatives_and_evaluation_schedule(tiny):
     rec = DSLRecommender(n_factors=8, n_epochs=3, batch_size=40, n_negatives=3, update_interval=5, eval_every=1,
                          device="cpu", verbose=0, random_state=0).fit(tiny, eval_set=tiny)
     steps = 3 * -(-3 * len(tiny) // 40)
-    assert rec.n_updates_ == steps // 5
+    assert rec.n_updates_ == (steps - 1) // 5   # never on the last step
     assert all("recall@20" in h and "ndcg@20" in h and np.isfinite(h["loss"]) for h in rec.history_)
     rec = DSLRecommender(n_factors=8, n_epochs=3, eval_every=2, device="cpu", verbose=0).fit(tiny, eval_set=tiny)
     assert ["recall@20" in h for h in rec.history_] == [False, True, True]
+
+
+def test_default_update_interval_is_one_update_an_epoch_but_not_after_the_last(tiny):
+    params = dict(n_factors=8, density=0.5, batch_size=32, device="cpu", verbose=0, random_state=0)
+    steps_per_epoch = -(-len(tiny) // 32)
+    for epochs in (1, 2, 4):
+        rec = DSLRecommender(n_epochs=epochs, **params).fit(tiny)
+        assert rec.n_updates_ == epochs - 1
+        assert rec.n_active_parameters_ == round(0.5 * 40 * 8) + round(0.5 * 30 * 8)
+    explicit = DSLRecommender(n_epochs=4, update_interval=steps_per_epoch, **params).fit(tiny)
+    assert np.array_equal(explicit.user_embeddings_, rec.user_embeddings_)   # None is exactly one epoch's steps
+    for bad in (0, -3, 2.5, True, "epoch"):
+        with pytest.raises(ValueError, match="update_interval"):
+            DSLRecommender(n_epochs=1, update_interval=bad, **params).fit(tiny)
 
 
 def test_dense_density_trains_plain_embeddings(tiny):
@@ -312,10 +347,10 @@ def test_gowalla_one_epoch_keeps_budget():
     from recsys.data import read_lightgcn
 
     train = read_lightgcn(GOWALLA)
-    rec = DSLRecommender(n_factors=64, density=0.5, n_epochs=1, batch_size=2048, device="cpu", verbose=0,
-                         random_state=0).fit(train)
+    rec = DSLRecommender(n_factors=64, density=0.5, n_epochs=1, batch_size=2048, update_interval=100, device="cpu",
+                         verbose=0, random_state=0).fit(train)
     assert rec.n_active_parameters_ == round(0.5 * train.n_users * 64) + round(0.5 * train.n_items * 64)
-    assert rec.n_updates_ == -(-len(train) // 2048) // 100
+    assert rec.n_updates_ == (-(-len(train) // 2048) - 1) // 100
     assert rec.training_state_bytes_ < 0.65 * 16 * rec.n_parameters_
 
 

@@ -279,12 +279,16 @@ def test_regrow_init_options_and_random_growth():
         ds = DynamicSparsity([("w", p)], density=0.5, update_interval=1, update_ratio=0.25, random_state=0,
                              regrow_init=init)
         before = ds.masks["w"].clone()
+        values = p.detach().clone()
         p.grad = _distinct((8, 8), 5)
         ds.step()
         grown = ds.masks["w"] & ~before
         assert int(grown.sum()) == 8 and bool((p[grown] != 0).all())
-        if init == "gradient":
-            assert bool((torch.sign(p[grown]) == -torch.sign(p.grad[grown])).all())
+        if init == "gradient":   # along -g, at the root mean square of the pruned weights
+            pruned = before & ~ds.masks["w"]
+            g = p.grad[grown]
+            expected = -g * (values[pruned].pow(2).mean().sqrt() / g.pow(2).mean().sqrt())
+            assert torch.allclose(p.detach()[grown], expected, rtol=1e-5, atol=0)
     p = nn.Parameter(_distinct((8, 8), 0))
     ds = DynamicSparsity([("w", p)], density=0.5, update_interval=1, grow="random", random_state=0)
     before = ds.masks["w"].clone()
