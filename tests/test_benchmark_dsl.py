@@ -40,4 +40,7 @@ def test_dsl_benchmark_writes_its_report(tmp_path):
     for goal in ("DSL at 0.5 matches dense", "DSL beats static sparse", "peak training memory falls",
                  "An MF epoch under 10 s", "the paper's rule", "for scale (not a goal)"):
         assert goal in report, goal
+    # the "match dense" goal rows again with seed 1, and that goal judged over both seeds
+    assert "## The goals' rows with other seeds (1)" in report and "over the 2 seeds" in report
+    assert report.count("| DSL (ours) | 0.5 | 1 | 0.") == 2 and report.count("| dense | 1 | 1 | 0.") == 2
     assert not list(tmp_path.glob("*.tmp"))
