@@ -11,25 +11,27 @@ A Novel Paradigm for Efficient Recommendation", WSDM 2024 (arXiv 2402.02855). Wr
   for every row of a backbone: the dense model (density 1.0), and at
   densities 0.5, 0.2 and 0.1 DSL (prune by magnitude, grow by gradient, once an epoch, cosine-annealed
   update ratio 0.5 -> 0.005; ours with the estimator's defaults, and with the paper's growth rules)
-  against static sparse training (``fix=True``: the same random initial mask, never updated). Weights are stored sparsely (only active values and their
-  indices, Adam state for those only), so memory falls with density. For scale, a dense model with as
+  against static sparse training (``fix=True``: the same random initial mask, never updated). Weights
+  are stored sparsely (only active values and their indices, Adam state for those only), so memory
+  falls with density. For scale, a dense model with as
   many weights as each density (d = density x 64), and for MF the number of embedding dimensions in
   which both a user's and an item's weights are non-zero (an MF score sums over those only).
 - Figures: Recall@20 and NDCG@20 on the test split with full ranking (training items masked, the
   LightGCN definitions), training seconds per epoch (median over the epochs), active parameters, all
   from one fit in a fresh process with the default allocator; and the peak resident memory a fit adds
   (Linux VmHWM, reset before the fit), from a fit of the same configuration long enough for two
-  prune/grow updates in another fresh process, where glibc maps every block of 64 KiB and more, so that freed memory leaves the process and
-  the peak follows live memory (that setting slows training, so it stays out of the timed fit).
+  prune/grow updates in another fresh process, where glibc maps every block of 64 KiB and more, so that
+  freed memory leaves the process and the peak follows live memory (that setting slows training, so it
+  stays out of the timed fit).
 - Goals (the issue's): DSL at 0.5 matches dense; at 0.2 within 5% of dense Recall@20; DSL beats
   static sparse at every density; peak memory falls with density; an MF epoch under 10 s on the CPU.
 
 Run: ``python benchmarks/dsl_gowalla.py [--quick] [--mf-epochs N] [--lightgcn-epochs N]
 [--backbones mf lightgcn] [--goal-seeds N ...] [--resume] [--memory-only] [--out PATH]``. The rows the
 two "match dense" goals compare also run with ``--goal-seeds`` (default: 1), and those goals are judged on
-the means over the seeds. Every configuration runs in fresh
-processes (the timed fit, then the memory fit); with ``--resume`` the ones already recorded in the JSON
-file beside ``--out`` are not run again, and with ``--memory-only`` only their memory fits are.
+the means over the seeds. Every configuration runs in fresh processes (the timed fit, then the memory
+fit); with ``--resume`` the ones already recorded in the JSON file beside ``--out`` are not run again,
+and with ``--memory-only`` only their memory fits are.
 """
 
 from __future__ import annotations
@@ -108,10 +110,10 @@ def goal_configurations(backbones, densities):
             if d == 1.0 or d in densities]
 
 
-def seed_gaps(record, backbone, density, seed: int, extra_seeds) -> list:
-    """(seed, DSL's Recall@20, dense's) for ``seed`` and every extra seed measured without error."""
+def seed_gaps(record, backbone, density, seed: int, others) -> list:
+    """(seed, DSL's Recall@20, dense's) for ``seed`` and each of the ``others`` measured without error."""
     out = []
-    for label, extra in [(seed, None)] + [(s, s) for s in extra_seeds]:
+    for label, extra in [(seed, None)] + [(s, s) for s in others]:
         dsl = record.get(key_of((backbone, "dsl", density), extra))
         dense = record.get(key_of((backbone, "dense", 1.0), extra))
         if dsl and dense and "error" not in dsl and "error" not in dense:
@@ -310,12 +312,12 @@ def build_report(args, record: dict, configs, seconds: float) -> list:
         return [(d, a, b) for d, a, b in rows if a and b and "error" not in a and "error" not in b]
 
     goals = []
+    extra = extra_seeds(args)
     for backbone in args.backbones:
         dense = get((backbone, "dense", 1.0))
         if not dense or "error" in dense:
             continue
         name = "MF" if backbone == "mf" else "LightGCN"
-        extra = extra_seeds(args)
         rows = seed_gaps(record, backbone, 0.5, args.seed, extra)
         if rows:
             goals.append(gap_goal(name, f"DSL at 0.5 matches dense (Recall@20 at most {MATCH_TOLERANCE:.0%} lower)",
@@ -385,7 +387,6 @@ def build_report(args, record: dict, configs, seconds: float) -> list:
                          f"{peak_cell(result)} | {result['n_active']:,} of {result['n_parameters']:,} "
                          f"| {result['n_updates']} |" + (f" {shared_cell(result)} |" if mf else ""))
         lines.append("")
-    extra = extra_seeds(args)
     if extra:
         lines += [f"## The goals' rows with other seeds ({', '.join(map(str, extra))})", "",
                   "The two \"match dense\" goals above are judged on the mean Recall@20 over these seeds and seed "

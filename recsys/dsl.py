@@ -432,7 +432,8 @@ class DSLRecommender(BaseEstimator):
                  regrow_init: str = "gradient", grad_window: Optional[int] = None, balance: Optional[str] = None,
                  sparse_storage: bool = True, n_epochs: int = 30,
                  batch_size: int = 2048, lr: float = 1e-3, lr_schedule: str = "constant", min_lr: float = 1e-4,
-                 reg: float = 1e-4, n_negatives: int = 1, init_std: float = 0.1, eval_every: int = 0, eval_k: tuple = (20,), random_state: Any = None,
+                 reg: float = 1e-4, n_negatives: int = 1, init_std: float = 0.1, eval_every: int = 0,
+                 eval_k: tuple = (20,), random_state: Any = None,
                  device: Any = "auto", dtype: Any = "float32", verbose: int = 1):
         self.backbone = backbone
         self.n_factors = n_factors
