@@ -292,7 +292,9 @@ class DSLRecommender(BaseEstimator):
         ``ceil(n_pairs / batch_size)`` steps). On Gowalla (MF, 396 steps an epoch; LightGCN, 25) this
         did better than more frequent updates: at density 0.5 MF's Recall@20 rose from 0.114 with
         ``Delta T = 100`` to 0.119 with 300-600, LightGCN's from 0.133 with 6 to 0.137 with 25 (10 and 20
-        epochs, regrown weights at zero; ``benchmarks/dsl_gowalla.py``). No update happens on the last
+        epochs, regrown weights at zero; ``benchmarks/dsl_gowalla.py``). Those figures are on the test
+        split; on a validation split held out of train (10% of each user's items) once an epoch also beat
+        the earlier intervals at densities 0.5 and 0.2 for both backbones. No update happens on the last
         step, where nothing would train what it regrows.
     update_ratio : float, default=0.5
         Fraction of active weights replaced at the first update (``r_0``).
@@ -312,7 +314,8 @@ class DSLRecommender(BaseEstimator):
         moved it over several of its row's batches, while the gradient that chose it already says which
         way to go. Measured on Gowalla (same settings as above), Recall@20 at density 0.5 rose from
         0.119 to 0.122 for MF (every 600 steps; dense: 0.124) and from 0.137 to 0.140 for LightGCN (once
-        an epoch; dense: 0.142).
+        an epoch; dense: 0.142). On the validation split above (once an epoch), Recall@20 at 0.5 / 0.2 rose
+        from 0.118 / 0.097 to 0.122 / 0.110 for MF and from 0.128 / 0.115 to 0.132 / 0.121 for LightGCN.
     grad_window : int or None, default=None
         Steps whose gradients are summed to choose regrown weights (see
         :class:`recsys.sparse.DynamicSparsity`). None: the whole ``update_interval``. This deviates from

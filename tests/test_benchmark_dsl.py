@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_dsl_benchmark_writes_its_report(tmp_path):
     out = tmp_path / "report.md"
     result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "dsl_gowalla.py"), "--quick", "--out", str(out)],
+        [sys.executable, str(ROOT / "benchmarks" / "dsl_gowalla.py"), "--quick", "--goal-seeds", "1",
+         "--out", str(out)],
         capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stderr
@@ -44,4 +45,30 @@ def test_dsl_benchmark_writes_its_report(tmp_path):
     # the "match dense" goal rows again with seed 1, and that goal judged over both seeds
     assert "## The goals' rows with other seeds (1)" in report and "over the 2 seeds" in report
     assert report.count("| DSL (ours) | 0.5 | 1 | 0.") == 2 and report.count("| dense | 1 | 1 | 0.") == 2
+    # the settings check on a validation split: dense and the three DSL settings at 0.5, for both backbones
+    assert "## The chosen settings on a validation split" in report
+    for setting in ("| 1 | dense |", "| 0.5 | once an epoch, regrown along the gradient (ours, the defaults) |",
+                    "| 0.5 | once an epoch, regrown at zero |"):
+        assert report.count(setting) == 2, setting
+    assert report.count("| MF | 0.5 | every 100 steps, regrown at zero (the earlier settings) | 0.") == 1
+    assert report.count("| LightGCN | 0.5 | every 6 steps, regrown at zero (the earlier settings) | 0.") == 1
+    assert len(re.findall(r"(MF|LightGCN) at 0\.5: (ours is the best of the three|best is )", report)) == 2
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_validation_rows_never_see_the_test_split():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import dsl_gowalla
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    spec = {"quick": True, "data_root": ""}
+    train, test = dsl_gowalla.load_data(spec)
+    fit_part, held_out = dsl_gowalla.load_data({**spec, "validation": True})
+
+    def pairs(data):
+        return set(zip(data.users.tolist(), data.items.tolist()))
+
+    assert pairs(fit_part) | pairs(held_out) == pairs(train)
+    assert not pairs(fit_part) & pairs(held_out) and not pairs(held_out) & pairs(test)
+    assert abs(len(pairs(held_out)) / len(pairs(train)) - dsl_gowalla.VALIDATION_FRACTION) < 0.03
