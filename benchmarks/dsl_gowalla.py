@@ -25,10 +25,10 @@ A Novel Paradigm for Efficient Recommendation", WSDM 2024 (arXiv 2402.02855). Wr
   stays out of the timed fit).
 - Goals (the issue's): DSL at 0.5 matches dense; at 0.2 within 5% of dense Recall@20; DSL beats
   static sparse at every density; peak memory falls with density; an MF epoch under 10 s on the CPU.
-
 - Settings check: the update interval and the start of regrown weights were chosen on the test split
-  (the LightGCN format has no validation split); the rows of a last section train on 90% of each user's
-  training items and score on the other 10%, comparing those choices without the test split.
+  (the LightGCN format has no validation split); the rows of the section before the notes train on 90%
+  of each user's training items and score on the other 10%, comparing those choices without the test
+  split.
 
 Run: ``python benchmarks/dsl_gowalla.py [--quick] [--mf-epochs N] [--lightgcn-epochs N]
 [--backbones mf lightgcn] [--goal-seeds N ...] [--no-validation] [--resume] [--memory-only] [--out PATH]``.
