@@ -42,7 +42,7 @@ the default betas peaks at about ``6.6 * lr`` (``n = 12``) and falls back toward
 ``n = 1000``). A per-entry step count would remove this but costs a budget-sized tensor; it is not done, and
 the boost helps: on a validation split of Gowalla (``benchmarks/dsl_gowalla.py``'s notes), starting a regrown
 weight's second moment at the surviving weights' mean, which removes it, lowered MF's Recall@20 by 3-5%, and a
-milder boost lifted MF by 1-2.5% but lowered LightGCN by 3-12%.
+milder boost lifted MF by 0.8-2.5% but lowered LightGCN by 3-12%.
 
 Examples
 --------
