@@ -85,9 +85,24 @@ ROW_BALANCED_DENSITIES = (0.5, 0.2)   # MF only: a cheap extra row
 VALIDATION_FRACTION = 0.1
 VALIDATION_DENSITIES = (0.5, 0.2)
 VALIDATION_MODES = {"val-dense": "dense",
-                    "val-dsl": "once an epoch, regrown along the gradient (ours, the defaults)",
-                    "val-dsl-zero": "once an epoch, regrown at zero",
-                    "val-dsl-steps": "every {steps} steps, regrown at zero (the earlier settings)"}
+                    "val-dsl": "once an epoch, regrown along the gradient, Adam moments {moments} (ours, the defaults)",
+                    "val-dsl-moments": "the same with Adam moments {other_moments}",
+                    "val-dsl-zero": "once an epoch, regrown at zero, moments at zero",
+                    "val-dsl-steps": "every {steps} steps, regrown at zero, moments at zero (the earlier settings)"}
+# the estimator's regrow_moments="auto" per backbone, and the other choice (the val-dsl-moments rows)
+DEFAULT_MOMENTS = {"mf": "gradient", "lightgcn": "zero"}
+MOMENTS_WORDS = {"gradient": "from the window's mean gradient", "zero": "at zero"}
+ZERO_MOMENT_MODES = ("dsl-batch", "val-dsl-zero", "val-dsl-steps")   # the paper's and the earlier settings'
+
+
+def other_moments(backbone: str) -> str:
+    return "zero" if DEFAULT_MOMENTS[backbone] == "gradient" else "gradient"
+
+
+def validation_label(mode: str, backbone: str) -> str:
+    return VALIDATION_MODES[mode].format(steps=EARLIER_INTERVAL[backbone],
+                                         moments=MOMENTS_WORDS[DEFAULT_MOMENTS[backbone]],
+                                         other_moments=MOMENTS_WORDS[other_moments(backbone)])
 EARLIER_INTERVAL = {"mf": 100, "lightgcn": 6}   # the steps between updates before once an epoch
 
 
@@ -179,7 +194,9 @@ def child_model(spec: dict, train):
                   n_factors=small_width(spec["density"], spec["n_factors"]) if small else spec["n_factors"],
                   density=1.0 if small else spec["density"],
                   fix=mode == "static", grad_window=1 if mode == "dsl-batch" else None,
-                  regrow_init="zero" if mode in ("dsl-batch", "val-dsl-zero", "val-dsl-steps") else "gradient",
+                  regrow_init="zero" if mode in ZERO_MOMENT_MODES else "gradient",
+                  regrow_moments=("zero" if mode in ZERO_MOMENT_MODES
+                                  else other_moments(spec["backbone"]) if mode == "val-dsl-moments" else "auto"),
                   balance="row" if mode == "dsl-row" else None,
                   update_ratio=spec["update_ratio"], n_epochs=spec["epochs"], batch_size=spec["batch_size"],
                   lr=spec["lr"], reg=spec["reg"], update_interval=interval, random_state=spec["seed"],
@@ -302,11 +319,13 @@ def build_report(args, record: dict, configs, seconds: float) -> list:
         f"Update ratio cosine-annealed {args.update_ratio:g} -> 0.005 over training. **DSL, ours** (the estimator's "
         "defaults) grows by the gradient summed over the steps since the last update (`grad_window=None`) and "
         "starts regrown weights one step along the negative of that gradient, scaled to the pruned weights' "
-        "size (`regrow_init=\"gradient\"`); **DSL, the paper's rules** grows by the last mini-batch's gradient "
+        "size (`regrow_init=\"gradient\"`), with their Adam moments started where the window's mean gradient "
+        "would have brought them for MF and at zero for LightGCN (`regrow_moments=\"auto\"`); "
+        "**DSL, the paper's rules** grows by the last mini-batch's gradient "
         "(`grad_window=1`, as the authors' code) and starts regrown weights at zero (`regrow_init=\"zero\"`, "
-        "RigL's and the authors' choice); static: `fix=True`. How often to update and how to start regrown "
-        "weights were chosen on this split (see the notes) and checked on a validation split held out of "
-        "train (the section before the notes).",
+        "RigL's and the authors' choice, moments at zero); static: `fix=True`. How often to update and how to "
+        "start regrown weights were chosen on this split (see the notes), their moments on a validation split "
+        "held out of train (the section before the notes), where the other choices are checked too.",
         f"- Epochs: MF {args.mf_epochs}, LightGCN {args.lightgcn_epochs}; the same for every row of a backbone "
         "(LightGCN propagates over the whole graph at every step, so on this 2-core CPU it gets a large batch; "
         "the paper trains 1000 epochs on a GPU). **dense, d = ...**: a dense model with as many weights as the "
@@ -454,7 +473,8 @@ def build_report(args, record: dict, configs, seconds: float) -> list:
               "README, on Yelp2018) also updates rarely: every 3,000 steps of 1,024 pairs. Tried at 0.5 (MF, 100 "
               "steps, zero) without gain: updates stopped at 75% of training as in RigL (0.1141), a cosine learning"
               " rate (0.1062), r_0 = 0.2 (0.1149), global redistribution (0.1129); at 0.2 (once an epoch, along the"
-              " gradient) r_0 = 0.3 (0.1115), row-balanced budgets (0.1154). Later, MF with the defaults: on the "
+              " gradient) r_0 = 0.3 (0.1115), row-balanced budgets (0.1154). Later, MF with the defaults (before "
+              "`regrow_moments`, so with regrown moments at zero, as in every probe of these notes): on the "
               "validation split, at 0.5 (0.1216 there), r_0 = 0.2 / 0.3 / 0.7 gave 0.1211 / 0.1227 / 0.1192 and a "
               "final update ratio of 0.05 0.1226, within the seed-to-seed spread; on the test split, at 0.2, the "
               "initial scale N(0, s²) with s = 0.02 / 0.05 / 0.22 / 0.3 instead of 0.1 gave 0.1148 / 0.1157 / "
@@ -464,19 +484,30 @@ def build_report(args, record: dict, configs, seconds: float) -> list:
               " and 0.1079 / 0.1037 at 0.2 against 0.1099 / 0.1075.",
               "- Adam's moments of regrown weights start at zero under the tensor's bias correction, which is near "
               "1 by then, so a regrown weight's first steps are several times the learning rate (see "
-              "`recsys.sparse`). On the validation split (seed 0, Recall@20 at 0.5 / 0.2; the defaults 0.1216 / "
+              "`recsys.sparse`). On the validation split (seed 0, Recall@20 at 0.5 / 0.2; moments at zero 0.1216 / "
               "0.1099 for MF, 0.1317 / 0.1208 for LightGCN), removing that boost (the second moment started at "
               "the surviving weights' mean) lowered MF to 0.1178 / 0.1046. A milder boost lifted MF a little: the "
               "second moment at 3% of that mean 0.1240 / 0.1122, both moments from the growth window's mean "
               "gradient 0.1229 / 0.1117 (seed 1: 0.1231 / 0.1102 and 0.1241 / 0.1102, against 0.1221 / 0.1075), "
               "but lowered LightGCN (0.1272 / 0.1171 and 0.1218 / 0.1060), whose regrown weights gain from large "
-              "first steps; the moments stay at zero for both.",
-              "- Also without gain with the defaults, on the validation split (MF, seed 0, Recall@20 at 0.5 / "
-              "0.2; the defaults 0.1216 / 0.1099): global redistribution 0.1211 / 0.1108; pruning by magnitude "
+              "first steps. So `regrow_moments=\"auto\"` starts them from the window's mean gradient for MF and "
+              "at zero for LightGCN (the validation section above has both choices for both backbones).",
+              "- Also without gain, moments at zero, on the validation split (MF, seed 0, Recall@20 at 0.5 / "
+              "0.2; the defaults then 0.1216 / 0.1099): global redistribution 0.1211 / 0.1108; pruning by magnitude "
               "times the root mean square of the other table's column (a weight matters less in a dimension the "
               "other side hardly uses) 0.1207 / 0.1047; at 0.2, an initial mask from the training matrix's rank-64 "
               "SVD instead of a uniform one (each table's largest entries of |U S^½|, as SparseRec, Qu et al. 2024, "
               "starts from an NMF; or half of the budget so and half at random) 0.1086 / 0.1082.",
+              "- The L2 coefficient is no lever either (validation split, MF, seed 0, moments from the window's "
+              "mean gradient; 0.1117 at 0.2 with the default 1e-4): 0 / 3e-5 / 3e-4 gave 0.1126 / 0.1108 / "
+              "0.1122 at 0.2, and the dense model with 0 0.1267 against 0.1269. Nor, for LightGCN at 0.2 on that "
+              "split (seed 0, 0.1208 with the defaults), an update every 50 steps (two epochs; 0.1174) or r_0 = 0.7 "
+              "(0.1213).",
+              "- With MF's regrown moments from the window's mean gradient (validation split, seed 0, 0.1117 at "
+              "0.2), nothing else around the regrowth helped at 0.2: regrown weights at 0.5 / 0.75 / 1.5 / 2 "
+              "times the scale 0.1087 / 0.1113 / 0.0893 / 0.0521 (a cliff just above 1), at the pruned weights' "
+              "root mean square with the gradient's sign 0.1104, the scaled gradient clipped at twice that 0.1109; "
+              "r_0 = 0.3 / 0.7 / 0.9 0.1059 / 0.1127 / 0.1122; an update every 200 steps 0.1095.",
               "- Where MF at 0.2 loses (validation split, seed 0, Recall@20 by quartile of the users' training "
               "items, least active first): dense 0.1486 / 0.1349 / 0.1267 / 0.0983, DSL 0.1227 / 0.1137 / 0.1137 "
               "/ 0.0898, so 17% / 16% / 10% / 9% lower. DSL's weights follow activity: a user holds 7.2 / 9.5 / 12.5 "
@@ -536,7 +567,7 @@ def validation_section(args, record: dict) -> list:
             for mode, label in VALIDATION_MODES.items():
                 if mode == "val-dense":
                     continue
-                label = label.format(steps=EARLIER_INTERVAL[backbone])
+                label = validation_label(mode, backbone)
                 result = record.get(key_of((backbone, mode, density)))
                 if result is None or "error" in result:
                     cells = "not run | |" if result is None else f"failed: {result['error']} | |"
@@ -550,15 +581,16 @@ def validation_section(args, record: dict) -> list:
             if len(recall) == len(VALIDATION_MODES) - 1:
                 best = max(recall, key=recall.get)
                 if recall["val-dsl"] >= recall[best]:
-                    verdicts.append(f"{name} at {density:g}: ours is the best of the three")
+                    verdicts.append(f"{name} at {density:g}: ours is the best of the {len(recall)}")
                 else:
-                    label = VALIDATION_MODES[best].format(steps=EARLIER_INTERVAL[backbone])
-                    verdicts.append(f"{name} at {density:g}: best is \"{label}\"")
+                    verdicts.append(f"{name} at {density:g}: best is \"{validation_label(best, backbone)}\"")
     if not rows:
         return []
     return ["## The chosen settings on a validation split", "",
-            "How often to update and how to start regrown weights were chosen on the test split (see the notes). "
-            f"These rows check that choice without it: every user's training items are split "
+            "How often to update and how to start regrown weights were chosen on the test split (see the notes), "
+            "how to start their Adam moments on this split (`regrow_moments`: from the growth window's mean "
+            "gradient for MF, at zero for LightGCN). "
+            f"These rows check those choices without the test split: every user's training items are split "
             f"{1 - VALIDATION_FRACTION:.0%} / {VALIDATION_FRACTION:.0%} (`Interactions.split_by_user`, seed 0), "
             "each model trains on the first part with the settings above (same epochs, learning rates and seed) and "
             "is scored on the second (Recall@20 / NDCG@20 with the training part masked). "

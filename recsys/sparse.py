@@ -39,10 +39,12 @@ would re-apply the start-up bias correction to every surviving weight. A reset w
 with zero moments under the tensor's (already near 1) bias correction, like a weight that RigL regrows;
 for a steady gradient its step after ``n`` updates is ``lr * (1 - beta1^n) / sqrt(1 - beta2^n)``, which for
 the default betas peaks at about ``6.6 * lr`` (``n = 12``) and falls back towards ``lr`` (1.26 at
-``n = 1000``). A per-entry step count would remove this but costs a budget-sized tensor; it is not done, and
-the boost helps: on a validation split of Gowalla (``benchmarks/dsl_gowalla.py``'s notes), starting a regrown
-weight's second moment at the surviving weights' mean, which removes it, lowered MF's Recall@20 by 3-5%, and a
-milder boost lifted MF by 0.8-2.5% but lowered LightGCN by 3-12%.
+``n = 1000``). A per-entry step count would remove this but costs a budget-sized tensor; it is not done.
+The boost is not all bad: on a validation split of Gowalla (``benchmarks/dsl_gowalla.py``'s notes), starting a
+regrown weight's second moment at the surviving weights' mean, which removes it, lowered MF's Recall@20 by
+3-5%. A milder boost lifted MF by 0.8-2.5% but lowered LightGCN by 3-12%: ``regrow_moments="gradient"`` starts
+the moments where a steady gradient, the growth window's mean, would have brought them (first steps of about
+the learning rate), and :class:`recsys.DSLRecommender` uses it for MF only.
 
 Examples
 --------
@@ -90,6 +92,7 @@ __all__ = [
     "remap_optimizer_state",
     "replace_parameter",
     "reset_optimizer_state",
+    "seed_optimizer_state",
     "smallest_k",
     "split_positions",
     "update_count",
@@ -101,6 +104,10 @@ GROW_RULES = ("gradient", "random")
 PRUNE_RULES = ("magnitude",)
 REDISTRIBUTIONS = (None, "none", "global")
 REGROW_INITS = ("zero", "random", "gradient")
+REGROW_MOMENTS = ("zero", "gradient")
+# optimizer state that ``regrow_moments="gradient"`` starts from the window's mean gradient g, as the power
+# of g it holds (Adam's first and second moments, SGD's momentum); any other per-entry state starts at zero
+GRADIENT_STATE_POWERS = {"exp_avg": 1, "exp_avg_sq": 2, "max_exp_avg_sq": 2, "momentum_buffer": 1}
 BALANCES = (None, "row")
 
 
@@ -429,11 +436,13 @@ def reset_optimizer_state(optimizer: Optional[torch.optim.Optimizer], param: tor
 
 
 def remap_optimizer_state(optimizer: Optional[torch.optim.Optimizer], param: torch.Tensor,
-                          rewiring: "Rewiring") -> None:
+                          rewiring: "Rewiring", grown_gradient: Optional[torch.Tensor] = None) -> None:
     """Move the per-entry optimizer state of a values vector as a :meth:`SparseTable.rewire` moved the values.
 
-    Surviving entries keep their state (Adam's moments), regrown ones start at zero; scalar entries
-    (Adam's ``step``) are kept. One state tensor is rebuilt at a time.
+    Surviving entries keep their state (Adam's moments); regrown ones start at zero, or, with
+    ``grown_gradient`` (one mean gradient per grown position, in sorted position order), at the state a
+    steady gradient would have built (:data:`GRADIENT_STATE_POWERS`). Scalar entries (Adam's ``step``) are
+    kept. One state tensor is rebuilt at a time.
     """
     if optimizer is None:
         return
@@ -443,7 +452,33 @@ def remap_optimizer_state(optimizer: Optional[torch.optim.Optimizer], param: tor
     for key, value in list(state.items()):
         if isinstance(value, torch.Tensor) and value.dim() == 1 and value.numel() == rewiring.old_size \
                 and rewiring.old_size > 1:
-            state[key] = rewiring.move(value, 0)
+            state[key] = rewiring.move(value, _grown_state(key, grown_gradient, value))
+
+
+def _grown_state(key: str, gradient: Optional[torch.Tensor], like: torch.Tensor) -> Any:
+    """The start of optimizer state ``key`` at regrown weights: 0, or a power of their mean gradient."""
+    power = GRADIENT_STATE_POWERS.get(key)
+    if gradient is None or power is None:
+        return 0
+    return gradient.to(device=like.device, dtype=like.dtype).pow(power)
+
+
+def seed_optimizer_state(optimizer: Optional[torch.optim.Optimizer], param: torch.Tensor,
+                         positions: torch.Tensor, gradient: torch.Tensor) -> None:
+    """Start the per-entry optimizer state of ``param`` at flat ``positions`` from their mean ``gradient``.
+
+    Adam's moments become ``g`` and ``g**2`` and SGD's momentum ``g`` (:data:`GRADIENT_STATE_POWERS`),
+    what a steady gradient ``g`` builds up; other state is left as it is.
+    """
+    if optimizer is None or positions.numel() == 0:
+        return
+    state = optimizer.state.get(param)
+    if not state:
+        return
+    for key, value in state.items():
+        if isinstance(value, torch.Tensor) and value.shape == param.shape and value.numel() > 1 \
+                and key in GRADIENT_STATE_POWERS:
+            value.view(-1)[positions.to(value.device)] = _grown_state(key, gradient, value)
 
 
 def replace_parameter(optimizer: Optional[torch.optim.Optimizer], old: torch.Tensor, new: torch.Tensor) -> None:
@@ -944,28 +979,30 @@ class SparseTable(nn.Module):
     @torch.no_grad()
     def rewire(self, prune_slots: torch.Tensor, grow_positions: torch.Tensor,
                grow_values: Optional[torch.Tensor] = None,
-               optimizer: Optional[torch.optim.Optimizer] = None) -> Rewiring:
+               optimizer: Optional[torch.optim.Optimizer] = None,
+               grow_gradient: Optional[torch.Tensor] = None) -> Rewiring:
         """Drop the weights at ``prune_slots`` and activate the flat ``grow_positions`` (inactive ones).
 
         The budget changes by ``len(grow) - len(prune)``; when it does, ``values`` becomes a new Parameter
         (autograd fixes a leaf's shape). With ``optimizer``, the new Parameter takes the old one's place
         there (:func:`replace_parameter`) and its per-entry state moves with the values
-        (:func:`remap_optimizer_state`) before the indices do, so that the old and new indices do not
-        both exist while the state moves. Returns the :class:`Rewiring` (for moving other per-entry
+        (:func:`remap_optimizer_state`; regrown entries start at zero, or from ``grow_gradient``, their
+        mean gradient, in ``grow_positions`` order) before the indices do, so that the old and new indices
+        do not both exist while the state moves. Returns the :class:`Rewiring` (for moving other per-entry
         tensors the same way).
         """
         device = self.values.device
         positions = grow_positions.to(device=device, dtype=self.index_dtype)   # int32 for most tables
-        if grow_values is None:
-            grown = torch.sort(positions).values
-            fill: Any = 0.0
-        else:
-            grown, order = torch.sort(positions)
+        grown, order = torch.sort(positions)
+        fill: Any = 0.0
+        if grow_values is not None:
             fill = grow_values.to(device=device, dtype=self.values.dtype)[order]
-            del order
-        del positions
+        if grow_gradient is not None:
+            grow_gradient = grow_gradient.to(device=device, dtype=self.values.dtype)[order]
+        del positions, order
         rewiring = Rewiring(self.indices, prune_slots.to(device), grown)
         values = rewiring.move(self.values.detach(), fill)
+        del fill   # the grown values are in place; the state's regrown entries need only ``grow_gradient``
         before = self.values
         if rewiring.new_size == rewiring.old_size:
             self.values.data = values
@@ -975,7 +1012,8 @@ class SparseTable(nn.Module):
         del values
         replace_parameter(optimizer, before, self.values)
         del before
-        remap_optimizer_state(optimizer, self.values, rewiring)
+        remap_optimizer_state(optimizer, self.values, rewiring, grow_gradient)
+        del grow_gradient
         indices = rewiring.move(self.indices, grown.to(self.index_dtype))
         self.indices = indices
         self.indptr = self._row_pointer(indices)
@@ -1147,6 +1185,13 @@ class DynamicSparsity:
         Whose state is reset/remapped on updates; also settable with :meth:`attach_optimizer`.
     regrow_init : {"zero", "random", "gradient"}, default="zero"
         Initial value of regrown weights (see :func:`_regrown_values`); RigL uses zero.
+    regrow_moments : {"zero", "gradient"}, default="zero"
+        Initial optimizer state of regrown weights. "zero" (RigL's and the paper's reset): under a bias
+        correction near 1, Adam's first steps of a regrown weight are then several times the learning rate
+        (see the module docstring). "gradient" (an extension): the state a steady gradient ``g`` would
+        have built, with ``g`` the growth gradient's mean over the ``grad_window`` steps (Adam: ``g`` and
+        ``g**2``, so its first steps are about the learning rate; SGD's momentum: ``g``; see
+        :data:`GRADIENT_STATE_POWERS`).
     mask_gradients : bool, default=True
         Zero the gradient of inactive masked entries before the optimizer sees it (a gradient hook), so
         optimizer state stays exactly zero there; the dense gradient is kept for growth on the step before
@@ -1195,7 +1240,7 @@ class DynamicSparsity:
                  redistribution: Optional[str] = None, fix: bool = False, random_state: Any = None,
                  optimizer: Optional[torch.optim.Optimizer] = None, regrow_init: str = "zero",
                  mask_gradients: bool = True, chunk_rows: int = 4096, grad_window: int = 1,
-                 balance: Optional[str] = None):
+                 balance: Optional[str] = None, regrow_moments: str = "zero"):
         self.density = check_density(density)
         if isinstance(update_interval, bool) or not isinstance(update_interval, (int, np.integer)) \
                 or update_interval < 1:
@@ -1208,6 +1253,7 @@ class DynamicSparsity:
             raise ValueError(f"end_step must be None or a non-negative int; got {end_step!r}")
         for name, value, choices in (("prune", prune, PRUNE_RULES), ("grow", grow, GROW_RULES),
                                      ("schedule", schedule, SCHEDULES), ("regrow_init", regrow_init, REGROW_INITS),
+                                     ("regrow_moments", regrow_moments, REGROW_MOMENTS),
                                      ("redistribution", redistribution, REDISTRIBUTIONS)):
             if value not in choices:
                 raise ValueError(f"{name} must be one of {choices}; got {value!r}")
@@ -1230,6 +1276,7 @@ class DynamicSparsity:
         self.redistribution = None if redistribution == "none" else redistribution
         self.fix = bool(fix)
         self.regrow_init = regrow_init
+        self.regrow_moments = regrow_moments
         self.mask_gradients = bool(mask_gradients)
         self.chunk_rows = int(chunk_rows)
         self.optimizer = optimizer
@@ -1352,7 +1399,15 @@ class DynamicSparsity:
 
     @property
     def _payload(self) -> bool:
-        return self.regrow_init == "gradient"
+        """Whether growth must bring the signed gradient of the grown positions along."""
+        return self.regrow_init == "gradient" or self.regrow_moments == "gradient"
+
+    def _mean_gradient_(self, payload: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+        """The grown positions' mean gradient over the growth window, when ``regrow_moments="gradient"``:
+        ``payload`` (their summed gradient, not needed after the regrown values are set) divided in place."""
+        if self.regrow_moments != "gradient" or payload is None:
+            return None
+        return payload.div_(self.grad_window)
 
     @torch.no_grad()
     def _update(self, step: int) -> None:
@@ -1431,6 +1486,9 @@ class DynamicSparsity:
             flat[grow] = init
             target.refresh()
             reset_optimizer_state(self.optimizer, target.param, torch.cat([pruned, grow]))
+            mean_gradient = self._mean_gradient_(payload)
+            if mean_gradient is not None:
+                seed_optimizer_state(self.optimizer, target.param, grow, mean_gradient)
         else:
             table = target.table
             vals = table.values.detach()
@@ -1445,7 +1503,7 @@ class DynamicSparsity:
             init = _regrown_values(self.regrow_init, payload, survivors, pruned, grow.numel(), self._random.torch,
                                    vals)
             del vals, survivors, pruned   # views of the old values: they would keep them alive through the move
-            table.rewire(prune, grow, init, optimizer=self.optimizer)
+            table.rewire(prune, grow, init, optimizer=self.optimizer, grow_gradient=self._mean_gradient_(payload))
         release_host_memory(target.param.device)
 
     # -- reports and state --------------------------------------------------------------------

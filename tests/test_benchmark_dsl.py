@@ -45,14 +45,20 @@ def test_dsl_benchmark_writes_its_report(tmp_path):
     # the "match dense" goal rows again with seed 1, and that goal judged over both seeds
     assert "## The goals' rows with other seeds (1)" in report and "over the 2 seeds" in report
     assert report.count("| DSL (ours) | 0.5 | 1 | 0.") == 2 and report.count("| dense | 1 | 1 | 0.") == 2
-    # the settings check on a validation split: dense and the three DSL settings at 0.5, for both backbones
+    # the settings check on a validation split: dense and the four DSL settings at 0.5, for both backbones
     assert "## The chosen settings on a validation split" in report
-    for setting in ("| 1 | dense |", "| 0.5 | once an epoch, regrown along the gradient (ours, the defaults) |",
-                    "| 0.5 | once an epoch, regrown at zero |"):
+    for setting in ("| 1 | dense |", "| 0.5 | once an epoch, regrown at zero, moments at zero |"):
         assert report.count(setting) == 2, setting
-    assert report.count("| MF | 0.5 | every 100 steps, regrown at zero (the earlier settings) | 0.") == 1
-    assert report.count("| LightGCN | 0.5 | every 6 steps, regrown at zero (the earlier settings) | 0.") == 1
-    assert len(re.findall(r"(MF|LightGCN) at 0\.5: (ours is the best of the three|best is )", report)) == 2
+    for backbone, ours, other in (("MF", "from the window's mean gradient", "at zero"),
+                                  ("LightGCN", "at zero", "from the window's mean gradient")):
+        assert report.count(f"| {backbone} | 0.5 | once an epoch, regrown along the gradient, Adam moments {ours} "
+                            "(ours, the defaults) | 0.") == 1
+        assert report.count(f"| {backbone} | 0.5 | the same with Adam moments {other} | 0.") == 1
+    assert report.count("| MF | 0.5 | every 100 steps, regrown at zero, moments at zero (the earlier settings) "
+                        "| 0.") == 1
+    assert report.count("| LightGCN | 0.5 | every 6 steps, regrown at zero, moments at zero (the earlier "
+                        "settings) | 0.") == 1
+    assert len(re.findall(r"(MF|LightGCN) at 0\.5: (ours is the best of the 4|best is )", report)) == 2
     assert not list(tmp_path.glob("*.tmp"))
 
 

@@ -335,6 +335,19 @@ def test_default_update_interval_is_one_update_an_epoch_but_not_after_the_last(t
             DSLRecommender(n_epochs=1, update_interval=bad, **params).fit(tiny)
 
 
+@pytest.mark.parametrize("backbone, resolved", [("mf", "gradient"), ("lightgcn", "zero")])
+def test_regrow_moments_auto_resolves_by_backbone(tiny, backbone, resolved):
+    params = dict(backbone=backbone, n_factors=8, n_layers=2, density=0.5, n_epochs=3, batch_size=32,
+                  device="cpu", verbose=0, random_state=0)
+    fits = {m: DSLRecommender(regrow_moments=m, **params).fit(tiny).user_embeddings_
+            for m in ("auto", "zero", "gradient")}
+    other = "zero" if resolved == "gradient" else "gradient"
+    assert np.array_equal(fits["auto"], fits[resolved])
+    assert not np.allclose(fits["auto"], fits[other])        # the choice changes training
+    with pytest.raises(ValueError, match="regrow_moments"):
+        DSLRecommender(regrow_moments="window", **params).fit(tiny)
+
+
 def test_dense_density_trains_plain_embeddings(tiny):
     rec = DSLRecommender(density=1.0, n_factors=8, n_epochs=1, device="cpu", verbose=0, random_state=0).fit(tiny)
     assert isinstance(rec.model_.user, torch.nn.Embedding)

@@ -539,6 +539,74 @@ def _active_set(ds, name, table, mode):
     return set(torch.nonzero(ds.masks[f"{name}.weight"].reshape(-1)).squeeze(1).tolist())
 
 
+@pytest.mark.parametrize("mode", ["table", "masked"])
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_regrow_moments_start_from_the_window_mean_gradient(mode, optimizer):
+    """regrow_moments="gradient": a regrown weight's Adam moments are g and g**2 (SGD's momentum g), with g
+    its gradient summed over the growth window divided by the window's length; survivors keep their state."""
+    torch.manual_seed(0)
+    if mode == "table":
+        model = _Tables(density=0.5)
+        tables = {"user": model.user, "item": model.item}
+        params = {"user": model.user.values, "item": model.item.values}
+        loss_of = model.loss
+    else:
+        model = nn.ModuleDict({"user": nn.Embedding(9, 4), "item": nn.Embedding(7, 4)})
+        tables = {"user": model["user"], "item": model["item"]}
+        params = {"user": model["user"].weight, "item": model["item"].weight}
+
+        def loss_of(u, i):
+            eu, ei = model["user"](u), model["item"](i)
+            return ((eu * ei).sum(1) - 1).pow(2).mean() + 0.1 * eu.pow(3).sum()
+    # lr 0: the weights stay put, so the dense reference gradients below are the ones the engine saw
+    opt = (torch.optim.Adam(model.parameters(), lr=0.0) if optimizer == "adam"
+           else torch.optim.SGD(model.parameters(), lr=0.0, momentum=0.9))
+    keys = {"exp_avg": 1, "exp_avg_sq": 2} if optimizer == "adam" else {"momentum_buffer": 1}
+    ds = DynamicSparsity(model, density=0.5, update_interval=4, update_ratio=0.3, end_step=4, optimizer=opt,
+                         random_state=0, grad_window=3, regrow_moments="gradient")
+    window = {name: 0.0 for name in tables}
+    gen = torch.Generator().manual_seed(1)
+    for step in range(1, 5):
+        u, i = torch.randint(0, 9, (6,), generator=gen), torch.randint(0, 7, (6,), generator=gen)
+        opt.zero_grad()
+        loss_of(u, i).backward()
+        dense = {name: (t.to_dense() if mode == "table" else t.weight).detach().clone().requires_grad_(True)
+                 for name, t in tables.items()}
+        eu, ei = dense["user"][u], dense["item"][i]
+        (((eu * ei).sum(1) - 1).pow(2).mean() + 0.1 * eu.pow(3).sum()).backward()
+        if step >= 2:
+            for name in window:
+                window[name] = window[name] + dense[name].grad.reshape(-1)
+        opt.step()
+        before = {name: _active_set(ds, name, t, mode) for name, t in tables.items()}
+        old_state = {name: {key: _state_at(opt, params[name], key, mode, tables[name]) for key in keys}
+                     for name in tables}
+        changed = ds.step()
+    assert changed
+    for name, table in tables.items():
+        after = _active_set(ds, name, table, mode)
+        grown, kept = after - before[name], after & before[name]
+        assert grown
+        param = table.values if mode == "table" else table.weight
+        for key, power in keys.items():
+            state = _state_at(opt, param, key, mode, table)
+            for pos in grown:
+                expected = (window[name][pos] / 3) ** power
+                assert torch.isclose(state[pos], expected, rtol=1e-5, atol=1e-12), (name, key, pos)
+            for pos in kept:
+                assert state[pos] == old_state[name][key][pos]
+    with pytest.raises(ValueError, match="regrow_moments"):
+        DynamicSparsity(_Tables(), regrow_moments="mean")
+
+
+def _state_at(opt, param, key, mode, table):
+    """Optimizer state ``key`` of ``param`` by flat position in the table (a dict for tables)."""
+    value = opt.state[param][key].detach().reshape(-1).clone()
+    if mode == "table":
+        return dict(zip(table.indices.long().tolist(), value))
+    return value
+
+
 def test_recorded_gradients_are_compacted_and_still_sum_exactly():
     """A long window keeps one vector over the inactive entries (plus at most a quarter of it in row blocks),
     with the same summed gradient there."""
