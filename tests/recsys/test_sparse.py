@@ -475,22 +475,35 @@ def test_table_global_redistribution_and_persistence():
     assert torch.equal(clone.item.to_dense(), model.item.to_dense())
 
 
+def _user_item_tables(mode):
+    """A user and an item table (memory-true SparseTables, or embeddings that DynamicSparsity masks), the
+    tables by name and the loss of a batch of (user, item) pairs."""
+    torch.manual_seed(0)
+    if mode == "table":
+        model = _Tables(density=0.5)
+        return model, {"user": model.user, "item": model.item}, model.loss
+    model = nn.ModuleDict({"user": nn.Embedding(9, 4), "item": nn.Embedding(7, 4)})
+
+    def loss_of(u, i):
+        eu, ei = model["user"](u), model["item"](i)
+        return ((eu * ei).sum(1) - 1).pow(2).mean() + 0.1 * eu.pow(3).sum()
+    return model, {"user": model["user"], "item": model["item"]}, loss_of
+
+
+def _dense_gradients(tables, mode, u, i):
+    """The batch's gradient of the same loss with respect to dense copies of the tables, flat, by name."""
+    dense = {name: (t.to_dense() if mode == "table" else t.weight).detach().clone().requires_grad_(True)
+             for name, t in tables.items()}
+    eu, ei = dense["user"][u], dense["item"][i]
+    (((eu * ei).sum(1) - 1).pow(2).mean() + 0.1 * eu.pow(3).sum()).backward()
+    return {name: d.grad.reshape(-1) for name, d in dense.items()}
+
+
 @pytest.mark.parametrize("mode", ["table", "masked"])
 def test_grad_window_grows_by_the_gradient_summed_over_the_window(mode):
     """With grad_window=w, growth ranks inactive entries by |sum of the last w batches' gradients|; batches
     before the window (and before the previous update) do not count."""
-    torch.manual_seed(0)
-    if mode == "table":
-        model = _Tables(density=0.5)
-        tables = {"user": model.user, "item": model.item}
-        loss_of = model.loss
-    else:
-        model = nn.ModuleDict({"user": nn.Embedding(9, 4), "item": nn.Embedding(7, 4)})
-        tables = {"user": model["user"], "item": model["item"]}
-
-        def loss_of(u, i):
-            eu, ei = model["user"](u), model["item"](i)
-            return ((eu * ei).sum(1) - 1).pow(2).mean() + 0.1 * eu.pow(3).sum()
+    model, tables, loss_of = _user_item_tables(mode)
     opt = torch.optim.SGD(model.parameters(), lr=0.0)           # weights stay put: gradients are comparable
     ds = DynamicSparsity(model, density=0.5, update_interval=4, update_ratio=0.3, end_step=8, optimizer=opt,
                          random_state=0, grad_window=3)
@@ -502,13 +515,10 @@ def test_grad_window_grows_by_the_gradient_summed_over_the_window(mode):
         i = torch.randint(0, 7, (3,), generator=gen)
         opt.zero_grad()
         loss_of(u, i).backward()
-        dense = {name: (t.to_dense() if mode == "table" else t.weight).detach().clone().requires_grad_(True)
-                 for name, t in tables.items()}
-        eu, ei = dense["user"][u], dense["item"][i]
-        (((eu * ei).sum(1) - 1).pow(2).mean() + 0.1 * eu.pow(3).sum()).backward()
+        grads = _dense_gradients(tables, mode, u, i)
         if step % 4 in (2, 3, 0):                                 # the 3 steps before each update
             for name in window:
-                window[name] += dense[name].grad.reshape(-1)
+                window[name] += grads[name]
         opt.step()
         before = {name: _active_set(ds, name, t, mode) for name, t in tables.items()}
         k = {name: update_count(ds.update_ratio_at(step), len(before[name]), window[name].numel() - len(before[name]))
@@ -544,20 +554,7 @@ def _active_set(ds, name, table, mode):
 def test_regrow_moments_start_from_the_window_mean_gradient(mode, optimizer):
     """regrow_moments="gradient": a regrown weight's Adam moments are g and g**2 (SGD's momentum g), with g
     its gradient summed over the growth window divided by the window's length; survivors keep their state."""
-    torch.manual_seed(0)
-    if mode == "table":
-        model = _Tables(density=0.5)
-        tables = {"user": model.user, "item": model.item}
-        params = {"user": model.user.values, "item": model.item.values}
-        loss_of = model.loss
-    else:
-        model = nn.ModuleDict({"user": nn.Embedding(9, 4), "item": nn.Embedding(7, 4)})
-        tables = {"user": model["user"], "item": model["item"]}
-        params = {"user": model["user"].weight, "item": model["item"].weight}
-
-        def loss_of(u, i):
-            eu, ei = model["user"](u), model["item"](i)
-            return ((eu * ei).sum(1) - 1).pow(2).mean() + 0.1 * eu.pow(3).sum()
+    model, tables, loss_of = _user_item_tables(mode)
     # lr 0: the weights stay put, so the dense reference gradients below are the ones the engine saw
     opt = (torch.optim.Adam(model.parameters(), lr=0.0) if optimizer == "adam"
            else torch.optim.SGD(model.parameters(), lr=0.0, momentum=0.9))
@@ -570,26 +567,22 @@ def test_regrow_moments_start_from_the_window_mean_gradient(mode, optimizer):
         u, i = torch.randint(0, 9, (6,), generator=gen), torch.randint(0, 7, (6,), generator=gen)
         opt.zero_grad()
         loss_of(u, i).backward()
-        dense = {name: (t.to_dense() if mode == "table" else t.weight).detach().clone().requires_grad_(True)
-                 for name, t in tables.items()}
-        eu, ei = dense["user"][u], dense["item"][i]
-        (((eu * ei).sum(1) - 1).pow(2).mean() + 0.1 * eu.pow(3).sum()).backward()
+        grads = _dense_gradients(tables, mode, u, i)
         if step >= 2:
             for name in window:
-                window[name] = window[name] + dense[name].grad.reshape(-1)
+                window[name] = window[name] + grads[name]
         opt.step()
         before = {name: _active_set(ds, name, t, mode) for name, t in tables.items()}
-        old_state = {name: {key: _state_at(opt, params[name], key, mode, tables[name]) for key in keys}
-                     for name in tables}
+        old_state = {name: {key: _state_at(opt, _param(t, mode), key, mode, t) for key in keys}
+                     for name, t in tables.items()}
         changed = ds.step()
     assert changed
     for name, table in tables.items():
         after = _active_set(ds, name, table, mode)
         grown, kept = after - before[name], after & before[name]
         assert grown
-        param = table.values if mode == "table" else table.weight
         for key, power in keys.items():
-            state = _state_at(opt, param, key, mode, table)
+            state = _state_at(opt, _param(table, mode), key, mode, table)
             for pos in grown:
                 expected = (window[name][pos] / 3) ** power
                 assert torch.isclose(state[pos], expected, rtol=1e-5, atol=1e-12), (name, key, pos)
@@ -597,6 +590,11 @@ def test_regrow_moments_start_from_the_window_mean_gradient(mode, optimizer):
                 assert state[pos] == old_state[name][key][pos]
     with pytest.raises(ValueError, match="regrow_moments"):
         DynamicSparsity(_Tables(), regrow_moments="mean")
+
+
+def _param(table, mode):
+    """The parameter the optimizer updates for ``table`` (a table's current ``values`` or the weight)."""
+    return table.values if mode == "table" else table.weight
 
 
 def _state_at(opt, param, key, mode, table):
