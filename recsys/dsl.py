@@ -525,9 +525,9 @@ class DSLRecommender(BaseEstimator):
             raise ValueError(f"grow must be one of {GROW_RULES}; got {self.grow!r}")
         if self.regrow_init not in REGROW_INITS:
             raise ValueError(f"regrow_init must be one of {REGROW_INITS}; got {self.regrow_init!r}")
-        if self.regrow_moments not in ("auto",) + REGROW_MOMENTS:
-            raise ValueError(f"regrow_moments must be one of {('auto',) + REGROW_MOMENTS}; "
-                             f"got {self.regrow_moments!r}")
+        moments = ("auto",) + REGROW_MOMENTS
+        if self.regrow_moments not in moments:
+            raise ValueError(f"regrow_moments must be one of {moments}; got {self.regrow_moments!r}")
         _check_ks(self.eval_k, "eval_k")
 
     def _regrow_moments(self, backbone: str) -> str:

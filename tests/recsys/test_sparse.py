@@ -324,6 +324,11 @@ def test_state_dict_round_trip_and_errors():
 # -- memory-true tables --------------------------------------------------------------------------
 
 
+def _pair_loss(eu, ei):
+    """The test loss of a batch's user and item rows (cubic in the users, so gradients differ in size)."""
+    return ((eu * ei).sum(1) - 1).pow(2).mean() + 0.1 * eu.pow(3).sum()
+
+
 class _Tables(nn.Module):
     def __init__(self, density=0.4, seed=0):
         super().__init__()
@@ -331,7 +336,7 @@ class _Tables(nn.Module):
         self.item = SparseTable(7, 4, density, random_state=seed + 1)
 
     def loss(self, u, i):
-        return ((self.user(u) * self.item(i)).sum(1) - 1).pow(2).mean() + 0.1 * self.user(u).pow(3).sum()
+        return _pair_loss(self.user(u), self.item(i))
 
 
 def _check_table(table, budget):
@@ -387,7 +392,7 @@ def test_table_chunked_dense_gradient_equals_dense_reference(chunk):
     model.loss(u, i).backward()
     du = model.user.to_dense().detach().requires_grad_(True)
     di = model.item.to_dense().detach().requires_grad_(True)
-    (((du[u] * di[i]).sum(1) - 1).pow(2).mean() + 0.1 * du[u].pow(3).sum()).backward()
+    _pair_loss(du[u], di[i]).backward()
     for table, ref in ((model.user, du.grad), (model.item, di.grad)):
         got = torch.cat([block for _, block in table.dense_gradient_chunks(chunk)])
         assert torch.allclose(got, ref * ~table.active_mask(), atol=1e-6)  # zero where growth does not read
@@ -409,7 +414,7 @@ def test_table_prune_grow_reference_and_adam_state_remap():
         # dense reference gradient of this batch (the tables only record before an update step)
         du = model.user.to_dense().detach().requires_grad_(True)
         di = model.item.to_dense().detach().requires_grad_(True)
-        (((du[u] * di[i]).sum(1) - 1).pow(2).mean() + 0.1 * du[u].pow(3).sum()).backward()
+        _pair_loss(du[u], di[i]).backward()
         opt.step()
         snap = {}
         for name, table, grad in (("user", model.user, du.grad), ("item", model.item, di.grad)):
@@ -485,8 +490,7 @@ def _user_item_tables(mode):
     model = nn.ModuleDict({"user": nn.Embedding(9, 4), "item": nn.Embedding(7, 4)})
 
     def loss_of(u, i):
-        eu, ei = model["user"](u), model["item"](i)
-        return ((eu * ei).sum(1) - 1).pow(2).mean() + 0.1 * eu.pow(3).sum()
+        return _pair_loss(model["user"](u), model["item"](i))
     return model, {"user": model["user"], "item": model["item"]}, loss_of
 
 
@@ -494,8 +498,7 @@ def _dense_gradients(tables, mode, u, i):
     """The batch's gradient of the same loss with respect to dense copies of the tables, flat, by name."""
     dense = {name: (t.to_dense() if mode == "table" else t.weight).detach().clone().requires_grad_(True)
              for name, t in tables.items()}
-    eu, ei = dense["user"][u], dense["item"][i]
-    (((eu * ei).sum(1) - 1).pow(2).mean() + 0.1 * eu.pow(3).sum()).backward()
+    _pair_loss(dense["user"][u], dense["item"][i]).backward()
     return {name: d.grad.reshape(-1) for name, d in dense.items()}
 
 
