@@ -26,7 +26,8 @@ Two ways to hold a sparse tensor share the same selection code (:func:`smallest_
   steps before an update (the growth window) and sums them into one vector over the inactive entries,
   ``(1 - density) * n * d`` long; at the update it is read chunk by chunk of rows and reduced by an
   exact top-k, so the dense gradient never exists whole (except where the forward pass itself built
-  the whole table, as LightGCN's propagation does).
+  the whole table, as LightGCN's propagation does). With ``grad_decay`` that vector is kept through the
+  update, remapped to the new inactive entries, so growth can weigh what earlier windows saw.
 
 The fixes over the authors' reference code: the top-k selections are exact (ties at a threshold cannot
 make a tensor exceed or miss its budget), the optimizer state of pruned and of regrown weights is reset
@@ -659,7 +660,8 @@ class SparseTable(nn.Module):
     (torch.Size([3, 8]), True)
     """
 
-    _accumulate = False   # a class default too, for tables pickled before the attribute existed
+    _accumulate = False   # class defaults too, for tables pickled before the attributes existed
+    _carried = None
 
     def __init__(self, n_rows: int, dim: int, density: float = 0.5, init_std: float = 0.1,
                  random_state: Any = None, device: Any = None, dtype: Any = None, row_balanced: bool = False):
@@ -688,6 +690,7 @@ class SparseTable(nn.Module):
         self.register_buffer("indptr", self._row_pointer(self.indices))
         self._records: Optional[list] = None
         self._inactive_grad: Optional[torch.Tensor] = None
+        self._carried: Optional[torch.Tensor] = None
         self._accumulate = False
         self._n_recorded = 0
 
@@ -768,12 +771,36 @@ class SparseTable(nn.Module):
         """Keep (``on``) or stop keeping the gradients of the blocks the next forward passes build.
 
         With ``accumulate``, each block is summed at once into one vector over the inactive entries (for
-        a window of many steps); otherwise blocks are kept as they come until they would outgrow it.
+        a window of many steps); otherwise blocks are kept as they come until they would outgrow it. A
+        gradient kept by :meth:`carry_gradients` is where a new recording starts from.
         """
         self._records = [] if on else None
-        self._inactive_grad = None   # made by the first block: until then it would only add to a peak
+        # the carried gradient, if any; otherwise made by the first block (until then it would only add to a peak)
+        self._inactive_grad = self._carried if on else None
+        if on:
+            self._carried = None
         self._accumulate = on and accumulate
         self._n_recorded = 0
+
+    def carry_gradients(self, decay: float) -> None:
+        """Stop recording, keeping ``decay`` times the recorded gradient at the inactive entries for the
+        next recording to add to (``decay = 0`` keeps nothing). :meth:`rewire` keeps it in step with the
+        active set: grown entries leave it and pruned ones join it at zero, so each inactive entry holds
+        its gradient since it last became inactive, ``decay`` times per update for the older windows."""
+        if decay and self.recording:
+            if self._records:
+                if self._inactive_grad is None:
+                    self._inactive_grad = self._new_inactive_grad()
+                for rows, grad in self._records:
+                    self._add_inactive_gradient(rows, grad)
+            carried = self._inactive_grad
+            self._records, self._inactive_grad = [], None   # the blocks now live in ``carried`` only
+            if carried is not None:
+                carried[-1] = 0   # the sink of the active entries' gradient
+                self._carried = carried.mul_(float(decay))
+        else:
+            self._carried = None
+        self.record_gradients(False)
 
     def _new_inactive_grad(self) -> torch.Tensor:
         """Zeros over the inactive entries, plus one last entry that collects what active entries add."""
@@ -1000,6 +1027,8 @@ class SparseTable(nn.Module):
         if grow_gradient is not None:
             grow_gradient = grow_gradient.to(device=device, dtype=self.values.dtype)[order]
         del positions, order
+        if self._carried is not None:   # before the values move, so that its two copies meet a smaller peak
+            self._carried = self._remap_carried(prune_slots.to(device), grown)
         rewiring = Rewiring(self.indices, prune_slots.to(device), grown)
         values = rewiring.move(self.values.detach(), fill)
         del fill   # the grown values are in place; the state's regrown entries need only ``grow_gradient``
@@ -1019,6 +1048,29 @@ class SparseTable(nn.Module):
         self.indptr = self._row_pointer(indices)
         return rewiring
 
+    def _remap_carried(self, prune_slots: torch.Tensor, grown: torch.Tensor, chunk_rows: int = 4096) -> torch.Tensor:
+        """The carried gradient (:meth:`carry_gradients`) in the inactive order after a rewire that prunes
+        ``prune_slots`` and activates the sorted ``grown`` positions: those leave it, the pruned join at zero."""
+        old = self._carried
+        pruned = torch.sort(self.indices.index_select(0, prune_slots)).values
+        out = old.new_zeros(self.numel - (self.budget - prune_slots.numel() + grown.numel()) + 1)
+        filled = 0
+        for lo in range(0, self.n_rows, chunk_rows):
+            hi = min(lo + chunk_rows, self.n_rows)
+            first, last = lo * self.dim, hi * self.dim
+            active = self._range_mask(lo, hi)
+            start, stop = self._inactive_range(lo, hi)
+            block = old.new_zeros(last - first)
+            block[~active] = old[start:stop]
+            for positions, state in ((pruned, False), (grown, True)):
+                bounds = torch.tensor([first, last], device=positions.device, dtype=positions.dtype)
+                a, b = torch.searchsorted(positions, bounds).tolist()
+                active[positions[a:b].long() - first] = state
+            piece = block[~active]
+            out[filled:filled + piece.numel()] = piece
+            filled += piece.numel()
+        return out
+
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         key = prefix + "values"
         if key in state_dict and state_dict[key].shape != self.values.shape:
@@ -1033,6 +1085,7 @@ class SparseTable(nn.Module):
         state = dict(state)
         state["_records"] = None
         state["_inactive_grad"] = None
+        state["_carried"] = None
         state["_accumulate"] = False
         return state
 
@@ -1050,6 +1103,7 @@ class _MaskedTarget:
         self.name, self.param, self.mask = name, param, mask
         self.factor = mask.to(param.dtype)    # 1.0 active / 0.0 inactive: multiplying is fast on every device
         self.dense_grad: Optional[torch.Tensor] = None
+        self.carried: Optional[torch.Tensor] = None
         self.recording = False
         self.handle = None
 
@@ -1088,7 +1142,11 @@ class _MaskedTarget:
 
     def hook(self, grad: torch.Tensor) -> torch.Tensor:
         if self.recording:
-            self.dense_grad = grad.detach().clone() if self.dense_grad is None else self.dense_grad + grad.detach()
+            if self.dense_grad is None:
+                carried, self.carried = self.carried, None
+                self.dense_grad = grad.detach().clone() if carried is None else carried.add_(grad.detach())
+            else:
+                self.dense_grad = self.dense_grad + grad.detach()
         return grad * self.factor
 
     def refresh(self) -> None:
@@ -1096,9 +1154,12 @@ class _MaskedTarget:
         self.factor.copy_(self.mask)
 
     @torch.no_grad()
-    def release_gradients(self) -> None:
-        """Drop the window's summed gradient (once growth has been chosen)."""
-        self.dense_grad = None
+    def release_gradients(self, decay: float = 0.0) -> None:
+        """Drop the window's summed gradient (once growth has been chosen), keeping ``decay`` times it at the
+        inactive entries for the next window to start from (as :meth:`SparseTable.carry_gradients`)."""
+        grad, self.dense_grad, self.carried = self.dense_grad, None, None
+        if decay and grad is not None:
+            self.carried = grad.mul_(float(decay)).masked_fill_(self.mask, 0)
 
     def apply_mask(self) -> None:
         self.param.data.mul_(self.factor)
@@ -1127,9 +1188,10 @@ class _TableTarget:
     def prune_scores(self) -> torch.Tensor:
         return self.table.prune_scores()
 
-    def release_gradients(self) -> None:
-        """Drop the recorded gradients (once growth has been chosen), before the rewiring's temporaries exist."""
-        self.table.record_gradients(False)
+    def release_gradients(self, decay: float = 0.0) -> None:
+        """Drop the recorded gradients (once growth has been chosen), before the rewiring's temporaries exist,
+        keeping ``decay`` times them for the next window (:meth:`SparseTable.carry_gradients`)."""
+        self.table.carry_gradients(decay)
 
     def grow_candidates(self, chunk_rows: int, offset: int, random: Optional[torch.Generator] = None,
                         payload: bool = True):
@@ -1211,6 +1273,16 @@ class DynamicSparsity:
         appeared recently compete. The window's gradient is kept until the update: the gathered row
         blocks, summed into one dense ``(n_rows, dim)`` block once they exceed a quarter of the table
         (so at most about 1.25 tables of gradient, 4 to 5 bytes per table entry in float32).
+    grad_decay : float in [0, 1], default=0.0
+        How much of the earlier windows' gradient growth still counts (an extension, not in the paper or
+        RigL): at an update the inactive entries keep ``grad_decay`` times their summed gradient, and
+        the next window adds to it. 0 scores growth by the current window alone; 1 scores each inactive
+        entry by its gradient summed since it last became inactive (since the start for entries never
+        active). A rarely seen embedding row gets a gradient in few steps of a window, so one window's
+        sum says little about it; the older windows add what they saw. Pruned entries join at zero, and
+        entries that grow leave it, so what is kept is one vector over the inactive entries, the one a
+        window records anyway, now kept through the update (its peak holds two copies briefly, before
+        the values move).
 
     Attributes
     ----------
@@ -1240,7 +1312,7 @@ class DynamicSparsity:
                  redistribution: Optional[str] = None, fix: bool = False, random_state: Any = None,
                  optimizer: Optional[torch.optim.Optimizer] = None, regrow_init: str = "zero",
                  mask_gradients: bool = True, chunk_rows: int = 4096, grad_window: int = 1,
-                 balance: Optional[str] = None, regrow_moments: str = "zero"):
+                 balance: Optional[str] = None, regrow_moments: str = "zero", grad_decay: float = 0.0):
         self.density = check_density(density)
         if isinstance(update_interval, bool) or not isinstance(update_interval, (int, np.integer)) \
                 or update_interval < 1:
@@ -1262,6 +1334,10 @@ class DynamicSparsity:
             raise ValueError(f"grad_window must be an int in [1, update_interval={update_interval}]; "
                              f"got {grad_window!r}")
         self.grad_window = int(grad_window)
+        if isinstance(grad_decay, bool) or not isinstance(grad_decay, numbers.Real) or not 0 <= grad_decay <= 1:
+            raise ValueError(f"grad_decay must be a number in [0, 1]; got {grad_decay!r}")
+        self.grad_decay = float(grad_decay)
+        self._growth_steps = 0.0   # the steps the growth gradient sums over, older windows weighted by the decay
         if balance not in BALANCES:
             raise ValueError(f"balance must be one of {BALANCES}; got {balance!r}")
         if balance == "row" and redistribution == "global":
@@ -1404,10 +1480,12 @@ class DynamicSparsity:
 
     def _mean_gradient_(self, payload: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
         """The grown positions' mean gradient over the growth window, when ``regrow_moments="gradient"``:
-        ``payload`` (their summed gradient, not needed after the regrown values are set) divided in place."""
+        ``payload`` (their summed gradient, not needed after the regrown values are set) divided in place.
+        With ``grad_decay``, by the steps of the windows it sums, each older one ``grad_decay`` times less:
+        exact for positions inactive since the start, an underestimate for those pruned since."""
         if self.regrow_moments != "gradient" or payload is None:
             return None
-        return payload.div_(self.grad_window)
+        return payload.div_(self._growth_steps)
 
     @torch.no_grad()
     def _update(self, step: int) -> None:
@@ -1416,18 +1494,20 @@ class DynamicSparsity:
                 target.table.values.grad = None
         ratio = self.update_ratio_at(step)
         random = self._random.torch if self.grow == "random" else None
+        self._growth_steps = self.grad_window + self.grad_decay * self._growth_steps
+        decay = self.grad_decay
         changed = 0
         if self.redistribution == "global":
             prunes, grows, payloads = self._select_global(ratio, random)
             for target in self.targets:
-                target.release_gradients()
+                target.release_gradients(decay)
             for target, prune, grow, payload in zip(self.targets, prunes, grows, payloads):
                 self._apply(target, prune, grow, payload)
                 changed += prune.numel()
         elif self.balance == "row":
             for target in self.targets:
                 prune, grow, payload = target.table.balanced_selection(ratio, self.chunk_rows, random, self._payload)
-                target.release_gradients()
+                target.release_gradients(decay)
                 self._apply(target, prune, grow, payload)
                 changed += prune.numel()
         else:  # one tensor at a time, so that only one tensor's temporaries exist at once
@@ -1437,7 +1517,7 @@ class DynamicSparsity:
                 candidates = functools.partial(target.grow_candidates, self.chunk_rows, 0, random, self._payload)
                 grow, payload = largest_k(replayable(candidates, random), k)
                 prune, grow = _narrow(prune, target.numel), _narrow(grow, target.numel)
-                target.release_gradients()  # the window's gradient is not needed past this point
+                target.release_gradients(decay)  # the window's gradient is not needed past this point
                 self._apply(target, prune, grow, payload)
                 changed += prune.numel()
         self.updates.append({"step": step, "ratio": ratio, "changed": int(changed),

@@ -348,6 +348,18 @@ def test_regrow_moments_auto_resolves_by_backbone(tiny, backbone, resolved):
         DSLRecommender(regrow_moments="window", **params).fit(tiny)
 
 
+@pytest.mark.parametrize("backbone, resolved", [("mf", 0.0), ("lightgcn", 1.0)])
+def test_grad_decay_auto_resolves_by_backbone(tiny, backbone, resolved):
+    params = dict(backbone=backbone, n_factors=8, n_layers=2, density=0.5, n_epochs=4, batch_size=32,
+                  update_interval=2, device="cpu", verbose=0, random_state=0)
+    fits = {d: DSLRecommender(grad_decay=d, **params).fit(tiny).user_embeddings_ for d in ("auto", 0.0, 1.0)}
+    assert np.array_equal(fits["auto"], fits[resolved])
+    assert not np.allclose(fits["auto"], fits[1.0 - resolved])   # the carried gradient changes what grows
+    for bad in ("window", -0.5, 2, True):
+        with pytest.raises(ValueError, match="grad_decay"):
+            DSLRecommender(grad_decay=bad, **params).fit(tiny)
+
+
 def test_dense_density_trains_plain_embeddings(tiny):
     rec = DSLRecommender(density=1.0, n_factors=8, n_epochs=1, device="cpu", verbose=0, random_state=0).fit(tiny)
     assert isinstance(rec.model_.user, torch.nn.Embedding)

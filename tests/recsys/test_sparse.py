@@ -502,6 +502,16 @@ def _dense_gradients(tables, mode, u, i):
     return {name: d.grad.reshape(-1) for name, d in dense.items()}
 
 
+def _batch_step(opt, loss_of, tables, mode, gen, n_pairs):
+    """One optimizer step on ``n_pairs`` random (user, item) pairs; returns the batch's dense gradients by name."""
+    u, i = torch.randint(0, 9, (n_pairs,), generator=gen), torch.randint(0, 7, (n_pairs,), generator=gen)
+    opt.zero_grad()
+    loss_of(u, i).backward()
+    grads = _dense_gradients(tables, mode, u, i)
+    opt.step()
+    return grads
+
+
 @pytest.mark.parametrize("mode", ["table", "masked"])
 def test_grad_window_grows_by_the_gradient_summed_over_the_window(mode):
     """With grad_window=w, growth ranks inactive entries by |sum of the last w batches' gradients|; batches
@@ -514,15 +524,10 @@ def test_grad_window_grows_by_the_gradient_summed_over_the_window(mode):
     window = {name: torch.zeros(t.n_rows * t.dim if mode == "table" else t.weight.numel())
               for name, t in tables.items()}
     for step in range(1, 9):
-        u = torch.randint(0, 9, (3,), generator=gen)             # few rows per batch: sparse gradients
-        i = torch.randint(0, 7, (3,), generator=gen)
-        opt.zero_grad()
-        loss_of(u, i).backward()
-        grads = _dense_gradients(tables, mode, u, i)
+        grads = _batch_step(opt, loss_of, tables, mode, gen, 3)    # few rows per batch: sparse gradients
         if step % 4 in (2, 3, 0):                                 # the 3 steps before each update
             for name in window:
                 window[name] += grads[name]
-        opt.step()
         before = {name: _active_set(ds, name, t, mode) for name, t in tables.items()}
         k = {name: update_count(ds.update_ratio_at(step), len(before[name]), window[name].numel() - len(before[name]))
              for name in tables}
@@ -546,6 +551,55 @@ def test_grad_window_grows_by_the_gradient_summed_over_the_window(mode):
         DynamicSparsity(_Tables(), update_interval=4, grad_window=5)
 
 
+@pytest.mark.parametrize("mode", ["table", "masked"])
+@pytest.mark.parametrize("decay", [0.5, 1.0])
+def test_grad_decay_carries_the_gradient_of_entries_inactive_since_earlier_windows(mode, decay):
+    """With grad_decay=d, an inactive entry's growth score is the current window's summed gradient plus d times
+    its score at the previous update; entries pruned there start again from zero. Checked through the grown
+    set (the k largest scores) and their Adam moments (the score over the decayed count of window steps)."""
+    model, tables, loss_of = _user_item_tables(mode)
+    opt = torch.optim.Adam(model.parameters(), lr=0.0)          # weights stay put: gradients are comparable
+    ds = DynamicSparsity(model, density=0.5, update_interval=4, update_ratio=0.3, end_step=12, optimizer=opt,
+                         random_state=0, grad_window=3, grad_decay=decay, regrow_moments="gradient")
+    gen = torch.Generator().manual_seed(1)
+    numel = {name: t.n_rows * t.dim if mode == "table" else t.weight.numel() for name, t in tables.items()}
+    score = {name: torch.zeros(n) for name, n in numel.items()}
+    steps, n_updates = 0.0, 0
+    for step in range(1, 13):
+        grads = _batch_step(opt, loss_of, tables, mode, gen, 3)
+        if step % 4 in (2, 3, 0):                                 # the 3 steps before each update
+            for name in score:
+                score[name] += grads[name]
+        before = {name: _active_set(ds, name, t, mode) for name, t in tables.items()}
+        if not ds.step():
+            continue
+        n_updates += 1
+        steps = 3 + decay * steps
+        for name, table in tables.items():
+            after = _active_set(ds, name, table, mode)
+            grown, pruned = after - before[name], before[name] - after
+            inactive = np.setdiff1d(np.arange(numel[name]), sorted(before[name]))
+            scores = score[name].abs().numpy()[inactive]
+            threshold = np.sort(scores)[::-1][len(grown) - 1]
+            assert grown and all(score[name].abs()[p] >= threshold - 1e-6 for p in grown)
+            assert sum(score[name].abs()[p] > threshold + 1e-6 for p in grown) == int((scores > threshold + 1e-6).sum())
+            exp_avg = _state_at(opt, _param(table, mode), "exp_avg", mode, table)
+            for pos in grown:
+                assert torch.isclose(exp_avg[pos], score[name][pos] / steps, rtol=1e-4, atol=1e-10), (name, pos)
+            carried = score[name] * decay
+            carried[sorted(after | pruned)] = 0                  # grown entries leave, pruned ones join at zero
+            score[name] = carried
+    assert n_updates == 3
+    ds.remove_hooks()                                             # training over: nothing is carried any more
+    if mode == "table":
+        assert all(t._carried is None and t._inactive_grad is None for t in tables.values())
+    else:
+        assert all(t.carried is None and t.dense_grad is None for t in ds.targets)
+    for bad in (-0.1, 1.5, "high", True):
+        with pytest.raises(ValueError, match="grad_decay"):
+            DynamicSparsity(_Tables(), grad_decay=bad)
+
+
 def _active_set(ds, name, table, mode):
     if mode == "table":
         return set(table.indices.long().tolist())
@@ -567,14 +621,10 @@ def test_regrow_moments_start_from_the_window_mean_gradient(mode, optimizer):
     window = {name: 0.0 for name in tables}
     gen = torch.Generator().manual_seed(1)
     for step in range(1, 5):
-        u, i = torch.randint(0, 9, (6,), generator=gen), torch.randint(0, 7, (6,), generator=gen)
-        opt.zero_grad()
-        loss_of(u, i).backward()
-        grads = _dense_gradients(tables, mode, u, i)
+        grads = _batch_step(opt, loss_of, tables, mode, gen, 6)
         if step >= 2:
             for name in window:
                 window[name] = window[name] + grads[name]
-        opt.step()
         before = {name: _active_set(ds, name, t, mode) for name, t in tables.items()}
         old_state = {name: {key: _state_at(opt, _param(t, mode), key, mode, t) for key in keys}
                      for name, t in tables.items()}
