@@ -49,16 +49,19 @@ def test_dsl_benchmark_writes_its_report(tmp_path):
     assert "## The chosen settings on a validation split" in report
     for setting in ("| 1 | dense |", "| 0.5 | once an epoch, regrown at zero, moments at zero |"):
         assert report.count(setting) == 2, setting
-    for backbone, ours, other in (("MF", "from the window's mean gradient", "at zero"),
-                                  ("LightGCN", "at zero", "from the window's mean gradient")):
-        assert report.count(f"| {backbone} | 0.5 | once an epoch, regrown along the gradient, Adam moments {ours} "
-                            "(ours, the defaults) | 0.") == 1
+    alone, carried = "the window's gradient alone", "the gradient since an entry became inactive"
+    for backbone, ours, other, decay, other_decay in (
+            ("MF", "from the window's mean gradient", "at zero", alone, carried),
+            ("LightGCN", "at zero", "from the window's mean gradient", carried, alone)):
+        assert report.count(f"| {backbone} | 0.5 | once an epoch, regrown along the gradient, Adam moments {ours}, "
+                            f"growth by {decay} (ours, the defaults) | 0.") == 1
         assert report.count(f"| {backbone} | 0.5 | the same with Adam moments {other} | 0.") == 1
+        assert report.count(f"| {backbone} | 0.5 | the same (moments {ours}) with growth by {other_decay} | 0.") == 1
     assert report.count("| MF | 0.5 | every 100 steps, regrown at zero, moments at zero (the earlier settings) "
                         "| 0.") == 1
     assert report.count("| LightGCN | 0.5 | every 6 steps, regrown at zero, moments at zero (the earlier "
                         "settings) | 0.") == 1
-    assert len(re.findall(r"(MF|LightGCN) at 0\.5: (ours is the best of the 4|best is )", report)) == 2
+    assert len(re.findall(r"(MF|LightGCN) at 0\.5: (ours is the best of the 5|best is )", report)) == 2
     assert not list(tmp_path.glob("*.tmp"))
 
 
