@@ -1417,8 +1417,8 @@ class DynamicSparsity:
         return self
 
     def remove_hooks(self) -> None:
-        """Remove the gradient hooks from the masked parameters and drop any recorded window gradient
-        (when training is over, or before pickling the model)."""
+        """Remove the gradient hooks from the masked parameters and drop any recorded window gradient and
+        any gradient carried by ``grad_decay`` (when training is over, or before pickling the model)."""
         for target in self.targets:
             if getattr(target, "handle", None) is not None:
                 target.handle.remove()
