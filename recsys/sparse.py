@@ -789,12 +789,8 @@ class SparseTable(nn.Module):
         its gradient since it last became inactive, ``decay`` times per update for the older windows."""
         if decay and self.recording:
             if self._records:
-                if self._inactive_grad is None:
-                    self._inactive_grad = self._new_inactive_grad()
-                for rows, grad in self._records:
-                    self._add_inactive_gradient(rows, grad)
-            carried = self._inactive_grad
-            self._records, self._inactive_grad = [], None   # the blocks now live in ``carried`` only
+                self._fold_records()
+            carried, self._inactive_grad = self._inactive_grad, None
             if carried is not None:
                 carried[-1] = 0   # the sink of the active entries' gradient
                 self._carried = carried.mul_(float(decay))
@@ -842,11 +838,15 @@ class SparseTable(nn.Module):
         inactive = self.numel - self.budget
         if self._inactive_grad is None and not whole and n_partial * self.dim <= max(inactive // 4, 1024 * self.dim):
             return
+        self._fold_records()
+
+    def _fold_records(self) -> None:
+        """Sum the kept row blocks into the vector over the inactive entries (made if need be)."""
         if self._inactive_grad is None:
             self._inactive_grad = self._new_inactive_grad()
-        for rows, grad in records:
+        for rows, grad in self._records:
             self._add_inactive_gradient(rows, grad)
-        records.clear()
+        self._records.clear()
 
     @torch.no_grad()
     def _add_inactive_gradient(self, rows: Optional[torch.Tensor], grad: torch.Tensor,
