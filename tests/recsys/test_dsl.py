@@ -335,6 +335,18 @@ def test_default_update_interval_is_one_update_an_epoch_but_not_after_the_last(t
             DSLRecommender(n_epochs=1, update_interval=bad, **params).fit(tiny)
 
 
+@pytest.mark.parametrize("backbone, every", [("mf", 3), ("lightgcn", 1)])
+def test_update_interval_auto_is_about_ten_updates_for_mf_and_one_an_epoch_for_lightgcn(tiny, backbone, every):
+    params = dict(backbone=backbone, n_factors=8, n_layers=1, density=0.5, n_epochs=30, batch_size=64, device="cpu",
+                  verbose=0, random_state=0)
+    steps_per_epoch = -(-len(tiny) // 64)
+    auto = DSLRecommender(**params).fit(tiny)
+    assert auto.n_updates_ == 30 // every - 1   # never on the last step
+    explicit = DSLRecommender(update_interval=every * steps_per_epoch, **params).fit(tiny)
+    assert np.array_equal(auto.user_embeddings_, explicit.user_embeddings_)
+    assert DSLRecommender(update_interval=None, **params).fit(tiny).n_updates_ == 29
+
+
 @pytest.mark.parametrize("backbone, resolved", [("mf", "gradient"), ("lightgcn", "zero")])
 def test_regrow_moments_auto_resolves_by_backbone(tiny, backbone, resolved):
     params = dict(backbone=backbone, n_factors=8, n_layers=2, density=0.5, n_epochs=3, batch_size=32,
