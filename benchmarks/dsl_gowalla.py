@@ -119,7 +119,9 @@ def grad_decay_of(mode: str, backbone: str) -> float:
 
 def auto_interval_words(backbone: str, epochs: int) -> str:
     """How often ``DSLRecommender(update_interval="auto")`` updates in a fit of ``epochs`` epochs."""
-    every = max(1, round(epochs / 10)) if backbone == "mf" else 1   # the estimator's rule
+    from recsys.dsl import auto_update_epochs
+
+    every = auto_update_epochs(backbone, epochs)
     return "once an epoch" if every == 1 else f"every {every} epochs"
 
 

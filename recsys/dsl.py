@@ -62,6 +62,14 @@ _NEGATIVE_CHUNK = 1 << 16   # pairs per membership test in negative sampling
 # data helpers
 
 
+def auto_update_epochs(backbone: str, n_epochs: int) -> int:
+    """Epochs between prune/grow updates under ``DSLRecommender(update_interval="auto")``.
+
+    MF: about ten updates over the fit, ``max(1, round(n_epochs / 10))``; LightGCN: one an epoch.
+    """
+    return max(1, round(int(n_epochs) / 10)) if backbone == "mf" else 1
+
+
 def _interactions(data: Any, n_users: Optional[int] = None, n_items: Optional[int] = None):
     from recsys.data import as_interactions
 
@@ -568,8 +576,7 @@ class DSLRecommender(BaseEstimator):
         if self.update_interval is None:
             return steps_per_epoch
         if isinstance(self.update_interval, str):   # "auto"
-            epochs = max(1, round(int(self.n_epochs) / 10)) if backbone == "mf" else 1
-            return epochs * steps_per_epoch
+            return auto_update_epochs(backbone, self.n_epochs) * steps_per_epoch
         return int(self.update_interval)
 
     def _grad_decay(self, backbone: str) -> float:
