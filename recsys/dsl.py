@@ -529,11 +529,10 @@ class DSLRecommender(BaseEstimator):
         if self.grad_decay != "auto" and (isinstance(self.grad_decay, (bool, str)) or not np.isscalar(self.grad_decay)
                                           or not 0 <= self.grad_decay <= 1):
             raise ValueError(f"grad_decay must be 'auto' or a number in [0, 1]; got {self.grad_decay!r}")
-        if self.update_interval is not None and not (isinstance(self.update_interval, str)
-                                                     and self.update_interval == "auto") and (
-                isinstance(self.update_interval, (bool, str)) or not isinstance(
-                    self.update_interval, (int, np.integer)) or self.update_interval < 1):
-            raise ValueError(f"update_interval must be 'auto', None or a positive int; got {self.update_interval!r}")
+        interval = self.update_interval
+        if not (interval is None or (isinstance(interval, str) and interval == "auto")
+                or (isinstance(interval, (int, np.integer)) and not isinstance(interval, bool) and interval >= 1)):
+            raise ValueError(f"update_interval must be 'auto', None or a positive int; got {interval!r}")
         for name in ("n_factors", "n_epochs", "batch_size", "n_negatives"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
