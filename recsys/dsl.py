@@ -56,6 +56,8 @@ __all__ = ["DSLRecommender", "bpr_loss", "normalized_adjacency", "sample_negativ
 BACKBONES = ("mf", "lightgcn")
 LR_SCHEDULES = ("constant", "cosine")
 _NEGATIVE_CHUNK = 1 << 16   # pairs per membership test in negative sampling
+AUTO_UPDATES = {"mf": 10, "lightgcn": 20}
+"""About how many prune/grow updates ``DSLRecommender(update_interval="auto")`` makes over a fit."""
 
 
 # ------------------------------------------------------------------------------------------------
@@ -65,9 +67,10 @@ _NEGATIVE_CHUNK = 1 << 16   # pairs per membership test in negative sampling
 def auto_update_epochs(backbone: str, n_epochs: int) -> int:
     """Epochs between prune/grow updates under ``DSLRecommender(update_interval="auto")``.
 
-    MF: about ten updates over the fit, ``max(1, round(n_epochs / 10))``; LightGCN: one an epoch.
+    ``max(1, round(n_epochs / AUTO_UPDATES[backbone]))``: about ten updates over an MF fit and twenty
+    over a LightGCN one (so one an epoch for LightGCN fits of up to 29 epochs).
     """
-    return max(1, round(int(n_epochs) / 10)) if backbone == "mf" else 1
+    return max(1, round(int(n_epochs) / AUTO_UPDATES[backbone]))
 
 
 def _interactions(data: Any, n_users: Optional[int] = None, n_items: Optional[int] = None):
@@ -298,17 +301,20 @@ class DSLRecommender(BaseEstimator):
         Keep the initial random sparse pattern (static sparse training).
     update_interval : "auto", None or int, default="auto"
         Optimizer steps between prune/grow updates (``Delta T``). None: one update an epoch (every
-        ``ceil(n_pairs / batch_size)`` steps). "auto": for LightGCN one update an epoch; for MF one every
-        ``max(1, round(n_epochs / 10))`` epochs, about ten updates over the fit. On Gowalla (MF, 396
-        steps an epoch; LightGCN, 25) rare updates did better than frequent ones: at density 0.5 MF's
-        Recall@20 rose from 0.114 with ``Delta T = 100`` to 0.119 with 300-600, LightGCN's from 0.133 with
-        6 to 0.137 with 25 (MF 10 epochs at Adam 3e-3, LightGCN 20; regrown weights at zero; test split,
+        ``ceil(n_pairs / batch_size)`` steps). "auto": for MF one update every ``max(1, round(n_epochs / 10))``
+        epochs, about ten over the fit; for LightGCN one every ``max(1, round(n_epochs / 20))`` epochs,
+        about twenty (one an epoch up to 29 epochs). On Gowalla (MF, 396 steps an epoch; LightGCN, 25)
+        rare updates did better than frequent ones: at density 0.5 MF's Recall@20 rose from 0.114 with
+        ``Delta T = 100`` to 0.119 with 300-600, LightGCN's from 0.133 with 6 to 0.137 with 25 (MF 10
+        epochs at Adam 3e-3, LightGCN 20; regrown weights at zero; test split,
         ``benchmarks/dsl_gowalla.py``), and once an epoch beat the earlier intervals for both on a
         validation split held out of train (10% of each user's items). For MF trained 30 epochs at
         1e-3 (where its dense model peaks), Recall@20 on that validation split at density 0.2 by epochs
         between updates, 1 / 2 / 3 / 4 / 5: 0.1137 / 0.1224 / 0.1242 / 0.1188 / 0.1088, and at 0.5 0.1277
-        with 1 and 0.1367 with 3 (dense: 0.1325), hence about ten updates; LightGCN at 0.2 did worse with
-        an update every two epochs than once an epoch (0.1174 against 0.1208). No update happens on the
+        with 1 and 0.1367 with 3 (dense: 0.1325), hence about ten updates. LightGCN on that split, at 0.5
+        / 0.2: over 20 epochs 0.1319 / 0.1255 once an epoch and 0.1334 / 0.1182 every two epochs; over 100,
+        0.1606 / 0.1449, 0.1695 / 0.1519 and 0.1721 / 0.1466 every 1, 5 and 10 epochs (dense 0.1776), so
+        about twenty updates is the best count on average at both lengths. No update happens on the
         last step, where nothing would train what it regrows.
     update_ratio : float, default=0.5
         Fraction of active weights replaced at the first update (``r_0``).
@@ -361,17 +367,24 @@ class DSLRecommender(BaseEstimator):
         gradient alone (the paper's and RigL's rule); 1: each inactive weight's gradient summed since it
         last became inactive. "auto": 1 for LightGCN, 0 for MF, chosen on the validation split described
         under ``regrow_moments`` (seed 0; Recall@20 at density 0.5 / 0.2). LightGCN: 0.1317 / 0.1208 with
-        0, 0.1319 / 0.1255 with 1 (0.1218 at 0.2 with 0.5); on the test split (mean of seeds 0-2) it went
-        from 0.1402 / 0.1314 to 0.1417 / 0.1351 (dense: 0.1419); trained for 100 epochs instead (seed 0),
-        DSL at 0.2 still ends 11.3% below dense (11.8% with 0; 8.7% with an update every 5 epochs). MF
-        (then 10 epochs at 3e-3): 0.1229 / 0.1117 with 0 and 0.1232 / 0.1126 with 1, within the
-        seed-to-seed spread, while on the test split (seeds 0 and 1, at 0.2) 1 lowered MF from 0.1166 /
-        0.1156 to 0.1143 / 0.1138, so MF keeps the paper's rule; in its present regime (30 epochs at 1e-3,
-        every 3 epochs) 0.1367 / 0.1242 with 0 and 0.1377 / 0.1228 with 1, mixed again.
-    balance : {None, "row"}, default=None
+        0, 0.1319 / 0.1255 with 1 (0.1218 at 0.2 with 0.5; one budget per table in all of these); on the
+        test split (mean of seeds 0-2) it went from 0.1402 / 0.1314 to 0.1417 / 0.1351 (dense: 0.1419);
+        trained for 100 epochs instead (seed 0), DSL at 0.2 with one update an epoch still ends 11.3% below
+        dense (11.8% with 0), and 8.7% below with an update every 5 epochs (0.1484 with 0). MF (then 10 epochs
+        at 3e-3): 0.1229 / 0.1117 with 0 and 0.1232 / 0.1126 with 1, within the seed-to-seed spread, while
+        on the test split (seeds 0 and 1, at 0.2) 1 lowered MF from 0.1166 / 0.1156 to 0.1143 / 0.1138, so MF
+        keeps the paper's rule; in its present regime (30 epochs at 1e-3, every 3 epochs) 0.1367 / 0.1242
+        with 0 and 0.1377 / 0.1228 with 1, mixed again.
+    balance : {"auto", None, "row"}, default="auto"
         "row" (an extension, not in the paper): every user and item row keeps ``round(density *
         n_factors)`` weights; prune/grow happens within rows (see :class:`recsys.sparse.DynamicSparsity`).
-        Needs ``sparse_storage=True`` and no ``redistribution``.
+        Needs ``sparse_storage=True`` and no ``redistribution``. None: one budget per table (the
+        paper's). "auto": "row" for LightGCN (where the settings allow it), None for MF. On the
+        validation split described under ``regrow_moments`` (seed 0, Recall@20 at density 0.5 / 0.2),
+        LightGCN over 20 epochs: 0.1319 / 0.1255 with one budget per table, 0.1372 / 0.1290 row-balanced
+        (dense: 0.1347); over 100 epochs 0.1695 / 0.1519 against 0.1742 / 0.1576 (dense: 0.1776). MF did
+        not gain from it: 0.1367 / 0.1242 against 0.1310 / 0.1199 (30 epochs), and in its earlier 10-epoch regime
+        0.1099 / 0.1075 against 0.1096 / 0.1119 at 0.2 (seeds 0 / 1).
     sparse_storage : bool, default=True
         Hold only the active weights (:class:`recsys.sparse.SparseTable`) rather than dense tables
         under masks.
@@ -443,14 +456,14 @@ class DSLRecommender(BaseEstimator):
       (``balance="row"``), DSL gives 0.119 at 0.5, below the dense d = 32.
 
     LightGCN averages each row with its neighbours', so its final embeddings are dense whatever the
-    mask. There (Adam 1e-2, batch 32,768, 20 epochs) DSL is ahead of the dense model of as many
-    weights at every density: 0.141 against 0.133 (d = 32) at 0.5, 0.134 against 0.122 (d = 13) at
-    0.2, 0.127 against 0.100 (d = 6) at 0.1; the dense d = 64 model reaches 0.142.
+    mask. There (Adam 1e-2, batch 32,768, 20 epochs, row-balanced budgets) DSL is ahead of the dense
+    model of as many weights at every density: 0.143 against 0.133 (d = 32) at 0.5, 0.138 against
+    0.122 (d = 13) at 0.2, 0.127 against 0.100 (d = 6) at 0.1; the dense d = 64 model reaches 0.142.
 
     Memory. The peak resident memory a fit adds (same benchmark, Gowalla, 3 epochs) falls with the
-    density, by less than the weights do: MF 122 MiB dense, 106, 79 and 74 MiB at 0.5, 0.2 and 0.1 (an
+    density, by less than the weights do: MF 122 MiB dense, 108, 79 and 74 MiB at 0.5, 0.2 and 0.1 (an
     update rebuilds the values and Adam moments beside the old ones, and growth keeps the gradient at
-    the inactive entries); LightGCN 192, 186, 170 and 165 MiB, most of it the backward pass through the
+    the inactive entries); LightGCN 192, 186, 171 and 167 MiB, most of it the backward pass through the
     propagation over the whole graph, whose ``(n_users + n_items) x n_factors`` blocks are dense at
     every density.
 
@@ -476,7 +489,7 @@ class DSLRecommender(BaseEstimator):
                  fix: bool = False, update_interval: Any = "auto", update_ratio: float = 0.5,
                  final_update_ratio: float = 0.005, redistribution: Optional[str] = None, grow: str = "gradient",
                  regrow_init: str = "gradient", regrow_moments: str = "auto", grad_window: Optional[int] = None,
-                 grad_decay: Any = "auto", balance: Optional[str] = None,
+                 grad_decay: Any = "auto", balance: Optional[str] = "auto",
                  sparse_storage: bool = True, n_epochs: int = 30,
                  batch_size: int = 2048, lr: float = 1e-3, lr_schedule: str = "constant", min_lr: float = 1e-4,
                  reg: float = 1e-4, n_negatives: int = 1, init_std: float = 0.1, eval_every: int = 0,
@@ -518,8 +531,8 @@ class DSLRecommender(BaseEstimator):
         if not isinstance(self.backbone, str) or self.backbone.lower() not in BACKBONES:
             raise ValueError(f"backbone must be one of {BACKBONES}; got {self.backbone!r}")
         check_density(self.density)
-        if self.balance not in (None, "row"):
-            raise ValueError(f"balance must be None or 'row'; got {self.balance!r}")
+        if not (self.balance is None or (isinstance(self.balance, str) and self.balance in ("auto", "row"))):
+            raise ValueError(f"balance must be 'auto', None or 'row'; got {self.balance!r}")
         if self.balance == "row" and (not self.sparse_storage or self.redistribution == "global"):
             raise ValueError("balance='row' needs sparse_storage=True and redistribution=None")
         if self.grad_window is not None and (isinstance(self.grad_window, bool)
@@ -578,6 +591,13 @@ class DSLRecommender(BaseEstimator):
             return auto_update_epochs(backbone, self.n_epochs) * steps_per_epoch
         return int(self.update_interval)
 
+    def _balance(self, backbone: str) -> Optional[str]:
+        """``balance`` with "auto" resolved: "row" for LightGCN where the storage and budget allow it."""
+        if self.balance != "auto":
+            return self.balance
+        fits = self.sparse_storage and self.redistribution is None and float(self.density) < 1.0
+        return "row" if backbone == "lightgcn" and fits else None
+
     def _grad_decay(self, backbone: str) -> float:
         """``grad_decay`` with "auto" resolved for ``backbone``."""
         if self.grad_decay != "auto":
@@ -620,7 +640,7 @@ class DSLRecommender(BaseEstimator):
         init_gen = torch.Generator().manual_seed(int(rng.numpy.randint(2**31 - 1)))
         backbone = self.backbone.lower()
         net = _DSLNet(n_users, n_items, int(self.n_factors), backbone, int(self.n_layers), storage, density,
-                      float(self.init_std), init_gen, device, dtype, row_balanced=self.balance == "row")
+                      float(self.init_std), init_gen, device, dtype, row_balanced=self._balance(backbone) == "row")
         adj = normalized_adjacency(train, device, dtype) if backbone == "lightgcn" else None
         optimizer = backend.adam(net.parameters(), float(self.lr))
         scheduler = None
@@ -646,7 +666,7 @@ class DSLRecommender(BaseEstimator):
                                      random_state=int(rng.numpy.randint(2**31 - 1)), optimizer=optimizer,
                                      regrow_init=self.regrow_init,
                                      regrow_moments=self._regrow_moments(backbone),
-                                     balance=self.balance, grad_decay=self._grad_decay(backbone),
+                                     balance=self._balance(backbone), grad_decay=self._grad_decay(backbone),
                                      grad_window=interval if self.grad_window is None
                                      else min(int(self.grad_window), interval))
         self.n_users_, self.n_items_ = n_users, n_items

@@ -335,16 +335,16 @@ def test_default_update_interval_is_one_update_an_epoch_but_not_after_the_last(t
             DSLRecommender(n_epochs=1, update_interval=bad, **params).fit(tiny)
 
 
-@pytest.mark.parametrize("backbone, every", [("mf", 3), ("lightgcn", 1)])
-def test_update_interval_auto_is_about_ten_updates_for_mf_and_one_an_epoch_for_lightgcn(tiny, backbone, every):
-    params = dict(backbone=backbone, n_factors=8, n_layers=1, density=0.5, n_epochs=30, batch_size=64, device="cpu",
-                  verbose=0, random_state=0)
+@pytest.mark.parametrize("backbone, n_epochs, every", [("mf", 30, 3), ("lightgcn", 20, 1), ("lightgcn", 60, 3)])
+def test_update_interval_auto_is_about_ten_updates_for_mf_and_twenty_for_lightgcn(tiny, backbone, n_epochs, every):
+    params = dict(backbone=backbone, n_factors=8, n_layers=1, density=0.5, n_epochs=n_epochs, batch_size=64,
+                  device="cpu", verbose=0, random_state=0)
     steps_per_epoch = -(-len(tiny) // 64)
     auto = DSLRecommender(**params).fit(tiny)
-    assert auto.n_updates_ == 30 // every - 1   # never on the last step
+    assert auto.n_updates_ == n_epochs // every - 1   # never on the last step
     explicit = DSLRecommender(update_interval=every * steps_per_epoch, **params).fit(tiny)
     assert np.array_equal(auto.user_embeddings_, explicit.user_embeddings_)
-    assert DSLRecommender(update_interval=None, **params).fit(tiny).n_updates_ == 29
+    assert DSLRecommender(update_interval=None, **params).fit(tiny).n_updates_ == n_epochs - 1
 
 
 @pytest.mark.parametrize("backbone, resolved", [("mf", "gradient"), ("lightgcn", "zero")])
@@ -412,3 +412,20 @@ def test_row_balanced_recommender_keeps_every_row_at_its_share():
                 dict(balance="rows"), dict(grad_window=0)):
         with pytest.raises(ValueError, match="balance|grad_window"):
             DSLRecommender(**bad).fit(data)
+
+
+@pytest.mark.parametrize("backbone, settings, resolved", [
+    ("lightgcn", {}, "row"), ("mf", {}, None), ("lightgcn", {"redistribution": "global"}, None),
+    ("lightgcn", {"sparse_storage": False}, None), ("lightgcn", {"fix": True}, "row")])
+def test_balance_auto_is_row_balanced_for_lightgcn_where_the_settings_allow(tiny, backbone, settings, resolved):
+    params = dict(backbone=backbone, n_factors=8, n_layers=2, density=0.5, n_epochs=3, batch_size=32,
+                  update_interval=2, device="cpu", verbose=0, random_state=0, **settings)
+    auto = DSLRecommender(**params).fit(tiny)
+    assert np.array_equal(auto.user_embeddings_, DSLRecommender(balance=resolved, **params).fit(tiny).user_embeddings_)
+    if resolved == "row":
+        for table in (auto.model_.user, auto.model_.item):
+            assert torch.equal(table.active_mask().sum(1), torch.full((table.n_rows,), 4))
+        other = DSLRecommender(balance=None, **params).fit(tiny).user_embeddings_
+        assert not np.allclose(auto.user_embeddings_, other)   # one budget per table trains differently
+    with pytest.raises(ValueError, match="balance"):
+        DSLRecommender(balance=True, **params).fit(tiny)
