@@ -28,8 +28,10 @@ def test_dsl_benchmark_writes_its_report(tmp_path):
     assert report.count(paper) == 2
     assert report.count("| static sparse (`fix=True`) | 0.5 | 0.") == 2
     # half of the weights are stored at density 0.5 (400 users + 300 items, d = 64)
-    assert report.count('| DSL, row-balanced budgets (`balance="row"`) | 0.5 | 0.') == 1   # MF only
-    assert report.count("22,400 of 44,800") == 7
+    # the other budget rule than the defaults': row-balanced for MF, one budget per table for LightGCN
+    assert report.count('| DSL, row-balanced budgets (`balance="row"`) | 0.5 | 0.') == 1
+    assert report.count("| DSL, one budget per table (`balance=None`, the paper's) | 0.5 | 0.") == 1
+    assert report.count("22,400 of 44,800") == 8
     # the dense model with as many weights as density 0.5 (d = 32), for both backbones
     assert report.count("| dense, d = 32 (as many weights as density 0.5) | 0.5 | 0.") == 2
     assert report.count("22,400 of 22,400") == 2
@@ -47,21 +49,23 @@ def test_dsl_benchmark_writes_its_report(tmp_path):
     assert report.count("| DSL (ours) | 0.5 | 1 | 0.") == 2 and report.count("| dense | 1 | 1 | 0.") == 2
     # the settings check on a validation split: dense and the four DSL settings at 0.5, for both backbones
     assert "## The chosen settings on a validation split" in report
-    for setting in ("| 1 | dense |", "| 0.5 | once an epoch, regrown at zero, moments at zero |"):
+    for setting in ("| 1 | dense |", "| 0.5 | once an epoch, regrown at zero, moments at zero, one budget per table |"):
         assert report.count(setting) == 2, setting
     alone, carried = "the window's gradient alone", "the gradient since an entry became inactive"
-    for backbone, ours, other, decay, other_decay in (
-            ("MF", "from the window's mean gradient", "at zero", alone, carried),
-            ("LightGCN", "at zero", "from the window's mean gradient", carried, alone)):
+    per_table, row = "one budget per table", "row-balanced budgets"
+    for backbone, ours, other, decay, other_decay, balance, other_balance in (
+            ("MF", "from the window's mean gradient", "at zero", alone, carried, per_table, row),
+            ("LightGCN", "at zero", "from the window's mean gradient", carried, alone, row, per_table)):
         assert report.count(f"| {backbone} | 0.5 | once an epoch, regrown along the gradient, Adam moments {ours}, "
-                            f"growth by {decay} (ours, the defaults) | 0.") == 1
+                            f"growth by {decay}, {balance} (ours, the defaults) | 0.") == 1
+        assert report.count(f"| {backbone} | 0.5 | the same (growth by {decay}) with {other_balance} | 0.") == 1
         assert report.count(f"| {backbone} | 0.5 | the same with Adam moments {other} | 0.") == 1
         assert report.count(f"| {backbone} | 0.5 | the same (moments {ours}) with growth by {other_decay} | 0.") == 1
-    assert report.count("| MF | 0.5 | every 100 steps, regrown at zero, moments at zero (the earlier settings) "
-                        "| 0.") == 1
-    assert report.count("| LightGCN | 0.5 | every 6 steps, regrown at zero, moments at zero (the earlier "
-                        "settings) | 0.") == 1
-    assert len(re.findall(r"(MF|LightGCN) at 0\.5: (ours is the best of the 5|best is )", report)) == 2
+    assert report.count("| MF | 0.5 | every 100 steps, regrown at zero, moments at zero, one budget per table "
+                        "(the earlier settings) | 0.") == 1
+    assert report.count("| LightGCN | 0.5 | every 6 steps, regrown at zero, moments at zero, one budget per table "
+                        "(the earlier settings) | 0.") == 1
+    assert len(re.findall(r"(MF|LightGCN) at 0\.5: (ours is the best of the 6|best is )", report)) == 2
     assert not list(tmp_path.glob("*.tmp"))
 
 
