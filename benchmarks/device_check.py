@@ -189,8 +189,8 @@ def real_dsl_long(data_root, device, epochs: int = 300):
     """LightGCN on Gowalla trained far longer than the CPU benchmark can: dense against DSL.
 
     The paper's regime is 1000 epochs on a GPU. At the CPU benchmark's 20 epochs DSL is 1.1% above dense
-    at density 0.5 and 3.1% below at 0.2 (means of three seeds); trained 100 epochs on the CPU, 1.9% and
-    11.3% below (seed 0, validation split). The estimator's defaults: about twenty updates over the fit,
+    at density 0.5 and 3.1% below at 0.2 (means of three seeds); trained 100 epochs on the CPU, 2.6% and
+    7.5% below (seed 0; 1.9% and 11.3% on a validation split). The estimator's defaults: about twenty updates over the fit,
     row-balanced budgets.
     Opt-in (``--real dsl-long``), ``--long-epochs``.
     """
