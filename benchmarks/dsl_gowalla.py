@@ -82,7 +82,7 @@ MODES = {"dense": "dense", "dsl": "DSL (ours: grow by the interval's gradient, r
          "dsl-table": "DSL, one budget per table (`balance=None`, the paper's)",
          "static": "static sparse (`fix=True`)",
          "dense-small": "dense, same parameter count (d = density x 64)"}
-ROW_BALANCED_DENSITIES = (0.5, 0.2)   # the other budget rule than the defaults' ("dsl-row" or "dsl-table")
+OTHER_BUDGET_DENSITIES = (0.5, 0.2)   # the other budget rule than the defaults' ("dsl-row" or "dsl-table")
 # the estimator's balance="auto" per backbone (the val-dsl-balance rows and dsl-row / dsl-table take the other);
 # the paper's rules, static training and the earlier settings keep one budget per table
 DEFAULT_BALANCE = {"mf": None, "lightgcn": "row"}
@@ -175,7 +175,7 @@ def configurations(backbones, densities):
         for density in densities:
             out.append((backbone, "dsl", density))
             out.append((backbone, "dsl-batch", density))
-            if density in ROW_BALANCED_DENSITIES:
+            if density in OTHER_BUDGET_DENSITIES:
                 out.append((backbone, "dsl-row" if DEFAULT_BALANCE[backbone] is None else "dsl-table", density))
             out.append((backbone, "static", density))
             out.append((backbone, "dense-small", density))

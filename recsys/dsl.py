@@ -533,7 +533,7 @@ class DSLRecommender(BaseEstimator):
         check_density(self.density)
         if not (self.balance is None or (isinstance(self.balance, str) and self.balance in ("auto", "row"))):
             raise ValueError(f"balance must be 'auto', None or 'row'; got {self.balance!r}")
-        if self.balance == "row" and (not self.sparse_storage or self.redistribution == "global"):
+        if self.balance == "row" and not self._row_balance_possible():
             raise ValueError("balance='row' needs sparse_storage=True and redistribution=None")
         if self.grad_window is not None and (isinstance(self.grad_window, bool)
                                              or not isinstance(self.grad_window, (int, np.integer))
@@ -591,12 +591,16 @@ class DSLRecommender(BaseEstimator):
             return auto_update_epochs(backbone, self.n_epochs) * steps_per_epoch
         return int(self.update_interval)
 
+    def _row_balance_possible(self) -> bool:
+        """Row-balanced budgets need sparse tables and a budget per table (no redistribution)."""
+        return bool(self.sparse_storage) and self.redistribution is None
+
     def _balance(self, backbone: str) -> Optional[str]:
-        """``balance`` with "auto" resolved: "row" for LightGCN where the storage and budget allow it."""
+        """``balance`` with "auto" resolved: "row" for sparse LightGCN where the settings allow it."""
         if self.balance != "auto":
             return self.balance
-        fits = self.sparse_storage and self.redistribution is None and float(self.density) < 1.0
-        return "row" if backbone == "lightgcn" and fits else None
+        sparse = float(self.density) < 1.0
+        return "row" if backbone == "lightgcn" and sparse and self._row_balance_possible() else None
 
     def _grad_decay(self, backbone: str) -> float:
         """``grad_decay`` with "auto" resolved for ``backbone``."""
