@@ -85,6 +85,7 @@ __all__ = [
     "Rewiring",
     "SparseTable",
     "check_density",
+    "degree_row_counts",
     "exact_budget",
     "largest_k",
     "random_positions",
@@ -128,6 +129,68 @@ def check_density(density: Any, name: str = "density") -> float:
 def exact_budget(density: float, numel: int) -> int:
     """The number of active weights of a tensor of ``numel`` entries: ``round(density * numel)``, at least 1."""
     return int(min(numel, max(1, round(check_density(density) * numel))))
+
+
+def degree_row_counts(degrees: Any, dim: int, density: float, head_fraction: float = 0.25,
+                      head_ratio: float = 1.5) -> np.ndarray:
+    """Active weights per row of a row-balanced table that give busier rows more, at the uniform total.
+
+    The total is that of ``round(density * dim)`` weights in every row. The ``ceil(head_fraction *
+    n_rows)`` rows of highest degree (ties: lower index first) hold ``floor(head_ratio * round(density *
+    dim))`` each (at most ``dim``); the other rows share the rest evenly, the busier ones taking the
+    remainder one weight each. For :class:`SparseTable` ``row_counts`` (an extension, not in the DSL paper;
+    see :class:`recsys.DSLRecommender`'s ``balance="degree"``).
+
+    Parameters
+    ----------
+    degrees : array-like of shape (n_rows,)
+        A row's number of training interactions (any non-negative score of how busy it is).
+    dim : int
+    density : float in (0, 1]
+    head_fraction : float in [0, 1), default=0.25
+    head_ratio : float >= 1, default=1.5
+
+    Returns
+    -------
+    ndarray of int64, shape (n_rows,)
+        Each in ``[1, dim]``; they sum to ``n_rows * round(density * dim)``.
+
+    Examples
+    --------
+    >>> degree_row_counts([5, 1, 9, 2, 3, 0, 4, 8], dim=16, density=0.5).tolist()
+    [7, 6, 12, 7, 7, 6, 7, 12]
+    """
+    degrees = np.asarray(degrees)
+    if degrees.ndim != 1 or degrees.size == 0 or not np.issubdtype(degrees.dtype, np.number):
+        raise ValueError(f"degrees must be a non-empty 1-D array of numbers; got shape {degrees.shape}")
+    if not np.all(np.isfinite(degrees)) or np.any(degrees < 0):
+        raise ValueError("degrees must be finite and non-negative")
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
+        raise ValueError(f"dim must be a positive int; got {dim!r}")
+    if not 0.0 <= float(head_fraction) < 1.0:
+        raise ValueError(f"head_fraction must be in [0, 1); got {head_fraction!r}")
+    if not float(head_ratio) >= 1.0:
+        raise ValueError(f"head_ratio must be at least 1; got {head_ratio!r}")
+    n_rows = degrees.size
+    mean = exact_budget(density, dim)
+    order = np.argsort(-degrees, kind="stable")                 # busiest first
+    n_head = int(math.ceil(float(head_fraction) * n_rows))
+    n_tail = n_rows - n_head
+    head = min(dim, int(math.floor(float(head_ratio) * mean)))
+    if n_tail == 0:
+        head = mean
+    rest = n_rows * mean - n_head * head
+    while n_tail and rest < n_tail:   # the head would leave a tail row empty: give it less
+        head -= 1
+        rest = n_rows * mean - n_head * head
+    counts = np.empty(n_rows, dtype=np.int64)
+    counts[order[:n_head]] = head
+    if n_tail:
+        base, extra = divmod(rest, n_tail)
+        tail = np.full(n_tail, base, dtype=np.int64)
+        tail[:extra] += 1
+        counts[order[n_head:]] = tail
+    return counts
 
 
 def update_ratio(step: int, initial: float = 0.5, final: float = 0.005, end_step: Optional[int] = None,
@@ -620,7 +683,8 @@ class SparseTable(nn.Module):
     ----------
     n_rows, dim : int
     density : float in (0, 1], default=0.5
-        The table holds ``round(density * n_rows * dim)`` active weights (its budget).
+        The table holds ``round(density * n_rows * dim)`` active weights (its budget). Not used with
+        ``row_counts``, where the density is ``sum(row_counts) / (n_rows * dim)``.
     init_std : float, default=0.1
         Active weights start as ``N(0, init_std^2)``.
     random_state : None, int or RandomState
@@ -630,6 +694,10 @@ class SparseTable(nn.Module):
     row_balanced : bool, default=False
         Give every row exactly ``round(density * dim)`` active weights (the budget is then ``n_rows`` times
         that); :class:`DynamicSparsity` with ``balance="row"`` keeps it so.
+    row_counts : array-like of int, shape (n_rows,), optional
+        Row-balanced with these counts instead (each in ``[0, dim]``; see :func:`degree_row_counts`):
+        row ``r`` holds ``row_counts[r]`` active weights at random columns, and ``balance="row"`` keeps
+        every row at its own count. Implies ``row_balanced``.
 
     Attributes
     ----------
@@ -664,22 +732,27 @@ class SparseTable(nn.Module):
     _carried = None
 
     def __init__(self, n_rows: int, dim: int, density: float = 0.5, init_std: float = 0.1,
-                 random_state: Any = None, device: Any = None, dtype: Any = None, row_balanced: bool = False):
+                 random_state: Any = None, device: Any = None, dtype: Any = None, row_balanced: bool = False,
+                 row_counts: Any = None):
         super().__init__()
         for name, value in (("n_rows", n_rows), ("dim", dim)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be a positive int; got {value!r}")
         self.n_rows, self.dim = int(n_rows), int(dim)
-        self.density = check_density(density)
         dev = backend.resolve_device("cpu" if device is None else device)
         dt = backend.resolve_dtype(dtype)
         gen = backend.check_random_state(random_state).torch
-        self.row_balanced = bool(row_balanced)
-        if self.row_balanced:  # every row: the same round(density * dim) active columns, chosen at random
-            per_row = exact_budget(self.density, self.dim)
-            cols = torch.argsort(torch.rand(self.n_rows, self.dim, generator=gen), dim=1)[:, :per_row]
-            cols = torch.sort(cols, dim=1).values
-            flat = (torch.arange(self.n_rows).unsqueeze(1) * self.dim + cols).reshape(-1)
+        self.row_balanced = bool(row_balanced) or row_counts is not None
+        if row_counts is not None:
+            counts = self._check_row_counts(row_counts)
+            self.density = float(counts.sum()) / self.numel
+        else:
+            self.density = check_density(density)
+            counts = torch.full((self.n_rows,), exact_budget(self.density, self.dim), dtype=torch.long)
+        if self.row_balanced:  # row r: counts[r] active columns, chosen at random (those of lowest random rank)
+            rank = torch.argsort(torch.argsort(torch.rand(self.n_rows, self.dim, generator=gen), dim=1), dim=1)
+            flat = torch.nonzero((rank < counts.unsqueeze(1)).view(-1)).squeeze(1)
+            del rank
             budget = flat.numel()
         else:
             budget = exact_budget(self.density, self.numel)
@@ -708,6 +781,21 @@ class SparseTable(nn.Module):
     @property
     def index_dtype(self) -> torch.dtype:
         return torch.int32 if self.numel < 2**31 else torch.int64
+
+    @property
+    def row_counts(self) -> torch.Tensor:
+        """Active weights in each row (int64, shape ``(n_rows,)``)."""
+        return torch.diff(self.indptr).long()
+
+    def _check_row_counts(self, row_counts: Any) -> torch.Tensor:
+        counts = np.asarray(row_counts)
+        if counts.shape != (self.n_rows,) or not np.issubdtype(counts.dtype, np.integer):
+            raise ValueError(f"row_counts must be {self.n_rows} ints (one per row); got an array of shape "
+                             f"{counts.shape} and dtype {counts.dtype}")
+        if counts.min() < 0 or counts.max() > self.dim or counts.sum() < 1:
+            raise ValueError(f"row_counts must be in [0, {self.dim}] (the row length) with at least one "
+                             f"active weight in all; got min {counts.min()}, max {counts.max()}")
+        return torch.as_tensor(counts, dtype=torch.long)
 
     def _row_pointer(self, flat: torch.Tensor) -> torch.Tensor:
         """``indptr[r]`` = number of active positions before row ``r`` (a search in the sorted ``flat``)."""
@@ -923,8 +1011,8 @@ class SparseTable(nn.Module):
     def balanced_selection(self, ratio: float, chunk_rows: int = 4096, random: Optional[torch.Generator] = None,
                            payload: bool = False) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
         """Per-row prune/grow for a row-balanced table: in every row with a recorded gradient (every row
-        under random growth), the ``k = ceil(ratio * per_row)`` smallest ``|values|`` leave and the ``k``
-        inactive entries of largest ``|gradient|`` join, so every row keeps its count.
+        under random growth) holding ``c`` weights, the ``k = ceil(ratio * c)`` smallest ``|values|`` leave
+        and the ``k`` inactive entries of largest ``|gradient|`` join, so every row keeps its count.
 
         Returns
         -------
@@ -933,38 +1021,36 @@ class SparseTable(nn.Module):
         payload : tensor or None
             The signed gradient at ``grow_positions`` (with ``payload``).
         """
-        per_row = self.budget // self.n_rows
-        if not self.row_balanced or per_row * self.n_rows != self.budget:
+        if not self.row_balanced:
             raise ValueError("balanced_selection needs a row-balanced table (SparseTable(row_balanced=True))")
-        k = update_count(ratio, per_row, self.dim - per_row)
         device = self.values.device
         prunes, grows, payloads = [], [], []
-        if k == 0:
-            empty = torch.zeros(0, dtype=torch.long, device=device)
-            return empty, empty, (self.values.new_zeros(0) if payload else None)
         values = self.values.detach()
+        all_counts = self.row_counts
         chunks = self.dense_gradient_chunks(chunk_rows) if random is None else self._zero_chunks(chunk_rows)
         for lo, block in chunks:
             hi = lo + block.shape[0]
-            magnitudes = values[lo * per_row:hi * per_row].abs().view(hi - lo, per_row)
-            columns = (self.indices[lo * per_row:hi * per_row].long() % self.dim).view(hi - lo, per_row)
             if random is None:
                 scores = block.abs().to(torch.float32)
-                rows = torch.nonzero(scores.amax(dim=1) > 0).squeeze(1)   # rows with gradient information
+                informed = scores.amax(dim=1) > 0   # rows with gradient information
             else:
                 scores = torch.rand(block.shape, generator=random).to(device)
-                rows = torch.arange(hi - lo, device=device)
-            if rows.numel() == 0:
-                continue
-            scores = scores.index_select(0, rows)
-            scores.scatter_(1, columns.index_select(0, rows), -math.inf)
-            grow_cols = torch.topk(scores, k, dim=1).indices
-            prune_cols = torch.topk(magnitudes.index_select(0, rows), k, dim=1, largest=False).indices
-            global_rows = (rows + lo).unsqueeze(1)
-            grows.append(_narrow((global_rows * self.dim + grow_cols).reshape(-1), self.numel))
-            prunes.append(_narrow((global_rows * per_row + prune_cols).reshape(-1), self.numel))
-            if payload:
-                payloads.append(block.index_select(0, rows).gather(1, grow_cols).reshape(-1))
+                informed = torch.ones(hi - lo, dtype=torch.bool, device=device)
+            counts = all_counts[lo:hi]
+            for count in torch.unique(counts[informed]).tolist():   # rows of one count at a time
+                k = update_count(ratio, count, self.dim - count)
+                if k == 0:
+                    continue
+                rows = torch.nonzero(informed & (counts == count)).squeeze(1)
+                slots = self.indptr.index_select(0, rows + lo).unsqueeze(1) + torch.arange(count, device=device)
+                columns = self.indices[slots].long() % self.dim
+                row_scores = scores.index_select(0, rows).scatter_(1, columns, -math.inf)
+                grow_cols = torch.topk(row_scores, k, dim=1).indices
+                prune_at = torch.topk(values[slots].abs(), k, dim=1, largest=False).indices
+                grows.append(_narrow(((rows + lo).unsqueeze(1) * self.dim + grow_cols).reshape(-1), self.numel))
+                prunes.append(_narrow(slots.gather(1, prune_at).reshape(-1), self.numel))
+                if payload:
+                    payloads.append(block.index_select(0, rows).gather(1, grow_cols).reshape(-1))
         if not grows:
             empty = torch.zeros(0, dtype=torch.long, device=device)
             return empty, empty, (self.values.new_zeros(0) if payload else None)
@@ -1262,8 +1348,8 @@ class DynamicSparsity:
         Rows per chunk when scanning a table's dense gradient.
     balance : {None, "row"}, default=None
         "row" (an extension, not in the paper): prune and grow within every row of row-balanced
-        :class:`SparseTable` targets, so each user and item keeps ``round(density * dim)`` weights and
-        only rows with gradient information change. Per-tensor magnitude pruning (None, the paper's rule)
+        :class:`SparseTable` targets, so each user and item keeps its count (``round(density * dim)``
+        weights, or the table's ``row_counts``) and only rows with gradient information change. Per-tensor magnitude pruning (None, the paper's rule)
         drains rarely seen rows, whose weights stay small, towards popular ones.
     grad_window : int, default=1
         Grow by the gradient summed over the last ``grad_window`` steps before an update (at most

@@ -31,7 +31,12 @@ def test_dsl_benchmark_writes_its_report(tmp_path):
     # the other budget rule than the defaults': row-balanced for MF, one budget per table for LightGCN
     assert report.count('| DSL, row-balanced budgets (`balance="row"`) | 0.5 | 0.') == 1
     assert report.count("| DSL, one budget per table (`balance=None`, the paper's) | 0.5 | 0.") == 1
-    assert report.count("22,400 of 44,800") == 8
+    # LightGCN's per-row budgets that follow the degree, compared with the defaults over both seeds
+    degree = 'DSL, per-row budgets that follow the degree (`balance="degree"`)'
+    assert report.count(f"| {degree} | 0.5 | 0.") == 1 and report.count(f"| LightGCN | {degree} | 0.5 | 1 | 0.") == 1
+    assert re.search(r"follow the degree against the defaults, Recall@20: 0\.5: 0\.\d{4} against 0\.\d{4} "
+                     r"\(mean of 2 seeds, [+-]\d+\.\d%\)", report)
+    assert report.count("22,400 of 44,800") == 9
     # the dense model with as many weights as density 0.5 (d = 32), for both backbones
     assert report.count("| dense, d = 32 (as many weights as density 0.5) | 0.5 | 0.") == 2
     assert report.count("22,400 of 22,400") == 2

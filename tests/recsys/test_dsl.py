@@ -13,7 +13,7 @@ from recsys.data import make_low_rank_interactions
 from recsys.dsl import (DSLRecommender, _DSLNet, _LightGCNPropagation, _SquaredRowNorms, mean_of_layers,
                         normalized_adjacency, sample_negatives)
 from recsys.metrics import evaluate_ranking
-from recsys.sparse import SparseTable
+from recsys.sparse import SparseTable, degree_row_counts
 
 GOWALLA = Path(__file__).resolve().parents[3] / "shared" / "data" / "recsys" / "gowalla" / "train.txt"
 
@@ -411,6 +411,27 @@ def test_row_balanced_recommender_keeps_every_row_at_its_share():
     for bad in (dict(balance="row", sparse_storage=False), dict(balance="row", redistribution="global"),
                 dict(balance="rows"), dict(grad_window=0)):
         with pytest.raises(ValueError, match="balance|grad_window"):
+            DSLRecommender(**bad).fit(data)
+
+
+@pytest.mark.parametrize("backbone", ["lightgcn", "mf"])
+def test_degree_balanced_recommender_gives_busy_rows_more_and_keeps_each_rows_count(backbone):
+    """balance='degree': each row's count is set from its training degree (degree_row_counts) at the
+    row-balanced total, and prune/grow keeps every row at its own count through training."""
+    data = make_low_rank_interactions(n_users=60, n_items=40, rank=3, interactions_per_user=8, random_state=0)
+    model = DSLRecommender(backbone=backbone, n_factors=8, n_layers=2, density=0.25, n_epochs=4, batch_size=64,
+                           lr=1e-2, update_interval=3, balance="degree", random_state=0, device="cpu",
+                           verbose=0).fit(data)
+    assert model.n_updates_ > 0 and model.n_active_parameters_ == (60 + 40) * 2
+    train = model.train_
+    for table, degrees in ((model.model_.user, train.getnnz(axis=1)), (model.model_.item, train.getnnz(axis=0))):
+        expected = degree_row_counts(degrees, 8, 0.25, head_fraction=0.25, head_ratio=1.5)
+        assert len(np.unique(expected)) > 1
+        assert np.array_equal(table.active_mask().sum(1).numpy(), expected)
+        busiest = np.argsort(-degrees, kind="stable")[: -(-table.n_rows // 4)]
+        assert np.all(expected[busiest] == 3)
+    for bad in (dict(balance="degree", sparse_storage=False), dict(balance="degree", redistribution="global")):
+        with pytest.raises(ValueError, match="balance"):
             DSLRecommender(**bad).fit(data)
 
 

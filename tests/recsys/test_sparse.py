@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from recsys.sparse import (DynamicSparsity, SparseTable, exact_budget, largest_k, random_positions, smallest_k,
-                           split_positions, update_count, update_ratio)
+from recsys.sparse import (DynamicSparsity, SparseTable, degree_row_counts, exact_budget, largest_k, random_positions,
+                           smallest_k, split_positions, update_count, update_ratio)
 
 
 def _distinct(shape, seed):
@@ -700,18 +700,25 @@ def test_recorded_row_blocks_alone_sum_exactly_before_and_after_compaction():
         assert torch.allclose(got, reference * ~table.active_mask(), atol=1e-5)
 
 
-def test_row_balanced_tables_prune_and_grow_within_rows():
+RAGGED_COUNTS = [4, 1, 7, 0, 8, 4, 2, 6, 3, 5, 4, 4]   # an empty row, a full one, and every count between
+
+
+@pytest.mark.parametrize("row_counts", [None, RAGGED_COUNTS])
+def test_row_balanced_tables_prune_and_grow_within_rows(row_counts):
     """balance='row': every row keeps its count; in rows with a recorded gradient the k smallest |w| leave and
-    the k largest |grad| inactive entries join (a NumPy reference); rows without a gradient do not change."""
-    table = SparseTable(12, 8, density=0.5, random_state=0, row_balanced=True)
-    assert table.budget == 12 * 4
-    assert torch.equal(table.active_mask().sum(1), torch.full((12,), 4))
+    the k largest |grad| inactive entries join, k = ceil(r_t * the row's count) (a NumPy reference); rows
+    without a gradient do not change. With ``row_counts`` the rows hold different counts."""
+    table = SparseTable(12, 8, density=0.5, random_state=0, row_balanced=True, row_counts=row_counts)
+    counts = torch.full((12,), 4) if row_counts is None else torch.tensor(row_counts)
+    assert table.budget == int(counts.sum()) == 48
+    assert torch.equal(table.active_mask().sum(1), counts) and torch.equal(table.row_counts, counts)
     opt = torch.optim.Adam(table.parameters(), lr=1e-2)
     ds = DynamicSparsity([("t", table)], update_interval=2, update_ratio=0.5, end_step=6, optimizer=opt,
                          random_state=0, grad_window=2, balance="row")
     gen = torch.Generator().manual_seed(0)
+    n_moved = 0
     for step in range(1, 7):
-        rows = torch.tensor([0, 3, 3, 5, 7]) if step % 4 else torch.tensor([1, 2, 5])
+        rows = torch.tensor([0, 3, 3, 4, 5, 7, 8, 9]) if step % 4 else torch.tensor([1, 2, 5, 6])
         weights = torch.randn(rows.numel(), 8, generator=gen)
         opt.zero_grad()
         (table(rows) * weights).sum().backward()
@@ -723,30 +730,81 @@ def test_row_balanced_tables_prune_and_grow_within_rows():
             for r_idx, r in enumerate(rows.tolist()):
                 grad[r] += weights[r_idx].numpy()
             grad += previous_grad
-            k = update_count(ds.update_ratio_at(step), 4, 4)
+            ratio = ds.update_ratio_at(step)
         else:
             previous_grad = np.zeros((12, 8))
             for r_idx, r in enumerate(rows.tolist()):
                 previous_grad[r] += weights[r_idx].numpy()
         changed = ds.step()
         _check_table(table, 48)
-        assert torch.equal(table.active_mask().sum(1), torch.full((12,), 4))   # every row keeps 4
+        assert torch.equal(table.active_mask().sum(1), counts)   # every row keeps its count
         if not changed:
             continue
         after_mask = table.active_mask().numpy()
         for r in range(12):
-            if not np.any(grad[r]):
-                assert np.array_equal(after_mask[r], before_mask[r])              # no gradient: untouched
+            k = update_count(ratio, int(counts[r]), 8 - int(counts[r]))
+            if not np.any(grad[r]) or k == 0:
+                assert np.array_equal(after_mask[r], before_mask[r])              # nothing to move: untouched
                 continue
-            active, inactive = np.flatnonzero(before_mask[r]), np.flatnonzero(~before_mask[r])
-            pruned = set(active[np.argsort(np.abs(before_w[r, active]))[:k]].tolist())
-            grown = set(inactive[np.argsort(-np.abs(grad[r, inactive]))[:k]].tolist())
-            assert set(np.flatnonzero(before_mask[r] & ~after_mask[r]).tolist()) == pruned
-            assert set(np.flatnonzero(~before_mask[r] & after_mask[r]).tolist()) == grown
+            # k left and k joined; no survivor is smaller than a pruned weight, no inactive entry that
+            # stayed out has a larger |gradient| than a grown one (regrown weights can tie in magnitude)
+            pruned, kept = before_mask[r] & ~after_mask[r], before_mask[r] & after_mask[r]
+            grown, left_out = ~before_mask[r] & after_mask[r], ~before_mask[r] & ~after_mask[r]
+            assert pruned.sum() == grown.sum() == k
+            if kept.any():
+                assert np.abs(before_w[r, pruned]).max() <= np.abs(before_w[r, kept]).min()
+            if left_out.any():
+                assert np.abs(grad[r, grown]).min() >= np.abs(grad[r, left_out]).max()
+            n_moved += k
+    assert n_moved > 0
     with pytest.raises(ValueError, match="row-balanced"):
         DynamicSparsity([("t", SparseTable(4, 4, density=0.5))], balance="row")
     with pytest.raises(ValueError, match="balance"):
         DynamicSparsity([("t", table)], balance="column")
+
+
+def test_uniform_row_counts_are_the_row_balanced_table():
+    """``row_counts`` all equal to ``round(density * dim)`` builds exactly the table ``row_balanced=True`` does."""
+    uniform = SparseTable(30, 10, density=0.3, random_state=4, row_balanced=True)
+    counted = SparseTable(30, 10, random_state=4, row_counts=np.full(30, 3))
+    assert counted.row_balanced and counted.density == pytest.approx(0.3)
+    assert torch.equal(uniform.indices, counted.indices) and torch.equal(uniform.values, counted.values)
+
+
+def test_row_counts_are_checked():
+    for bad in ([1, 2], np.full(4, 1.5), [0, 0, 0, 0], [1, 2, 5, 1], [-1, 2, 2, 1]):
+        with pytest.raises(ValueError, match="row_counts"):
+            SparseTable(4, 4, row_counts=bad)
+
+
+@pytest.mark.parametrize("density, head_fraction, head_ratio", [(0.2, 0.25, 1.5), (0.5, 0.25, 1.5), (0.1, 0.1, 3.0),
+                                                               (0.05, 0.5, 4.0), (1.0, 0.25, 1.5), (0.3, 0.0, 2.0)])
+def test_degree_row_counts_give_the_busiest_rows_more_at_the_uniform_total(density, head_fraction, head_ratio):
+    rng = np.random.RandomState(0)
+    degrees = rng.zipf(2.0, size=1001).clip(max=10**6)
+    counts = degree_row_counts(degrees, 64, density, head_fraction, head_ratio)
+    mean = exact_budget(density, 64)
+    assert counts.dtype == np.int64 and counts.sum() == 1001 * mean
+    assert counts.min() >= 1 and counts.max() <= 64
+    order = np.argsort(-degrees, kind="stable")
+    assert np.all(np.diff(counts[order]) <= 0)        # never fewer weights than a less busy row
+    n_head = int(np.ceil(head_fraction * 1001))
+    if n_head and density < 1:
+        head = min(64, int(head_ratio * mean))
+        if n_head * head + (1001 - n_head) > 1001 * mean:   # the tail would be left empty: the head gives way
+            head = (1001 * mean - (1001 - n_head)) // n_head
+        assert np.all(counts[order[:n_head]] == head)
+        assert counts[order[-1]] < mean                  # the tail pays for the head
+    else:
+        assert np.all(counts == mean)
+    with pytest.raises(ValueError, match="degrees"):
+        degree_row_counts([[1, 2]], 8, 0.5)
+    with pytest.raises(ValueError, match="degrees"):
+        degree_row_counts([1, -2], 8, 0.5)
+    with pytest.raises(ValueError, match="head_fraction"):
+        degree_row_counts([1, 2], 8, 0.5, head_fraction=1.0)
+    with pytest.raises(ValueError, match="head_ratio"):
+        degree_row_counts([1, 2], 8, 0.5, head_ratio=0.5)
 
 
 @pytest.mark.parametrize("chunk", [1, 5, 64, 1 << 18])
