@@ -179,10 +179,9 @@ def degree_row_counts(degrees: Any, dim: int, density: float, head_fraction: flo
     head = min(dim, int(math.floor(float(head_ratio) * mean)))
     if n_tail == 0:
         head = mean
+    elif n_head:   # at most what leaves every tail row one weight
+        head = min(head, (n_rows * mean - n_tail) // n_head)
     rest = n_rows * mean - n_head * head
-    while n_tail and rest < n_tail:   # the head would leave a tail row empty: give it less
-        head -= 1
-        rest = n_rows * mean - n_head * head
     counts = np.empty(n_rows, dtype=np.int64)
     counts[order[:n_head]] = head
     if n_tail:
