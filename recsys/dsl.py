@@ -58,8 +58,6 @@ LR_SCHEDULES = ("constant", "cosine")
 _NEGATIVE_CHUNK = 1 << 16   # pairs per membership test in negative sampling
 AUTO_UPDATES = {"mf": 10, "lightgcn": 20}
 BALANCE_OPTIONS = ("auto", "row", "degree")
-# balance="degree": the quarter of the rows with most training interactions hold 1.5 times the mean
-DEGREE_HEAD_FRACTION, DEGREE_HEAD_RATIO = 0.25, 1.5
 """About how many prune/grow updates ``DSLRecommender(update_interval="auto")`` makes over a fit."""
 
 
@@ -661,8 +659,7 @@ class DSLRecommender(BaseEstimator):
         balance = self._balance(backbone) if storage == "table" else None
         row_counts = None
         if balance == "degree":
-            row_counts = tuple(degree_row_counts(degrees, int(self.n_factors), density, DEGREE_HEAD_FRACTION,
-                                                 DEGREE_HEAD_RATIO)
+            row_counts = tuple(degree_row_counts(degrees, int(self.n_factors), density)
                                for degrees in (train.getnnz(axis=1), train.getnnz(axis=0)))
         net = _DSLNet(n_users, n_items, int(self.n_factors), backbone, int(self.n_layers), storage, density,
                       float(self.init_std), init_gen, device, dtype, row_balanced=balance in ("row", "degree"),

@@ -1348,8 +1348,9 @@ class DynamicSparsity:
     balance : {None, "row"}, default=None
         "row" (an extension, not in the paper): prune and grow within every row of row-balanced
         :class:`SparseTable` targets, so each user and item keeps its count (``round(density * dim)``
-        weights, or the table's ``row_counts``) and only rows with gradient information change. Per-tensor magnitude pruning (None, the paper's rule)
-        drains rarely seen rows, whose weights stay small, towards popular ones.
+        weights, or the table's ``row_counts``) and only rows with gradient information change.
+        Per-tensor magnitude pruning (None, the paper's rule) drains rarely seen rows, whose weights stay
+        small, towards popular ones.
     grad_window : int, default=1
         Grow by the gradient summed over the last ``grad_window`` steps before an update (at most
         ``update_interval``). 1 is RigL's and the DSL code's rule: the gradient of the last mini-batch.
