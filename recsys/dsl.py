@@ -57,8 +57,9 @@ BACKBONES = ("mf", "lightgcn")
 LR_SCHEDULES = ("constant", "cosine")
 _NEGATIVE_CHUNK = 1 << 16   # pairs per membership test in negative sampling
 AUTO_UPDATES = {"mf": 10, "lightgcn": 20}
-BALANCE_OPTIONS = ("auto", "row", "degree")
 """About how many prune/grow updates ``DSLRecommender(update_interval="auto")`` makes over a fit."""
+BALANCE_OPTIONS = ("auto", "row", "degree")
+_ROW_BALANCES = ("row", "degree")   # the options that give every row its own count
 
 
 # ------------------------------------------------------------------------------------------------
@@ -548,7 +549,7 @@ class DSLRecommender(BaseEstimator):
         check_density(self.density)
         if not (self.balance is None or (isinstance(self.balance, str) and self.balance in BALANCE_OPTIONS)):
             raise ValueError(f"balance must be None or one of {BALANCE_OPTIONS}; got {self.balance!r}")
-        if self.balance in ("row", "degree") and not self._row_balance_possible():
+        if self.balance in _ROW_BALANCES and not self._row_balance_possible():
             raise ValueError(f"balance={self.balance!r} needs sparse_storage=True and redistribution=None")
         if self.grad_window is not None and (isinstance(self.grad_window, bool)
                                              or not isinstance(self.grad_window, (int, np.integer))
@@ -664,7 +665,7 @@ class DSLRecommender(BaseEstimator):
             row_counts = tuple(degree_row_counts(degrees, int(self.n_factors), density)
                                for degrees in (train.getnnz(axis=1), train.getnnz(axis=0)))
         net = _DSLNet(n_users, n_items, int(self.n_factors), backbone, int(self.n_layers), storage, density,
-                      float(self.init_std), init_gen, device, dtype, row_balanced=balance in ("row", "degree"),
+                      float(self.init_std), init_gen, device, dtype, row_balanced=balance in _ROW_BALANCES,
                       row_counts=row_counts)
         adj = normalized_adjacency(train, device, dtype) if backbone == "lightgcn" else None
         optimizer = backend.adam(net.parameters(), float(self.lr))
@@ -691,7 +692,7 @@ class DSLRecommender(BaseEstimator):
                                      random_state=int(rng.numpy.randint(2**31 - 1)), optimizer=optimizer,
                                      regrow_init=self.regrow_init,
                                      regrow_moments=self._regrow_moments(backbone),
-                                     balance="row" if balance in ("row", "degree") else None,
+                                     balance="row" if balance in _ROW_BALANCES else None,
                                      grad_decay=self._grad_decay(backbone),
                                      grad_window=interval if self.grad_window is None
                                      else min(int(self.grad_window), interval))
