@@ -345,8 +345,9 @@ class ManifoldClustering(ClusterMixin, TransformerMixin, BaseEstimator):
       0.404/0.213 → 0.427/0.282, Citeseer's TF-IDF features 0.445/0.233 → 0.549/0.300 (with 10
       neighbours instead of the 50 that ``"auto"`` picks there, 0.29/0.10: only 38% of those
       rows' 10 nearest neighbours share their class). On Citeseer ours still trails KMeans (0.549
-      against 0.651); the report's "Where ours falls short" gives the probes (other neighbours, word
-      dropout, the network, the settings). ``augment=None`` is the plain objective.
+      against 0.651); the report's "Where ours falls short" gives the probes (other neighbours, views
+      from the citation graph, word dropout, the network, the settings). ``augment=None`` is the
+      plain objective.
     - Adam instead of SGD. The ``½‖Γ‖²_F`` term is read as a penalty (it discourages a
       permutation-like ``Γ``), as CPP's default weight of 0.05 suggests; ``Γ``'s diagonal (a
       point's membership with itself) is kept.
