@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast bench clean
+.PHONY: demo test test-fast fuzz bench clean
 
 $(INSTALLED): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ test: $(INSTALLED)
 # Without the tests marked slow.
 test-fast: $(INSTALLED)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The property-based tests of tests/fuzz/ with many more examples than the default run.
+fuzz: $(INSTALLED)
+	TENSORGRAPH_FUZZ_PROFILE=slow $(BIN)/python -m pytest tests/fuzz $(PYTEST_ARGS)
 
 bench: $(INSTALLED)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
