@@ -34,6 +34,7 @@ import scipy.sparse as sp
 import torch
 
 from tensorkit.backend import as_sparse_tensor
+from tensorkit.validation import reject_complex
 
 __all__ = ["Graph", "as_graph"]
 
@@ -107,6 +108,7 @@ class Graph:
 
     def __init__(self, adjacency: Any, node_ids: Any = None, directed: bool = False,
                  weighted: bool | None = None):
+        reject_complex(adjacency, "adjacency")
         matrix = _canonical_csr(adjacency)
         _check_weight_values(matrix.data, "adjacency")
         if not directed and not _is_symmetric(matrix):
@@ -393,6 +395,7 @@ class Graph:
         >>> Graph.from_scipy(sp.csr_matrix([[0, 1], [0, 0]])).directed
         True
         """
+        reject_complex(matrix, "matrix")
         adjacency = _canonical_csr(matrix)
         if directed is None:
             directed = not _is_symmetric(adjacency)
@@ -442,7 +445,11 @@ class Graph:
             From a ``Data`` object: ``edge_index``, ``num_nodes`` and ``edge_weight`` (or a 1-D
             ``edge_attr``) are used.
         num_nodes : int, optional
-            Default: ``data.num_nodes``, or the largest node index plus one.
+            Default: ``data.num_nodes`` when the ``Data`` states it (stored, or the rows of its
+            node features); else the largest node index plus one, unless the indices are
+            sparse (the largest is at least four times the number of endpoints): then only the
+            nodes that appear are kept, with their indices as ``node_ids``, so memory follows
+            the edges rather than the largest index.
         edge_weight : tensor or array of shape (E,), optional
         directed : bool, optional
             Default: undirected when every edge is listed in both directions with the same
@@ -452,7 +459,7 @@ class Graph:
         Returns
         -------
         Graph
-            Node ids are ``0 .. num_nodes - 1``.
+            Node ids are ``0 .. num_nodes - 1``, or the indices that appear for sparse indices.
 
         Examples
         --------
@@ -520,6 +527,7 @@ def as_graph(obj: Any, *, directed: bool | None = None, weighted: bool | None = 
     >>> as_graph(([0, 1], [1, 2], [0.5, 2.0]), directed=True)
     Graph(n_nodes=3, n_edges=2, directed=True, weighted=True)
     """
+    _reject_complex_input(obj)
     graph = _graph_from_any(obj, directed, weighted)
     if graph.n_nodes == 0:
         raise ValueError("graph has no nodes")
@@ -538,6 +546,15 @@ _ACCEPTED_INPUTS = (
     "NumPy adjacency, a NumPy array of shape (E, 2) or (E, 3), a SciPy sparse adjacency, a networkx graph, a PyTorch Geometric "
     "Data object or a 2 x E edge-index tensor"
 )
+
+
+def _reject_complex_input(obj: Any) -> None:
+    """A TypeError for complex arrays (or a tuple of arrays) before anything casts them."""
+    if isinstance(obj, (tuple, list)) and len(obj) in (2, 3):
+        for name, part in zip(("src", "dst", "weight"), obj):
+            reject_complex(part, name)
+    elif isinstance(obj, (np.ndarray, torch.Tensor)) or sp.issparse(obj):
+        reject_complex(obj, "graph")
 
 
 def _graph_from_any(obj: Any, directed: bool | None, weighted: bool | None) -> Graph:
@@ -685,10 +702,17 @@ def _integral_floats_as_int(array: np.ndarray, name: str) -> np.ndarray:
         raise ValueError(f"{name} must hold integers or strings; found NaN or infinity")
     if np.any(array != np.round(array)):
         raise ValueError(f"{name} must hold integers or strings; got non-integral numbers")
+    exact_bits = np.finfo(array.dtype).nmant + 1
+    if array.size and np.abs(array).max() > 2.0**exact_bits:
+        raise ValueError(
+            f"{name} holds floating-point ids beyond 2**{exact_bits}, which {array.dtype} cannot "
+            "hold exactly (distinct ids may have merged); pass integer ids"
+        )
     return array.astype(np.int64)
 
 
 def _as_weight_array(weight: Any, n_edges: int) -> np.ndarray:
+    reject_complex(weight, "weight")
     if isinstance(weight, torch.Tensor):
         weight = weight.detach().cpu().numpy()
     try:
@@ -772,16 +796,28 @@ def _unpack_pyg(obj: Any, num_nodes: int | None, edge_weight: Any):
     if edge_index.size and edge_index.min() < 0:
         raise ValueError("edge_index must not hold negative node indices")
     if num_nodes is None:
-        num_nodes = int(edge_index.max()) + 1 if edge_index.size else 0
-    return edge_index, int(num_nodes), edge_weight
+        num_nodes = _implied_num_nodes(edge_index)
+    return edge_index, None if num_nodes is None else int(num_nodes), edge_weight
+
+
+def _implied_num_nodes(edge_index: np.ndarray) -> int | None:
+    """PyG's default, the largest index plus one, unless the indices are so sparse that this
+    would allocate by the largest index rather than by the edges: None (ids are renumbered)."""
+    if not edge_index.size:
+        return 0
+    largest = int(edge_index.max())
+    return largest + 1 if largest < _DENSE_RENUMBER_FACTOR * edge_index.size else None
 
 
 def _pyg_num_nodes(data: Any) -> int | None:
-    # Without a stored num_nodes PyG guesses (with a warning) the largest index plus one,
-    # which is also this module's default.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*infer 'num_nodes'", category=UserWarning)
-        return getattr(data, "num_nodes", None)
+    """The number of nodes a PyG ``Data`` states (stored, or the rows of its node features);
+    None when PyG would only guess it from the largest index."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        num_nodes = getattr(data, "num_nodes", None)
+    if any("infer 'num_nodes'" in str(warning.message) for warning in caught):
+        return None
+    return num_nodes
 
 
 def _pyg_edge_weight(data: Any) -> Any:
@@ -843,11 +879,28 @@ def _renumber(sources: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.
         max(sources.max(initial=0), targets.max(initial=0)) < _DENSE_RENUMBER_FACTOR * n_endpoints
     ):
         return _renumber_small_integers(sources, targets)
-    both_integer = sources.dtype.kind in "iu" and targets.dtype.kind in "iu"
-    if sources.dtype.kind != targets.dtype.kind and not both_integer:
+    if sources.dtype.kind in "iu" and targets.dtype.kind in "iu":
+        sources, targets = _common_integer_ids(sources, targets)
+    elif sources.dtype.kind != targets.dtype.kind:
         sources, targets = sources.astype(object), targets.astype(object)
     ids, codes = _factorize_sorted(np.concatenate([sources, targets]))
     return ids, codes[: len(sources)], codes[len(sources):]
+
+
+def _common_integer_ids(*arrays: np.ndarray) -> list[np.ndarray]:
+    """The arrays in one integer dtype that holds every id exactly.
+
+    NumPy promotes int64 with uint64 to float64, which merges distinct ids above 2**53:
+    int64 is used when every id fits, uint64 when none is negative, else Python integers.
+    """
+    if len({a.dtype for a in arrays}) == 1:
+        return list(arrays)
+    int64 = np.iinfo(np.int64)
+    if all(a.size == 0 or (a.min() >= int64.min and a.max() <= int64.max) for a in arrays):
+        return [a.astype(np.int64) for a in arrays]
+    if all(a.size == 0 or a.min() >= 0 for a in arrays):
+        return [a.astype(np.uint64) for a in arrays]
+    return [a.astype(object) for a in arrays]
 
 
 def _factorize_sorted(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -2,9 +2,16 @@
 
 An edge list has one edge per line: a source id, a target id and, optionally, a weight,
 separated by runs of whitespace, commas, tabs or semicolons. :func:`read_edgelist` detects the
-delimiter and a header line, reads the file with pandas' C parser (no Python loop per line) and
-builds a :class:`~graphkit.graph.Graph` through :meth:`Graph.from_edges`. Bad input raises
-:class:`EdgeListError`, whose message names the file and, where there is one, the line.
+delimiter, a header line, the compression and the weight column, reads the file with pandas' C
+parser (no Python loop per line) and builds a :class:`~graphkit.graph.Graph` through
+:meth:`Graph.from_edges`. Bad input raises :class:`EdgeListError`, whose message names the file
+and, where there is one, the line.
+
+Nothing is guessed in a way that could change the data silently: integer ids stay exact (int64,
+or uint64 beyond it; ids written in another form, such as ``007``, stay strings), a first line is
+a header only if it cannot be an edge, a column whose header names something other than a
+weight (a time, a date, a label) is not read as weights, and a pipe or standard input is read
+whole before anything is detected.
 
 Examples
 --------
@@ -19,12 +26,17 @@ Graph(n_nodes=3, n_edges=2, directed=False, weighted=True)
 from __future__ import annotations
 
 import bz2
+import contextlib
+import csv
 import gzip
 import lzma
 import os
+import re
+import stat
+import tempfile
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, Iterator
+from typing import Any, BinaryIO, Iterator
 
 import numpy as np
 import pandas as pd
@@ -39,16 +51,32 @@ from graphkit.graph import (
 
 __all__ = ["EdgeListError", "EdgeListNotFoundError", "read_edgelist"]
 
-_COMPRESSION_BY_SUFFIX = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz"}
+# pandas before 3.0 parses floats to within an ulp unless asked for its exact converter.
+_PANDAS_ROUNDS_FLOATS = int(pd.__version__.split(".")[0]) < 3
 _OPENERS = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open, None: open}
+_MAGIC_NUMBERS = ((b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz"))
 _DELIMITER_CANDIDATES = (",", "\t", ";")
 _WHITESPACE_SPELLINGS = (" ", r"\s+")
 _SNIFF_LINE_COUNT = 50
+_MAX_LINE_CHARS = 1 << 20
+_SPOOL_CHUNK_BYTES = 1 << 20
 _COLUMN_NAMES = frozenset({
     "source", "target", "src", "dst", "from", "to", "u", "v", "i", "j", "node1", "node2",
     "node_1", "node_2", "source_id", "target_id", "head", "tail", "weight", "weights", "w",
     "value", "time", "timestamp", "label", "sign", "user", "item", "rating",
 })
+_WEIGHT_NAMES = frozenset({"weight", "weights", "w", "wt", "value", "strength", "score"})
+# Header names of a third column that is something other than a weight.
+_NOT_WEIGHT_NAME = re.compile(
+    r"time|date|epoch|year|month|day|label|class|categor|type|kind|index|"
+    r"^(t|ts|unixts|id|idx|edge|edge_id|eid)$|_id$"
+)
+# Integer ids as written by a program: no sign other than "-", no leading zeros.
+_CANONICAL_INTEGER = re.compile(r"0|-?[1-9][0-9]*")
+_SCAN_CHUNK_BYTES = 1 << 24
+_BLANK_CHARACTERS = " \t"
+_BLANKS = re.compile("[ \t]+")
+_FIELD_BREAKS = b" \t\r\n,;\"\x0b\x0c"
 
 
 class EdgeListError(ValueError):
@@ -64,10 +92,12 @@ class EdgeListNotFoundError(EdgeListError, FileNotFoundError):
 class _Layout:
     """How an edge-list file is laid out, as found from its first lines."""
 
-    path: str
+    path: str  # a regular file (a pipe or stream has been copied to one)
+    name: str  # what messages call the file: the path or stream the user gave
     compression: str | None
     comments: str | None
     delimiter: str | None  # None: runs of whitespace
+    header: tuple[str, ...] | None  # the header's fields, if there is one
     header_line: int | None  # 1-based line number of the header, if there is one
     n_fields: int  # fields on the first edge line
     first_edge_line: int
@@ -77,43 +107,66 @@ class _Layout:
         return _split(content, self.delimiter)
 
     def error(self, problem: str, line: int | None = None) -> EdgeListError:
-        where = self.path if line is None else f"{self.path}, line {line}"
+        where = self.name if line is None else f"{self.name}, line {line}"
         return EdgeListError(f"{where}: {problem}")
 
 
-def read_edgelist(path: str | os.PathLike, directed: bool = False, weighted: bool | None = None,
-                  delimiter: str | None = None, comments: str | None = "#",
-                  header: bool | str = "infer", self_loops: str = "keep",
-                  duplicates: str = "max", node_type: type | None = None) -> Graph:
+@dataclass(frozen=True)
+class _WeightChoice:
+    """Which column holds the weights (0-based), and why; ``column`` None: unweighted."""
+
+    column: int | None
+    ignored: int | None = None  # a third column left out because its name is not a weight
+
+
+def read_edgelist(path: str | os.PathLike | BinaryIO, directed: bool = False,
+                  weighted: bool | None = None, delimiter: str | None = None,
+                  comments: str | None = "#", header: bool | str = "infer",
+                  self_loops: str = "keep", duplicates: str = "max",
+                  node_type: type | None = None, weight_column: int | str | None = None) -> Graph:
     """Read a graph from an edge-list file: ``source target [weight]`` on each line.
 
     Parameters
     ----------
-    path : str or os.PathLike
-        Files ending in ``.gz``, ``.bz2`` or ``.xz`` are decompressed. Text must be UTF-8.
+    path : str, os.PathLike or binary file object
+        A file, a named pipe, ``/dev/stdin`` or an open binary stream (e.g.
+        ``sys.stdin.buffer``); pipes and streams are copied to a temporary file first, so
+        nothing is lost to detection. gzip, bz2 and xz data are decompressed, whatever the
+        name. Text must be UTF-8.
     directed : bool, default=False
     weighted : bool, optional
-        None: the third field of each line is the weight when lines have three or more fields.
-        True: a third field is required. False: only the first two fields are read, and every
-        edge weighs 1.
+        None: weights are read when lines have three or more fields, from the column chosen
+        as described under ``weight_column``. True: a weight column is required. False: only
+        the first two fields are read, and every edge weighs 1.
     delimiter : str, optional
         None detects it from the first lines: a comma, tab or semicolon when one splits them,
         else runs of whitespace (also what ``" "`` means). Otherwise a single character.
+        Fields may be quoted (``"New York"``), so a quoted field can hold the delimiter.
     comments : str or None, default="#"
         A single character starting a comment, on its own line or after an edge; None: no
         comments. Blank lines are skipped.
     header : {"infer", True, False}, default="infer"
-        Whether the first non-comment line names the columns. "infer" says yes when every
-        field is a common column name (source, target, src, dst, from, to, u, v, node1,
-        node2, weight, ...), or when a column is non-numeric on the first line but numeric on
-        the lines that follow.
+        Whether the first non-comment line names the columns. "infer" says yes only when that
+        line cannot be an edge of the file's shape: every field is a common column name
+        (source, target, src, dst, from, to, u, v, node1, node2, weight, timestamp, ...) or
+        differs in kind from its column below (a name over integer ids or numeric weights), or
+        a field after the two ids is a column name over numbers (``a b weight``). ``hub 1``
+        over integer edges is an edge (ids become strings), never a header.
     self_loops : {"keep", "drop"}, default="keep"
     duplicates : {"max", "sum", "error"}, default="max"
         How repeated edges combine; see :meth:`Graph.from_edges`. For an undirected graph
         ``u v`` and ``v u`` are the same edge.
     node_type : {None, int, str}, optional
-        None: integer ids when every id parses as an integer, else strings (kept exactly as
-        written, e.g. ``"007"``). ``int`` requires integers; ``str`` always keeps strings.
+        None: integer ids when every id is an integer written plainly (``-12``, ``0``, ``7``;
+        not ``007`` or ``+7``), kept exactly as int64 or, beyond its range, uint64; else
+        strings, kept exactly as written. ``int`` requires integers; ``str`` always keeps
+        strings.
+    weight_column : int or str, optional
+        The column holding the weights: its 0-based position (2 is the third field) or its
+        name in the header. Default: with a header, the first column after the ids named like
+        a weight (weight, w, value, score, ...), else the third column, unless its name says
+        it is something else (time, timestamp, date, ts, label, type, an id, ...: then the
+        graph is unweighted); without a header, the third column.
 
     Returns
     -------
@@ -127,9 +180,10 @@ def read_edgelist(path: str | os.PathLike, directed: bool = False, weighted: boo
     EdgeListNotFoundError
         If the file does not exist (also a :class:`FileNotFoundError`).
     EdgeListError
-        For an empty file, lines with a different number of fields than the first edge line
-        (or a single field), empty fields, non-numeric, negative, NaN or infinite weights,
-        non-integer ids with ``node_type=int``, or a repeated edge with
+        For an empty file, binary data (NUL bytes) or a line over a million characters, lines
+        with a different number of fields than the first edge line (or a single field), empty
+        fields, non-numeric, negative, NaN or infinite weights, non-integer ids with
+        ``node_type=int``, an unknown ``weight_column``, or a repeated edge with
         ``duplicates="error"``. The message names the file and the line.
 
     Examples
@@ -142,24 +196,37 @@ def read_edgelist(path: str | os.PathLike, directed: bool = False, weighted: boo
     >>> g, g.node_ids
     (Graph(n_nodes=3, n_edges=3, directed=False, weighted=False), array([1, 2, 3]))
     """
-    path = os.fspath(path)
-    _check_options(delimiter, comments, header, node_type, self_loops, duplicates)
-    _check_file_exists(path)
-    layout = _sniff_layout(path, delimiter, comments, header)
-    use_weights = _reads_weights(weighted, layout)
-    # weighted=False reads two fields of each line; otherwise lines must agree on the count.
-    table = _read_edge_table(layout, weighted is not False, node_type)
-    sources = table.iloc[:, 0].to_numpy()
-    targets = table.iloc[:, 1].to_numpy()
-    weights = _weight_column(table.iloc[:, 2], layout) if use_weights else None
-    try:
-        graph = Graph.from_edges(sources, targets, weights, directed=directed,
-                                 self_loops=self_loops, duplicates=duplicates)
-    except _EdgeInputError as exc:
-        raise _edge_error(layout, exc, sources, targets) from exc
-    if use_weights:
-        graph.weighted = True
+    graph, _ = _read_edgelist(path, directed=directed, weighted=weighted, delimiter=delimiter,
+                              comments=comments, header=header, self_loops=self_loops,
+                              duplicates=duplicates, node_type=node_type,
+                              weight_column=weight_column)
     return graph
+
+
+def _read_edgelist(path: Any, *, directed: bool, weighted: bool | None, delimiter: str | None,
+                   comments: str | None, header: bool | str, self_loops: str, duplicates: str,
+                   node_type: type | None,
+                   weight_column: int | str | None) -> tuple[Graph, str]:
+    """:func:`read_edgelist`, and one line saying how the file was read (for the command)."""
+    _check_options(delimiter, comments, header, node_type, self_loops, duplicates)
+    _check_weight_options(weighted, weight_column)
+    with _regular_file(path) as (local_path, name):
+        layout = _sniff_layout(local_path, name, delimiter, comments, header)
+        choice = _choose_weight_column(weighted, weight_column, layout)
+        # weighted=False reads two fields of each line; otherwise lines must agree on the count.
+        table = _read_edge_table(layout, weighted is not False, node_type)
+        sources = table.iloc[:, 0].to_numpy()
+        targets = table.iloc[:, 1].to_numpy()
+        weights = None if choice.column is None else _weight_column(table.iloc[:, choice.column],
+                                                                    layout)
+        try:
+            graph = Graph.from_edges(sources, targets, weights, directed=directed,
+                                     self_loops=self_loops, duplicates=duplicates)
+        except _EdgeInputError as exc:
+            raise _edge_error(layout, exc, sources, targets) from exc
+    if weights is not None:
+        graph.weighted = True
+    return graph, _describe(layout, choice)
 
 
 # -- options and file ---------------------------------------------------------------------------
@@ -168,6 +235,10 @@ def _check_options(delimiter, comments, header, node_type, self_loops, duplicate
     if delimiter is not None and not (isinstance(delimiter, str) and (
             delimiter in _WHITESPACE_SPELLINGS or len(delimiter) == 1)):
         raise ValueError(f"delimiter must be None, ' ' or a single character; got {delimiter!r}")
+    if delimiter is not None and delimiter not in _WHITESPACE_SPELLINGS and (
+            delimiter == '"' or delimiter == comments or delimiter in "\r\n"):
+        raise ValueError(f"delimiter {delimiter!r} cannot separate fields (it is the quote, the "
+                         "comment character or a line break)")
     if comments is not None and not (isinstance(comments, str) and len(comments) == 1):
         raise ValueError(f"comments must be None or a single character; got {comments!r}")
     if header != "infer" and not isinstance(header, bool):
@@ -178,6 +249,80 @@ def _check_options(delimiter, comments, header, node_type, self_loops, duplicate
     _check_choice(duplicates, "duplicates", DUPLICATE_POLICIES)
 
 
+def _check_weight_options(weighted: bool | None, weight_column: int | str | None) -> None:
+    if weighted is not None and not isinstance(weighted, bool):
+        raise ValueError(f"weighted must be None, True or False; got {weighted!r}")
+    if weight_column is None:
+        return
+    if isinstance(weight_column, bool) or not isinstance(weight_column, (int, np.integer, str)):
+        raise ValueError("weight_column must be a 0-based column position or a header name; "
+                         f"got {weight_column!r}")
+    if isinstance(weight_column, (int, np.integer)) and weight_column < 2:
+        raise ValueError(f"weight_column must be 2 or more (columns 0 and 1 are the ids); got "
+                         f"{weight_column}")
+    if weighted is False:
+        raise ValueError("weighted=False and a weight_column contradict each other")
+
+
+@contextlib.contextmanager
+def _regular_file(source: Any) -> Iterator[tuple[str, str]]:
+    """``(path of a regular file holding the edge list, the name messages use)``.
+
+    A pipe, a character device or an open stream is read once, into a temporary file that is
+    removed afterwards: detection reads the start of the data and pandas then reads all of it,
+    which only a regular file allows.
+    """
+    if hasattr(source, "read"):
+        name = _stream_name(source)
+        with _spooled(source, name) as path:
+            yield path, name
+        return
+    name = os.fspath(source)
+    if not isinstance(name, str):
+        name = os.fsdecode(name)
+    _check_file_exists(name)
+    if stat.S_ISREG(os.stat(name).st_mode):
+        yield name, name
+        return
+    try:
+        stream = open(name, "rb")
+    except OSError as exc:
+        raise EdgeListError(f"{name}: cannot be opened ({exc.strerror or exc})") from exc
+    with stream, _spooled(stream, name) as path:
+        yield path, name
+
+
+def _stream_name(stream: Any) -> str:
+    name = getattr(stream, "name", None)
+    if name == 0 or name == "<stdin>":
+        return "<stdin>"
+    return os.fsdecode(name) if isinstance(name, (str, bytes, os.PathLike)) else "<stream>"
+
+
+@contextlib.contextmanager
+def _spooled(stream: Any, name: str) -> Iterator[str]:
+    """A temporary copy of everything ``stream`` holds; refuses binary data from the start."""
+    with tempfile.TemporaryDirectory(prefix="graphkit-edges-") as folder:
+        path = os.path.join(folder, "edges")
+        with open(path, "wb") as copy:
+            first = _read_bytes(stream, _SPOOL_CHUNK_BYTES)
+            if _compression_of_bytes(first) is None and b"\x00" in first:
+                raise EdgeListError(f"{name}: holds NUL bytes; this is binary data, not a text "
+                                    "edge list")
+            copy.write(first)
+            while True:
+                chunk = _read_bytes(stream, _SPOOL_CHUNK_BYTES)
+                if not chunk:
+                    break
+                copy.write(chunk)
+        yield path
+
+
+def _read_bytes(stream: Any, size: int) -> bytes:
+    chunk = stream.read(size)
+    return chunk.encode("utf-8") if isinstance(chunk, str) else chunk
+
+
 def _check_file_exists(path: str) -> None:
     if not os.path.exists(path):
         raise EdgeListNotFoundError(f"{path}: no such edge-list file")
@@ -185,53 +330,80 @@ def _check_file_exists(path: str) -> None:
         raise EdgeListError(f"{path}: is a directory, not an edge-list file")
 
 
+def _compression_of_bytes(start: bytes) -> str | None:
+    return next((kind for magic, kind in _MAGIC_NUMBERS if start.startswith(magic)), None)
+
+
 def _compression_of(path: str) -> str | None:
-    return _COMPRESSION_BY_SUFFIX.get(os.path.splitext(path)[1].lower())
+    with open(path, "rb") as handle:
+        return _compression_of_bytes(handle.read(8))
 
 
-def _content_lines(path: str, compression: str | None,
+def _content_lines(path: str, name: str, compression: str | None,
                    comments: str | None) -> Iterator[tuple[int, str]]:
     """``(line number, text)`` of each line that is not blank once its comment is removed."""
     with _OPENERS[compression](path, "rt", encoding="utf-8-sig") as handle:
-        for number, line in enumerate(handle, start=1):
+        for number, line in enumerate(iter(lambda: handle.readline(_MAX_LINE_CHARS + 1), ""),
+                                      start=1):
+            if len(line) > _MAX_LINE_CHARS:
+                raise EdgeListError(f"{name}, line {number}: longer than {_MAX_LINE_CHARS:,} "
+                                    "characters; this is not an edge list")
+            if "\x00" in line:
+                raise EdgeListError(f"{name}, line {number}: holds NUL bytes; this is binary "
+                                    "data, not a text edge list")
             if comments:
                 line = line.split(comments, 1)[0]
-            content = line.strip()
+            content = line.strip(_BLANK_CHARACTERS + "\r\n")
             if content:
                 yield number, content
 
 
 def _split(content: str, delimiter: str | None) -> list[str]:
+    """The fields of a line as pandas' C parser finds them, quotes included (its whitespace is
+    spaces and tabs only)."""
     if delimiter is None:
-        return content.split()
-    return [field.strip() for field in content.split(delimiter)]
+        spaced = _BLANKS.sub(" ", content.strip(_BLANK_CHARACTERS))
+        if '"' not in spaced:
+            return spaced.split(" ")
+        return [field for field in next(csv.reader([spaced], delimiter=" ")) if field]
+    if '"' not in content:
+        return [field.strip(_BLANK_CHARACTERS) for field in content.split(delimiter)]
+    return [field.strip(_BLANK_CHARACTERS) for field in next(csv.reader(
+        [content], delimiter=delimiter, skipinitialspace=True))]
 
 
 # -- layout detection ---------------------------------------------------------------------------
 
-def _sniff_layout(path: str, delimiter: str | None, comments: str | None,
+def _sniff_layout(path: str, name: str, delimiter: str | None, comments: str | None,
                   header: bool | str) -> _Layout:
-    compression = _compression_of(path)
     try:
-        sample = list(islice(_content_lines(path, compression, comments), _SNIFF_LINE_COUNT))
+        compression = _compression_of(path)
+    except OSError as exc:
+        raise EdgeListError(f"{name}: cannot be read ({exc.strerror or exc})") from exc
+    try:
+        sample = list(islice(_content_lines(path, name, compression, comments), _SNIFF_LINE_COUNT))
     except (OSError, EOFError, UnicodeDecodeError, lzma.LZMAError) as exc:
-        raise EdgeListError(f"{path}: cannot be read as {compression or 'plain'} UTF-8 text "
+        raise EdgeListError(f"{name}: cannot be read as {compression or 'plain'} UTF-8 text "
                             f"({exc})") from exc
     if not sample:
-        raise EdgeListError(f"{path}: no edges (the file is empty or holds only comments and "
+        raise EdgeListError(f"{name}: no edges (the file is empty or holds only comments and "
                             "blank lines)")
     if delimiter is None:
         delimiter = _detect_delimiter([content for _, content in sample])
     elif delimiter in _WHITESPACE_SPELLINGS:
         delimiter = None
-    rows = [(number, _split(content, delimiter)) for number, content in sample]
+    rows = [(number, fields) for number, fields in
+            ((number, _split(content, delimiter)) for number, content in sample) if any(fields)]
+    if not rows:
+        raise EdgeListError(f"{name}: no edges (its first lines hold only delimiters)")
     has_header = _looks_like_header(rows) if header == "infer" else header
     edge_rows = rows[1:] if has_header else rows
     if not edge_rows:
-        raise EdgeListError(f"{path}: no edges after the header on line {rows[0][0]}")
+        raise EdgeListError(f"{name}: no edges after the header on line {rows[0][0]}")
     first_line, first_fields = edge_rows[0]
     layout = _Layout(
-        path=path, compression=compression, comments=comments, delimiter=delimiter,
+        path=path, name=name, compression=compression, comments=comments, delimiter=delimiter,
+        header=tuple(rows[0][1]) if has_header else None,
         header_line=rows[0][0] if has_header else None, n_fields=len(first_fields),
         first_edge_line=first_line, sample=tuple(tuple(fields) for _, fields in edge_rows),
     )
@@ -256,17 +428,28 @@ def _fields_hold_spaces(contents: list[str], delimiter: str) -> bool:
 
 
 def _looks_like_header(rows: list[tuple[int, list[str]]]) -> bool:
+    """Whether the first row cannot be an edge of the shape of the rows that follow it."""
     first = rows[0][1]
-    if all(field.lower() in _COLUMN_NAMES for field in first):
+    known = [field.lower() in _COLUMN_NAMES for field in first]
+    if all(known):
         return True
     following = [fields for _, fields in rows[1:]]
     if not following:
         return False
-    return any(
-        not _is_number(name) and all(len(fields) > column and _is_number(fields[column])
-                                     for fields in following)
-        for column, name in enumerate(first)
-    )
+    odd = [_differs_from_column(field, column, following) for column, field in enumerate(first)]
+    if all(name or different for name, different in zip(known, odd)):
+        return True
+    return any(name and different for name, different in list(zip(known, odd))[2:])
+
+
+def _differs_from_column(field: str, column: int, following: list[list[str]]) -> bool:
+    """Whether ``field`` is of another kind than the column below it (ids: integers;
+    other columns: numbers)."""
+    values = [fields[column] for fields in following if len(fields) > column]
+    if len(values) < len(following):
+        return False
+    kind = _is_integer if column < 2 else _is_number
+    return not kind(field) and all(kind(value) for value in values)
 
 
 def _is_number(token: str) -> bool:
@@ -278,22 +461,72 @@ def _is_number(token: str) -> bool:
 
 
 def _is_integer(token: str) -> bool:
-    try:
-        int(token)
-    except ValueError:
-        return False
-    return True
+    """Whether ``token`` is an integer id written plainly, so that reading it as one keeps it."""
+    return _CANONICAL_INTEGER.fullmatch(token) is not None
 
 
-def _reads_weights(weighted: bool | None, layout: _Layout) -> bool:
-    if weighted is None:
-        return layout.n_fields >= 3
-    if weighted and layout.n_fields < 3:
-        raise layout.error(
-            f"weighted=True, but the edge has {layout.n_fields} fields; a third field (the "
-            "weight) is needed", layout.first_edge_line,
-        )
-    return bool(weighted)
+def _choose_weight_column(weighted: bool | None, weight_column: int | str | None,
+                          layout: _Layout) -> _WeightChoice:
+    if weighted is False:
+        return _WeightChoice(None)
+    if weight_column is not None:
+        return _WeightChoice(_named_column(weight_column, layout))
+    if layout.n_fields < 3:
+        if weighted:
+            raise layout.error(
+                f"weighted=True, but the edge has {layout.n_fields} fields; a third field (the "
+                "weight) is needed", layout.first_edge_line,
+            )
+        return _WeightChoice(None)
+    names = [name.lower() for name in (layout.header or ())]
+    named_weight = next((column for column, name in enumerate(names)
+                         if column >= 2 and name in _WEIGHT_NAMES), None)
+    if named_weight is not None and named_weight < layout.n_fields:
+        return _WeightChoice(named_weight)
+    if not weighted and len(names) > 2 and _NOT_WEIGHT_NAME.search(names[2]):
+        return _WeightChoice(None, ignored=2)
+    return _WeightChoice(2)
+
+
+def _named_column(weight_column: int | str, layout: _Layout) -> int:
+    if isinstance(weight_column, str):
+        names = [name.lower() for name in (layout.header or ())]
+        if weight_column.lower() not in names[2:]:
+            header = (f"the header on line {layout.header_line} names "
+                      f"{', '.join(map(repr, layout.header))}" if layout.header
+                      else "the file has no header")
+            raise layout.error(f"weight_column {weight_column!r} is not a column after the ids; "
+                               f"{header}")
+        return names.index(weight_column.lower(), 2)
+    if weight_column >= layout.n_fields:
+        raise layout.error(f"weight_column={weight_column} (0-based), but the edge has "
+                           f"{layout.n_fields} fields", layout.first_edge_line)
+    return int(weight_column)
+
+
+def _describe(layout: _Layout, choice: _WeightChoice) -> str:
+    """One line saying how the file was read: delimiter, header and weight column."""
+    delimiter = {None: "whitespace", ",": "commas", "\t": "tabs", ";": "semicolons"}.get(
+        layout.delimiter, repr(layout.delimiter))
+    parts = [f"fields split on {delimiter}"]
+    if layout.compression:
+        parts.append(f"{layout.compression} data")
+    parts.append(f"header on line {layout.header_line}" if layout.header else "no header")
+    if choice.column is not None:
+        parts.append(f"weights from column {choice.column + 1}{_column_name(layout, choice.column)}")
+    elif choice.ignored is not None:
+        name = layout.header[choice.ignored]
+        parts.append(f"unweighted (column {choice.ignored + 1} {name!r} is not a weight; "
+                     f"--weight-column {name} reads it as one)")
+    else:
+        parts.append("unweighted")
+    return ", ".join(parts)
+
+
+def _column_name(layout: _Layout, column: int) -> str:
+    if layout.header and column < len(layout.header):
+        return f" {layout.header[column]!r}"
+    return ""
 
 
 # -- reading the table --------------------------------------------------------------------------
@@ -305,12 +538,54 @@ def _read_edge_table(layout: _Layout, all_fields: bool, node_type: type | None) 
         for fields in layout.sample
     ))
     table = _read_table(layout, all_fields, ids_as_strings)
-    if ids_as_strings or _has_integer_ids(table):
+    if ids_as_strings:
         return table
-    if node_type is int:
+    if _has_integer_ids(table):
+        if node_type is int or _ids_written_plainly(layout):
+            return table
+    elif node_type is int:
         raise _non_integer_id_error(layout, table)
-    # An id beyond the sampled lines is not an integer: read the ids again, as written.
+    # An id beyond the sampled lines is not a plain integer (or is beyond uint64): read the ids
+    # again, as written.
     return _read_table(layout, all_fields, ids_as_strings=True)
+
+
+def _ids_written_plainly(layout: _Layout) -> bool:
+    """Whether every id is written as its integer is (no "+", leading zeros or "-0"), so that
+    reading ids as integers merges no two ids; a byte scan, then strings only if in doubt."""
+    if not _may_hold_padded_integers(layout):
+        return True
+    ids = _read_table(layout, all_fields=False, ids_as_strings=True)
+    return all(ids.iloc[:, column].str.fullmatch(_CANONICAL_INTEGER.pattern).all()
+               for column in (0, 1))
+
+
+def _may_hold_padded_integers(layout: _Layout) -> bool:
+    """Whether some field starts like "+7", "007" or "-0" (weights and comments included)."""
+    breaks = _FIELD_BREAKS + (layout.delimiter or "").encode()
+    carried = b"\n"
+    with _OPENERS[layout.compression](layout.path, "rb") as handle:
+        while True:
+            chunk = handle.read(_SCAN_CHUNK_BYTES)
+            data = carried + (chunk or b"\n\n")
+            if _padded_integer_starts(np.frombuffer(data, np.uint8), breaks):
+                return True
+            if not chunk:
+                return False
+            carried = data[-3:]
+
+
+def _padded_integer_starts(data: np.ndarray, breaks: bytes) -> bool:
+    """Whether a field of ``data`` (checked at positions 1 .. len - 3) starts like a padded
+    integer."""
+    is_break_byte = np.zeros(256, dtype=bool)
+    is_break_byte[np.frombuffer(breaks, np.uint8)] = True
+    is_break = is_break_byte[data]
+    is_digit = (data >= ord("0")) & (data <= ord("9"))
+    here, after, second = data[1:-2], slice(2, -1), slice(3, None)
+    padded = (here == ord("+")) | ((here == ord("0")) & is_digit[after]) | (
+        (here == ord("-")) & (data[after] == ord("0")) & (is_digit[second] | is_break[second]))
+    return bool(np.any(padded & is_break[:-3]))
 
 
 def _read_table(layout: _Layout, all_fields: bool, ids_as_strings: bool) -> pd.DataFrame:
@@ -331,12 +606,16 @@ def _read_table(layout: _Layout, all_fields: bool, ids_as_strings: bool) -> pd.D
     )
     if layout.delimiter is not None:
         options["skipinitialspace"] = True
+    if _PANDAS_ROUNDS_FLOATS:
+        options["float_precision"] = "round_trip"  # weights exactly as written, to the last bit
     try:
         table = pd.read_csv(layout.path, **options)
     except pd.errors.ParserError as exc:
         raise _malformed_line_error(layout, all_fields, cause=exc) from exc
     except (OSError, EOFError, UnicodeDecodeError, lzma.LZMAError) as exc:
         raise layout.error(f"cannot be read as UTF-8 text ({exc})") from exc
+    if table.shape[1] < 2 or (all_fields and table.shape[1] != layout.n_fields):
+        raise _malformed_line_error(layout, all_fields)
     return _without_blank_rows(table, layout, all_fields)
 
 
@@ -351,6 +630,8 @@ def _without_blank_rows(table: pd.DataFrame, layout: _Layout, all_fields: bool) 
         missing = missing[~blank]
     if missing.any():
         raise _malformed_line_error(layout, all_fields)
+    if table.empty:
+        raise layout.error("no edges (the file holds only blank lines, comments and delimiters)")
     return table
 
 
@@ -362,7 +643,8 @@ def _has_integer_ids(table: pd.DataFrame) -> bool:
 
 def _edge_lines(layout: _Layout) -> Iterator[tuple[int, list[str]]]:
     """``(line number, fields)`` of each edge line, in the order pandas gives the rows."""
-    for number, content in _content_lines(layout.path, layout.compression, layout.comments):
+    for number, content in _content_lines(layout.path, layout.name, layout.compression,
+                                          layout.comments):
         if number == layout.header_line:
             continue
         fields = layout.split(content)
@@ -397,18 +679,21 @@ def _malformed_line_error(layout: _Layout, all_fields: bool,
         empty = [position + 1 for position, field in enumerate(fields) if not field]
         if empty:
             return layout.error(f"field {empty[0]} is empty", number)
-    return layout.error(f"cannot be parsed ({cause})" if cause else "cannot be parsed")
+    reason = str(cause).strip().splitlines()[0] if cause is not None and str(cause).strip() else ""
+    return layout.error(f"cannot be parsed ({reason})" if reason else "cannot be parsed")
 
 
 def _non_integer_id_error(layout: _Layout, table: pd.DataFrame) -> EdgeListError:
     first_bad_row, bad_token = len(table), None
     for column in (0, 1):
         ids = table.iloc[:, column]
-        as_numbers = pd.to_numeric(ids, errors="coerce").to_numpy(np.float64)
-        bad = np.isnan(as_numbers) | (as_numbers != np.round(as_numbers))
+        bad = ~np.array([_is_integer(str(token)) for token in ids.to_numpy()], dtype=bool)
         if bad.any() and int(np.argmax(bad)) < first_bad_row:
             first_bad_row = int(np.argmax(bad))
             bad_token = ids.iloc[first_bad_row]
+    if bad_token is None:  # integers, but beyond what uint64 holds
+        return layout.error("node ids are integers beyond the int64 and uint64 ranges; pass "
+                            "node_type=str to keep them as strings")
     line = _line_numbers_of_rows(layout, [first_bad_row]).get(first_bad_row)
     return layout.error(f"node id {bad_token!r} is not an integer (node_type=int)", line)
 
@@ -419,19 +704,25 @@ def _weight_column(column: pd.Series, layout: _Layout) -> np.ndarray:
     if bad.any():
         row = int(np.argmax(bad))
         line = _line_numbers_of_rows(layout, [row]).get(row)
-        raise layout.error(_weight_problem(column.iloc[row]), line)
+        problem = _weight_problem(column.iloc[row])
+        if line == layout.first_edge_line and layout.header is None:
+            problem += f"; if line {line} is a header, pass header=True (--header)"
+        raise layout.error(problem, line)
     return weights
 
 
 def _weight_problem(token: Any) -> str:
+    if isinstance(token, np.generic):
+        token = token.item()
+    shown = repr(token) if isinstance(token, str) else str(token)
     try:
         value = float(token)
     except (TypeError, ValueError):
-        return (f"weight {token!r} is not a number (pass weighted=False to ignore the third "
-                "field)")
+        return (f"weight {shown} is not a number (pass weighted=False to ignore the weight "
+                "column)")
     if not np.isfinite(value):
-        return f"weight {token!r} is not finite"
-    return f"weight {token!r} is negative"
+        return f"weight {shown} is not finite"
+    return f"weight {shown} is negative"
 
 
 def _edge_error(layout: _Layout, exc: _EdgeInputError, sources: np.ndarray,

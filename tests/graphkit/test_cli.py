@@ -85,3 +85,151 @@ def test_console_script_help_and_exit_status(edge_file, tmp_path):
     failed = subprocess.run([sys.executable, "-m", "graphkit", "embed", str(tmp_path / "nope.txt")],
                             capture_output=True, text=True)
     assert failed.returncode == 2 and "nope.txt" in failed.stderr
+
+
+# -- input integrity (issue 32) -------------------------------------------------------------------
+
+def run_graphkit(*args, stdin=None, cwd=None):
+    return subprocess.run([sys.executable, "-m", "graphkit", *map(str, args)], stdin=stdin,
+                          capture_output=True, text=True, cwd=cwd)
+
+
+def chain_file(tmp_path, n_edges=2000):
+    path = tmp_path / "chain.txt"
+    path.write_text("".join(f"{i} {i + 1}\n" for i in range(n_edges)))
+    return path
+
+
+@pytest.mark.parametrize("source", ["-", "/dev/stdin"])
+def test_standard_input_is_read_whole(tmp_path, source):
+    out = tmp_path / "p.csv"
+    with open(chain_file(tmp_path)) as stdin:
+        result = run_graphkit("embed", source, "--dim", 8, "--out", out, "-q", stdin=stdin)
+    assert result.returncode == 0, result.stderr
+    assert pd.read_csv(out)["id"].tolist() == list(range(2001))
+
+
+def test_64_bit_ids_are_written_exactly(tmp_path, capsys):
+    path = tmp_path / "hashed.txt"
+    path.write_text("18446744073709551615 1\n1 2\n2 3\n")
+    assert main(["embed", str(path), "--dim", "4", "-q"]) == 0
+    ids = [line.split(",")[0] for line in capsys.readouterr().out.splitlines()[1:]]
+    assert ids == ["1", "2", "3", "18446744073709551615"]
+
+
+def test_a_timestamp_column_is_no_weight_and_the_progress_line_says_so(tmp_path, capsys):
+    path = tmp_path / "snap.txt"
+    path.write_text("source target timestamp\n1 2 1600000000\n2 3 1600000100\n3 1 1700000000\n")
+    out = tmp_path / "a.npy"
+    assert main(["embed", str(path), "--dim", "4", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "unweighted (column 3 'timestamp' is not a weight" in err
+    unweighted = np.load(out)["vector"]
+    assert main(["embed", str(path), "--dim", "4", "--out", str(out), "--weight-column", "timestamp"]) == 0
+    assert "weights from column 3 'timestamp'" in capsys.readouterr().err
+    assert main(["embed", str(path), "--dim", "4", "--out", str(tmp_path / "b.npy"), "--weight-column", "3", "-q"]) == 0
+    np.testing.assert_array_equal(np.load(out)["vector"], np.load(tmp_path / "b.npy")["vector"])
+    assert not np.array_equal(np.load(out)["vector"], unweighted)
+
+
+def test_a_first_edge_like_hub_1_is_kept(tmp_path, capsys):
+    path = tmp_path / "hub.txt"
+    path.write_text("hub 1\n2 3\n3 4\n4 5\n")
+    assert main(["embed", str(path), "--dim", "4", "-q"]) == 0
+    ids = [line.split(",")[0] for line in capsys.readouterr().out.splitlines()[1:]]
+    assert sorted(ids) == ["1", "2", "3", "4", "5", "hub"]
+
+
+def test_the_output_cannot_be_the_input(tmp_path, capsys):
+    path = chain_file(tmp_path, 10)
+    before = path.read_bytes()
+    link = tmp_path / "link.txt"
+    link.symlink_to(path)
+    for out in (path, link, tmp_path / "." / "chain.txt"):
+        assert main(["embed", str(path), "--out", str(out), "-q"]) == 2
+        assert "is the input file" in capsys.readouterr().err
+    assert path.read_bytes() == before
+
+
+def test_an_existing_output_keeps_its_mode_and_a_symlink_its_target(tmp_path):
+    import os
+    import stat
+
+    edges = chain_file(tmp_path, 10)
+    out = tmp_path / "emb.csv"
+    out.write_text("old")
+    os.chmod(out, 0o640)
+    assert main(["embed", str(edges), "--dim", "4", "--out", str(out), "-q"]) == 0
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640 and out.read_text().startswith("id,")
+    real = tmp_path / "real.csv"
+    real.write_text("old")
+    link = tmp_path / "link.csv"
+    link.symlink_to(real)
+    assert main(["embed", str(edges), "--dim", "4", "--out", str(link), "-q"]) == 0
+    assert link.is_symlink() and real.read_text().startswith("id,")
+
+
+def test_a_new_output_gets_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    try:
+        out = tmp_path / "emb.npy"
+        assert main(["embed", str(chain_file(tmp_path, 10)), "--dim", "4", "--out", str(out), "-q"]) == 0
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644
+
+
+def test_sigterm_leaves_no_temporary_file(tmp_path):
+    import signal
+    import time
+
+    edges = tmp_path / "big.txt"
+    rng = np.random.default_rng(0)
+    np.savetxt(edges, rng.integers(0, 200_000, size=(1_500_000, 2)), fmt="%d")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    process = subprocess.Popen([sys.executable, "-m", "graphkit", "embed", str(edges), "--dim", "64",
+                                "--out", str(out_dir / "emb.txt"), "-q"], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(out_dir.iterdir()) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)  # wait until the temporary output exists, then stop the run
+    assert list(out_dir.iterdir()), "the run ended before it wrote its output"
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 143
+    assert "terminated" in process.stderr.read()
+    assert list(out_dir.iterdir()) == []
+
+
+def test_word2vec_output_refuses_ids_with_spaces(tmp_path, capsys):
+    edges = tmp_path / "cities.tsv"
+    edges.write_text("New York\tBoston\nBoston\tAustin\n")
+    out = tmp_path / "emb.txt"
+    assert main(["embed", str(edges), "--dim", "4", "--out", str(out), "-q"]) == 2
+    assert "'New York' holds whitespace" in capsys.readouterr().err and not out.exists()
+    assert main(["embed", str(edges), "--dim", "4", "--out", str(tmp_path / "emb.csv"), "-q"]) == 0
+    assert "New York" in pd.read_csv(tmp_path / "emb.csv")["id"].tolist()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--beta", "500"], "--beta=500"),
+    (["--dim", "1000000000"], "--dim=1000000000 is too large"),
+    (["--dtype", "complex64"], "argument --dtype: invalid choice"),
+    (["--dim", "x"], "argument --dim: invalid int value"),
+    (["--unknown-flag"], "unrecognized arguments"),
+    (["--weight-column", "2"], "columns 1 and 2 are the node ids"),
+    (["--weight-column", "weight"], "weight_column 'weight' is not a column"),
+])
+def test_every_error_is_one_line_with_status_2(tmp_path, capsys, args, message):
+    edges = chain_file(tmp_path, 50)
+    assert main(["embed", str(edges), "-q", *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("graphkit: error:") and message in err[0], err
+
+
+def test_dev_zero_is_refused_quickly():
+    result = run_graphkit("embed", "/dev/zero")
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        "graphkit: error: /dev/zero: holds NUL bytes; this is binary data, not a text edge list"]

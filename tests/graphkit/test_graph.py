@@ -1,6 +1,7 @@
 """Tests of graphkit.graph: the Graph type, its constructors and as_graph."""
 
 import pickle
+import warnings
 
 import networkx as nx
 import numpy as np
@@ -453,3 +454,49 @@ def test_as_graph_rejects_unknown_and_empty_input():
         as_graph(([], []))
     with pytest.raises(ValueError, match="graph has no nodes"):
         as_graph(nx.Graph())
+
+
+# -- input integrity (issue 32) -------------------------------------------------------------------
+
+def test_uint64_and_int64_id_arrays_do_not_merge_through_float64():
+    big = np.array([18446744073709551615, 18446744073709551614], dtype=np.uint64)
+    graph = Graph.from_edges(big, np.array([1, 1], dtype=np.int64))
+    assert graph.node_ids.dtype == np.uint64
+    assert graph.node_ids.tolist() == [1, 18446744073709551614, 18446744073709551615]
+    mixed = Graph.from_edges(np.array([2**63 + 5], dtype=np.uint64), np.array([-1]))
+    assert mixed.node_ids.tolist() == [-1, 2**63 + 5]
+
+
+def test_floating_point_ids_beyond_exact_integers_are_refused():
+    with pytest.raises(ValueError, match=r"src holds floating-point ids beyond 2\*\*53"):
+        Graph.from_edges(np.array([2.0**60, 1.0]), np.array([1.0, 2.0]))
+    with pytest.raises(ValueError, match=r"beyond 2\*\*24"):
+        Graph.from_edges(np.array([0, 1], dtype=np.float32), np.array([2**25, 1], dtype=np.float32))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: Graph(sp.csr_matrix(np.array([[0, 1 + 1j], [1 + 1j, 0]]))),
+    lambda: Graph.from_scipy(sp.csr_matrix(np.array([[0, 2j], [2j, 0]]))),
+    lambda: as_graph(np.array([[0, 1j], [1j, 0]])),
+    lambda: as_graph(torch.tensor([[0, 1j], [1j, 0]])),
+    lambda: as_graph(([0, 1], [1, 2], np.array([1 + 2j, 1]))),
+    lambda: Graph.from_edges([0, 1], [1, 2], [1 + 2j, 1]),
+])
+def test_complex_input_is_refused_before_any_cast(make):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a ComplexWarning would mean a cast happened first
+        with pytest.raises(TypeError, match="must hold real numbers; got complex"):
+            make()
+
+
+def test_a_sparse_edge_index_allocates_by_its_edges_not_its_largest_index():
+    import tracemalloc
+
+    tracemalloc.start()
+    graph = as_graph(torch.tensor([[0, 30_000_000], [1, 2]]))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert graph.n_nodes == 4 and graph.node_ids.tolist() == [0, 1, 2, 30_000_000]
+    assert peak < 10_000_000  # bytes; PyG's largest-index-plus-one would take hundreds of MB
+    dense = as_graph(torch.tensor([[0, 5], [1, 2]]))
+    assert dense.node_ids.tolist() == list(range(6))  # small indices: isolated nodes kept

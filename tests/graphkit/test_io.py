@@ -106,8 +106,10 @@ def test_header_can_be_forced(tmp_path):
 
 
 def test_integer_and_string_ids(tmp_path):
-    ints = read_edgelist(write(tmp_path / "ints.txt", "10 -3\n-3 007\n"))
+    ints = read_edgelist(write(tmp_path / "ints.txt", "10 -3\n-3 7\n"))
     assert ints.node_ids.dtype.kind == "i" and ints.node_ids.tolist() == [-3, 7, 10]
+    padded = read_edgelist(write(tmp_path / "padded.txt", "10 -3\n-3 007\n"))
+    assert padded.node_ids.tolist() == ["-3", "007", "10"]  # written as 007, kept as written
     strings = read_edgelist(write(tmp_path / "strings.txt", "10 -3\n-3 007\n"), node_type=str)
     assert strings.node_ids.tolist() == ["-3", "007", "10"]
     names = read_edgelist(write(tmp_path / "names.txt", "alice bob\nNA null\n"))
@@ -250,9 +252,18 @@ def test_non_integer_id_with_node_type_int(tmp_path):
 
 
 def test_bad_gzip_file(tmp_path):
-    path = write(tmp_path / "broken.txt.gz", "1 2\n")  # not gzip data
-    with pytest.raises(EdgeListError, match="broken.txt.gz"):
+    path = tmp_path / "broken.txt.gz"
+    path.write_bytes(gzip.compress(b"1 2\n" * 1000)[:30])  # gzip data cut short
+    with pytest.raises(EdgeListError, match="broken.txt.gz.*gzip"):
         read_edgelist(path)
+
+
+def test_compression_is_read_from_the_data_not_the_name(tmp_path):
+    plain = write(tmp_path / "plain.txt.gz", "1 2\n2 3\n")
+    assert read_edgelist(plain).n_edges == 2
+    unnamed = tmp_path / "edges"
+    unnamed.write_bytes(bz2.compress(b"1 2\n2 3\n3 4\n"))
+    assert read_edgelist(unnamed).n_edges == 3
 
 
 def test_bad_options():
@@ -282,3 +293,138 @@ def test_a_million_edge_file_loads(tmp_path):
     assert graph.node_ids.tolist() == present.tolist()
     assert graph.n_edges == len(np.unique(np.minimum(src, dst) * 200_000 + np.maximum(src, dst)))
     assert abs(graph.adjacency - expected).max() == 0
+
+
+# -- input integrity (issue 32) -------------------------------------------------------------------
+
+def chain(n_edges):
+    return "".join(f"{i} {i + 1}\n" for i in range(n_edges))
+
+
+def test_a_binary_stream_is_read_whole(tmp_path):
+    import io
+
+    graph = read_edgelist(io.BytesIO(chain(2000).encode()))
+    assert graph.n_nodes == 2001 and graph.n_edges == 2000
+
+
+def test_a_named_pipe_is_read_whole(tmp_path):
+    import os
+    import threading
+
+    fifo = tmp_path / "edges.fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_text(chain(2000)))
+    writer.start()
+    graph = read_edgelist(fifo)
+    writer.join()
+    assert graph.n_nodes == 2001 and graph.node_ids.tolist() == list(range(2001))
+
+
+def test_gzip_data_in_a_pipe_is_detected_without_a_name(tmp_path):
+    import io
+
+    graph = read_edgelist(io.BytesIO(gzip.compress(chain(500).encode())))
+    assert graph.n_edges == 500
+
+
+@pytest.mark.parametrize("ids, kind", [
+    ([18446744073709551615, 18446744073709551614, 1], "u"),  # uint64: beyond int64
+    ([9223372036854775807, -9223372036854775808, 0], "i"),  # the ends of int64
+    ([2**53 + 1, 2**53, 2**53 - 1], "i"),  # beyond what float64 holds exactly
+])
+def test_64_bit_integer_ids_stay_exact(tmp_path, ids, kind):
+    path = write(tmp_path / "hashed.txt", f"{ids[0]} {ids[1]}\n{ids[1]} {ids[2]}\n{ids[2]} {ids[0]}\n")
+    graph = read_edgelist(path)
+    assert graph.node_ids.dtype.kind == kind
+    assert graph.node_ids.tolist() == sorted(ids) and graph.n_edges == 3
+
+
+def test_a_uint64_id_beside_small_ids_does_not_merge_nodes(tmp_path):
+    # The second column alone fits int64: NumPy would promote the two columns to float64.
+    path = write(tmp_path / "hashed.txt", "18446744073709551615 1\n18446744073709551614 2\n3 4\n")
+    graph = read_edgelist(path)
+    assert graph.node_ids.tolist() == [1, 2, 3, 4, 18446744073709551614, 18446744073709551615]
+    assert graph.n_nodes == 6 and graph.n_edges == 3
+
+
+def test_ids_beyond_int64_and_negative_ones_stay_exact_strings(tmp_path):
+    path = write(tmp_path / "mixed.txt", "18446744073709551615 -1\n-1 2\n")
+    graph = read_edgelist(path)
+    assert sorted(graph.node_ids.tolist()) == ["-1", "18446744073709551615", "2"]
+
+
+def test_padded_integer_ids_beyond_the_sample_keep_their_spelling(tmp_path):
+    path = write(tmp_path / "late.txt", chain(100) + "7 007\n")
+    graph = read_edgelist(path)
+    assert "007" in graph.node_ids.tolist() and "7" in graph.node_ids.tolist()
+    assert graph.n_nodes == 102
+
+
+@pytest.mark.parametrize("name", ["timestamp", "time", "date", "ts", "unix_time", "label", "edge_id"])
+def test_a_third_column_named_as_no_weight_is_not_read_as_weights(tmp_path, name):
+    path = write(tmp_path / "snap.txt", f"source target {name}\n1 2 1600000000\n2 3 1600000100\n")
+    graph = read_edgelist(path)
+    assert not graph.weighted and set(graph.adjacency.data) == {1.0}
+    weighted = read_edgelist(path, weight_column=name)
+    assert weighted.weighted and weighted.adjacency.max() == 1600000100
+
+
+def test_the_column_named_weight_is_found_after_other_columns(tmp_path):
+    path = write(tmp_path / "temporal.csv", "src,dst,time,weight\n1,2,99,0.5\n2,3,98,1.5\n")
+    graph = read_edgelist(path)
+    np.testing.assert_array_equal(sorted(graph.adjacency.data), [0.5, 0.5, 1.5, 1.5])
+    by_position = read_edgelist(path, weight_column=2)
+    assert by_position.adjacency.max() == 99
+
+
+def test_weight_column_errors(tmp_path):
+    path = write(tmp_path / "e.txt", "source target time\n1 2 3\n")
+    with pytest.raises(EdgeListError, match="e.txt: weight_column 'weight' is not a column"):
+        read_edgelist(path, weight_column="weight")
+    with pytest.raises(EdgeListError, match="weight_column=5"):
+        read_edgelist(path, weight_column=5)
+    with pytest.raises(ValueError, match="weight_column must be 2 or more"):
+        read_edgelist(path, weight_column=1)
+    with pytest.raises(ValueError, match="contradict"):
+        read_edgelist(path, weight_column=2, weighted=False)
+
+
+@pytest.mark.parametrize("text, n_edges, node_ids", [
+    ("hub 1\n2 3\n3 4\n4 5\n", 4, ["1", "2", "3", "4", "5", "hub"]),  # a named node, not a header
+    ("1 target\n2 3\n", 2, ["1", "2", "3", "target"]),
+    ("Person1 Person2\n1 2\n2 3\n", 2, [1, 2, 3]),  # nothing in it fits the columns: a header
+])
+def test_a_first_line_is_a_header_only_if_it_cannot_be_an_edge(tmp_path, text, n_edges, node_ids):
+    graph = read_edgelist(write(tmp_path / "edges.txt", text))
+    assert graph.n_edges == n_edges and graph.node_ids.tolist() == node_ids
+
+
+def test_a_quoted_weight_holding_the_delimiter_is_an_error_on_line_1(tmp_path):
+    path = write(tmp_path / "quoted.csv", '1,2,"1,5"\n2,3,2\n')
+    assert_error_at(path, 1, "weight '1,5' is not a number")
+
+
+def test_quoted_ids_may_hold_the_delimiter(tmp_path):
+    path = write(tmp_path / "cities.csv", '"New York, NY",Boston\nBoston,"Austin, TX"\n')
+    graph = read_edgelist(path)
+    assert graph.node_ids.tolist() == ["Austin, TX", "Boston", "New York, NY"]
+
+
+@pytest.mark.parametrize("content, problem", [
+    (b"\x00" * 5000, "NUL bytes"),
+    (b"1 2\n" + b"7" * (2**20 + 10) + b" 8\n", "longer than"),
+])
+def test_binary_data_and_endless_lines_are_refused(tmp_path, content, problem):
+    path = tmp_path / "odd.bin"
+    path.write_bytes(content)
+    with pytest.raises(EdgeListError, match=f"odd.bin.*{problem}"):
+        read_edgelist(path)
+
+
+def test_weights_are_read_to_the_last_bit(tmp_path):
+    rng = np.random.default_rng(3)
+    weights = rng.random(2000) * 10.0 ** rng.integers(-300, 300, 2000)
+    lines = "".join(f"{i} {i + 1} {float(w)!r}\n" for i, w in enumerate(weights))
+    graph = read_edgelist(write(tmp_path / "w.txt", lines), directed=True)
+    np.testing.assert_array_equal(graph.adjacency.data, weights)
