@@ -8,6 +8,9 @@ The functional core is :func:`fastrp_embed`; :class:`FastRP` is the scikit-learn
 
 from __future__ import annotations
 
+import contextlib
+import numbers
+import os
 import time
 import warnings
 from typing import Any, Optional, Sequence
@@ -23,6 +26,7 @@ from sklearn.utils.validation import check_is_fitted
 from graphkit.graph import Graph, as_graph
 from tensorkit import backend
 from tensorkit._utils import progress
+from tensorkit.validation import NonFiniteResultError, check_finite_result, reject_complex
 
 __all__ = ["FastRP", "draw_projection_entries", "fastrp_embed", "segment_product", "sparse_dense_product",
            "sparse_projection", "transition_tensor"]
@@ -103,7 +107,10 @@ def transition_tensor(adjacency: sp.spmatrix, device: Any = None, dtype: Any = N
     """The random-walk transition matrix ``D^-1 A`` as a torch CSR tensor on ``device``.
 
     Rows of nodes without out-edges stay zero. The index arrays of a CSR ``adjacency`` are shared,
-    not copied, on the CPU; only the scaled values are new.
+    not copied, on the CPU; only the scaled values are new. Each row is divided by a power of two
+    before its sum is taken (:func:`_rows_scaled_by_powers_of_two`), so that weights near the
+    largest float (1e308) do not overflow the degree; the values are those of the plain formula
+    to the last bit wherever it does not overflow.
 
     Examples
     --------
@@ -114,9 +121,11 @@ def transition_tensor(adjacency: sp.spmatrix, device: Any = None, dtype: Any = N
     """
     adjacency = sp.csr_matrix(adjacency)
     adjacency.sum_duplicates()
-    degree = np.asarray(adjacency.sum(axis=1), dtype=np.float64).ravel()
+    scaled, _ = _rows_scaled_by_powers_of_two(adjacency)
+    degree = np.asarray(scaled.sum(axis=1), dtype=np.float64).ravel()
     inverse = np.divide(1.0, degree, out=np.zeros_like(degree), where=degree > 0)
-    values = adjacency.data * np.repeat(inverse, np.diff(adjacency.indptr))
+    values = scaled.data  # a new array: scaled in place
+    values *= np.repeat(inverse, np.diff(adjacency.indptr))
     index_dtype = np.int64 if adjacency.indices.dtype == np.int64 or adjacency.indptr.dtype == np.int64 else np.int32
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
@@ -129,11 +138,82 @@ def transition_tensor(adjacency: sp.spmatrix, device: Any = None, dtype: Any = N
     return tensor.to(backend.resolve_device("cpu" if device is None else device))
 
 
+def _rows_scaled_by_powers_of_two(matrix: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
+    """``matrix`` (float64) with row ``i`` divided by ``2 ** exponents[i]``, and ``exponents``.
+
+    ``2 ** exponents[i]`` is the power of two just above the row's largest absolute value (1 for
+    an empty row), so the scaled entries lie in (-1, 1) and no row sum of them overflows.
+    Dividing by a power of two is exact: sums, norms and ratios within a row are those of the
+    unscaled row times the same power of two, to the last bit, unless the unscaled row would
+    overflow or reach subnormal numbers.
+    """
+    largest = np.maximum(matrix.max(axis=1).toarray().ravel(), -matrix.min(axis=1).toarray().ravel())
+    exponents = np.frexp(largest)[1]
+    data = np.ldexp(np.asarray(matrix.data, dtype=np.float64), -np.repeat(exponents, np.diff(matrix.indptr)))
+    return sp.csr_matrix((data, matrix.indices, matrix.indptr), shape=matrix.shape), exponents
+
+
+def _log2_degrees(graph: Graph) -> np.ndarray:
+    """``log2`` of each node's out-degree as :meth:`Graph.degrees` counts it (-inf for degree 0).
+
+    Weighted degrees are summed over rows scaled by powers of two, so that a degree beyond the
+    largest float (weights near 1e308) still has its logarithm.
+    """
+    if graph.weighted:
+        scaled, exponents = _rows_scaled_by_powers_of_two(graph.adjacency)
+        degree = np.asarray(scaled.sum(axis=1), dtype=np.float64).ravel()
+    else:
+        degree, exponents = graph.degrees(), 0
+    with np.errstate(divide="ignore"):
+        return np.log2(degree) + exponents
+
+
+def _degree_exponents(log2_degrees: np.ndarray, beta: float, dtype: torch.dtype, rescale: bool) -> np.ndarray:
+    """``log2`` of the degree factors ``degree ** beta`` (factor 1 for degree 0), checked to fit ``dtype``.
+
+    The factors are computed in float64 from the logarithms, so tiny or huge degrees do not
+    overflow on the way. They must lie within ``2 ** ±limit`` with ``limit`` a quarter of
+    ``dtype``'s exponent range (32 for float32, 256 for float64), so that the scaled vectors, their
+    squares and sums stay finite and normal. Where they do not and ``rescale`` is true (the
+    embedding does not depend on a common factor of all vectors), they are all divided by the
+    power of two nearest the geometric mean of the largest and the smallest factor.
+
+    Raises
+    ------
+    NonFiniteResultError
+        If the factors span more than ``2 ** (2 * limit)``, or, without ``rescale``, lie outside
+        ``2 ** ±limit``.
+    """
+    exponents = np.where(np.isfinite(log2_degrees), beta * log2_degrees, 0.0)
+    limit = np.log2(torch.finfo(dtype).max) / 4
+    if np.abs(exponents).max() <= limit:
+        return exponents
+    shifted = exponents - np.round((exponents.max() + exponents.min()) / 2)
+    if rescale and np.abs(shifted).max() <= limit:
+        return shifted
+    name = str(dtype).replace("torch.", "")
+    reach = (f"a span beyond the 2^{2 * limit:g} that {name} holds safely" if rescale else
+             f"beyond the 2^{-limit:g} to 2^{limit:g} that {name} holds safely (the embedding depends on a common "
+             "factor of the vectors here: node features, or neither normalize nor standardize)")
+    raise NonFiniteResultError(
+        f"normalization_strength={beta}: degree ** normalization_strength ranges from 2^{exponents.min():.4g} to "
+        f"2^{exponents.max():.4g} over the nodes, {reach}, so the embedding would overflow or vanish; lower "
+        "|normalization_strength| or bring the edge weights (degrees) closer to 1"
+        + ("" if dtype == torch.float64 else ", or use dtype='float64'")
+    )
+
+
 def _project_features(features: sp.csr_matrix, n_columns: int, seed: int, sampler: str) -> np.ndarray:
-    """Very sparse random projection of node features, each row scaled to unit L2 norm."""
+    """Very sparse random projection of node features, each row scaled to unit L2 norm.
+
+    The rows are divided by powers of two first (:func:`_rows_scaled_by_powers_of_two`), which
+    leaves the unit-norm result unchanged and keeps features near the largest float from
+    overflowing in the projection.
+    """
     rows, cols, values = draw_projection_entries(features.shape[1], n_columns, None, seed, sampler)
     projection = sp.csr_matrix((values.numpy(), (rows.numpy(), cols.numpy())), shape=(features.shape[1], n_columns))
-    block = np.asarray((features @ projection).todense(), dtype=np.float64)
+    scaled, _ = _rows_scaled_by_powers_of_two(features)
+    block = np.asarray((scaled @ projection).todense(), dtype=np.float64)
     norms = np.linalg.norm(block, axis=1, keepdims=True)
     return block / np.where(norms == 0, 1.0, norms)
 
@@ -290,17 +370,40 @@ def fastrp_embed(
 def _standardize_(embedding: torch.Tensor, block_rows: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
     """Scale each column to zero mean and unit (population) variance in place, as ``sklearn.preprocessing.scale``.
 
-    The variance is summed over blocks of rows, so the only temporary is one block.
+    The variance is summed over blocks of rows in float64 (as scikit-learn accumulates it), so
+    the only temporary is one block and the squares of large float32 entries do not overflow.
+
+    A column whose standard deviation is at most ``10 * eps`` (of the embedding's dtype) times its
+    largest absolute value is constant up to rounding: it is centred but not scaled (scale 1),
+    as scikit-learn's ``_handle_zeros_in_scale`` treats a standard deviation below ``10 * eps``.
+    The bound is relative to the column's magnitude because FastRP's entries carry rounding
+    errors of a few ``eps`` of their size: dividing by such a deviation would turn a column that
+    is constant in exact arithmetic (e.g. on a path of three nodes) into ±1 noise, differently in
+    float32 and float64.
     """
+    low, high = torch.aminmax(embedding, dim=0)
+    magnitude = torch.maximum(low.abs(), high.abs())
     mean = embedding.mean(dim=0)
     embedding.sub_(mean)
-    squares = torch.zeros_like(mean)
+    squares = torch.zeros(embedding.shape[1], dtype=torch.float64, device=embedding.device)
     for block in embedding.split(block_rows):
-        squares.add_(block.square().sum(dim=0))
-    scale = squares.div_(embedding.shape[0]).sqrt_()
-    scale.masked_fill_(scale == 0, 1.0)
+        squares.add_(block.double().square().sum(dim=0))
+    scale = squares.div_(embedding.shape[0]).sqrt_().to(embedding.dtype)
+    scale.masked_fill_(scale <= 10 * torch.finfo(embedding.dtype).eps * magnitude, 1.0)
     embedding.div_(scale)
     return mean, scale
+
+
+def _device_memory(device: torch.device) -> Optional[int]:
+    """Total memory of ``device`` in bytes (the physical memory for the CPU), or None where unknown."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    if device.type == "cpu":
+        try:
+            return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (AttributeError, ValueError, OSError):  # no sysconf (Windows) or no such name
+            return None
+    return None
 
 
 class FastRP(TransformerMixin, BaseEstimator):
@@ -320,11 +423,14 @@ class FastRP(TransformerMixin, BaseEstimator):
         Embedding dimension.
     iteration_weights : sequence of float, default=(0.0, 1.0, 1.0)
         Weight of each product with the transition matrix: the first applies to ``M R``, the
-        second to ``M^2 R`` and so on. Their number is the number of products ``k``.
+        second to ``M^2 R`` and so on. Their number is the number of products ``k``. Any finite
+        numbers, negative ones included.
     normalization_strength : float, default=0.0
         ``beta``: node ``j``'s random vector is multiplied by ``degree_j ** beta``; negative values
         damp high-degree nodes (the authors use -0.64 on BlogCatalog). Nodes of degree 0 keep
-        their vector as drawn.
+        their vector as drawn. The factors are computed in float64 from the degrees' logarithms,
+        so that tiny or huge weighted degrees do not overflow; see the Notes for when they are
+        rescaled and when :meth:`fit` refuses them.
     density : float in (0, 1] or None, default=None
         Share of non-zero entries of R; None gives ``1 / sqrt(n_nodes)``.
     self_influence : float, default=0.0
@@ -334,7 +440,10 @@ class FastRP(TransformerMixin, BaseEstimator):
         L2-normalise each iterate per row before the weighted sum (the authors' setting).
     standardize : bool, default=True
         Scale each embedding column to zero mean and unit variance at the end (the authors'
-        setting).
+        setting). A column constant up to rounding (standard deviation at most ``10 * eps`` of
+        its largest absolute value) is only centred, as scikit-learn leaves near-constant
+        features unscaled, so that float32 and float64 agree on it instead of amplifying
+        rounding noise into ±1.
     feature_share : float in [0, 1), default=0.5
         When node features are given to :meth:`fit`, the share of the ``n_components`` columns
         given to a sparse random projection of the features; their rows are L2-normalised so that
@@ -354,6 +463,7 @@ class FastRP(TransformerMixin, BaseEstimator):
     device : str or torch.device, default="auto"
         Where the products run; see :func:`tensorkit.backend.resolve_device`.
     dtype : str or torch.dtype, default="float32"
+        A real floating dtype (complex ones are refused).
     verbose : int, default=0
         Show a progress bar over the iterations.
 
@@ -365,7 +475,8 @@ class FastRP(TransformerMixin, BaseEstimator):
     graph_ : graphkit.Graph
         The fitted graph (needed by :meth:`transform`).
     mean_, scale_ : ndarray of shape (n_components,)
-        The column standardisation that was applied (zeros and ones when ``standardize=False``).
+        The column standardisation that was applied (zeros and ones when ``standardize=False``;
+        scale 1 for a column constant up to rounding).
     history_ : list of dict
         Per iteration: weight, mean row norm of the raw iterate and seconds taken.
     n_features_in_ : int
@@ -378,6 +489,20 @@ class FastRP(TransformerMixin, BaseEstimator):
     random vector before standardisation, which with the default ``self_influence=0`` puts all of
     them at the same point. In a directed graph a node averages its out-neighbours, and its degree
     for ``normalization_strength`` is its (weighted) out-degree.
+
+    Degrees far from 1 (tiny or huge edge weights) with ``normalization_strength`` far from 0
+    give factors ``degree ** beta`` that float32 cannot hold (weights 1e-70 with ``beta=-0.64``
+    give 1e45). The factors must lie within ``2 ** ±32`` in float32 (``2 ** ±256`` in float64) so
+    that the vectors, their squares and sums stay finite and normal. Where they do not and the
+    embedding does not depend on a common factor of all random vectors (with
+    ``normalize=True`` and no node features, where every row is normalised, or with
+    ``standardize=True`` and ``normalize=False``, where every column is standardised), all
+    factors are divided by one power of two (exact), which gives the embedding float64 computes
+    without it; ``history_``'s row norms (and ``mean_``, ``scale_`` without ``normalize``) are then
+    those of the rescaled vectors. Factors spanning more than that range, or outside it where no
+    rescaling is possible, raise :class:`~tensorkit.validation.NonFiniteResultError` naming
+    ``normalization_strength``. Edge weights near the largest float (1e308) are handled by
+    dividing each node's weights by a power of two before summing them (exact as well).
 
     References
     ----------
@@ -428,23 +553,27 @@ class FastRP(TransformerMixin, BaseEstimator):
         if isinstance(self.n_components, bool) or not isinstance(self.n_components, (int, np.integer)) \
                 or self.n_components < 1:
             raise ValueError(f"n_components must be a positive int; got {self.n_components!r}")
-        weights = np.asarray(self.iteration_weights, dtype=float) if np.ndim(self.iteration_weights) == 1 else None
-        if weights is None or weights.size == 0 or not np.all(np.isfinite(weights)):
+        try:
+            weights = np.asarray(self.iteration_weights)
+        except (TypeError, ValueError):  # ragged or not array-like
+            weights = None
+        if weights is None or weights.ndim != 1 or weights.dtype.kind not in "iuf" or weights.size == 0 \
+                or not np.all(np.isfinite(weights)):
             raise ValueError(
-                f"iteration_weights must be a non-empty sequence of finite numbers; got {self.iteration_weights!r}"
+                f"iteration_weights must be a non-empty sequence of finite real numbers; got {self.iteration_weights!r}"
             )
         for name in ("normalization_strength", "self_influence"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float, np.number)) or not np.isfinite(value):
-                raise ValueError(f"{name} must be a finite number; got {value!r}")
-        if self.density is not None and not (
-            isinstance(self.density, (int, float, np.number)) and 0 < self.density <= 1
-        ):
+            if not isinstance(value, numbers.Real) or not np.isfinite(value):
+                raise ValueError(f"{name} must be a finite real number; got {value!r}")
+        if self.density is not None and not (isinstance(self.density, numbers.Real) and 0 < self.density <= 1):
             raise ValueError(f"density must be None or in (0, 1]; got {self.density!r}")
-        if not (isinstance(self.feature_share, (int, float, np.number)) and 0 <= self.feature_share < 1):
+        if not (isinstance(self.feature_share, numbers.Real) and 0 <= self.feature_share < 1):
             raise ValueError(f"feature_share must be in [0, 1); got {self.feature_share!r}")
         if self.sampler not in ("torch", "sklearn"):
             raise ValueError(f"sampler must be 'torch' or 'sklearn'; got {self.sampler!r}")
+        if backend.resolve_dtype(self.dtype).is_complex:
+            raise ValueError(f"dtype must be a real floating dtype such as 'float32' or 'float64'; got {self.dtype!r}")
 
     def fit(self, X: Any, y: Any = None, node_features: Any = None) -> "FastRP":
         """Embed the nodes of a graph.
@@ -462,6 +591,19 @@ class FastRP(TransformerMixin, BaseEstimator):
         Returns
         -------
         self
+
+        Raises
+        ------
+        ValueError
+            For a bad parameter (named), including a complex ``dtype``, and an ``n_components``
+            whose dense ``n_nodes x n_components`` blocks do not fit in the device's memory; for
+            ``node_features`` of the wrong shape or not finite.
+        TypeError
+            For complex ``node_features`` (before any cast could drop the imaginary part).
+        tensorkit.validation.NonFiniteResultError
+            A ``ValueError``: when ``degree ** normalization_strength`` cannot be held in
+            ``dtype`` (see the Notes), or when the embedding would hold NaN or infinity (the
+            message names the likely cause: ``iteration_weights`` or ``self_influence`` too large).
         """
         self._validate_params()
         graph = as_graph(X)
@@ -469,6 +611,7 @@ class FastRP(TransformerMixin, BaseEstimator):
         dtype = backend.resolve_dtype(self.dtype)
         features = self._check_features(node_features, graph.n_nodes)
         n_feature_cols = self._n_feature_columns(features)
+        self._check_memory(graph.n_nodes, device, dtype)
 
         self.graph_ = graph
         self.node_ids_ = graph.node_ids
@@ -481,17 +624,20 @@ class FastRP(TransformerMixin, BaseEstimator):
                 features, n_feature_cols, (self._seed + 1) % 2**32, self.sampler
             )
 
-        transition = transition_tensor(graph.adjacency, device=device, dtype=dtype)
-        embedding, self.history_ = fastrp_embed(
-            transition, self._initial_vectors(device, dtype), self.iteration_weights,
-            self.self_influence, self.normalize, self.verbose,
-        )
-        del transition
-        if self.standardize:
-            mean, scale = _standardize_(embedding)
-        else:
-            mean = torch.zeros(embedding.shape[1], dtype=dtype)
-            scale = torch.ones(embedding.shape[1], dtype=dtype)
+        with self._out_of_memory_names_n_components(graph.n_nodes, device):
+            transition = transition_tensor(graph.adjacency, device=device, dtype=dtype)
+            embedding, self.history_ = fastrp_embed(
+                transition, self._initial_vectors(device, dtype), self.iteration_weights,
+                self.self_influence, self.normalize, self.verbose,
+            )
+            del transition
+            if self.standardize:
+                mean, scale = _standardize_(embedding)
+            else:
+                mean = torch.zeros(embedding.shape[1], dtype=dtype)
+                scale = torch.ones(embedding.shape[1], dtype=dtype)
+        check_finite_result(embedding, "FastRP embedding", hint=self._overflow_hint(dtype))
+        check_finite_result(scale, "FastRP column scale", hint=self._overflow_hint(dtype))
         self.mean_, self.scale_ = backend.to_numpy(mean), backend.to_numpy(scale)
         self.embedding_ = backend.to_numpy(embedding)
         return self
@@ -522,24 +668,71 @@ class FastRP(TransformerMixin, BaseEstimator):
         Returns
         -------
         ndarray or torch.Tensor of shape (n_new, n_components)
+
+        Raises
+        ------
+        TypeError
+            For complex ``X`` (before any cast could drop the imaginary part).
+        ValueError
+            For ``X`` of the wrong shape, with negative, NaN or infinite weights or unknown
+            fitted ids, or too many new nodes to fit in memory.
+        tensorkit.validation.NonFiniteResultError
+            A ``ValueError``: when the output would hold NaN or infinity (see :meth:`fit`).
         """
         check_is_fitted(self, "embedding_")
         links = self._links_matrix(X)
         device = backend.resolve_device(self.device)
         dtype = backend.resolve_dtype(self.dtype)
         n_fitted, n_new = self.graph_.n_nodes, links.shape[0]
-        augmented = sp.bmat([[self.graph_.adjacency, None], [links, sp.csr_matrix((n_new, n_new))]], format="csr")
-        initial = self._initial_vectors(device, dtype, extra_rows=n_new)
-        transition = transition_tensor(augmented, device=device, dtype=dtype)
-        embedding, _ = fastrp_embed(
-            transition, initial, self.iteration_weights, self.self_influence, self.normalize, verbose=0
-        )
-        new_rows = embedding[n_fitted:]
-        if self.standardize:
-            new_rows = (new_rows - torch.as_tensor(self.mean_, device=device)) / torch.as_tensor(self.scale_, device=device)
+        self._check_memory(n_fitted + n_new, device, dtype,
+                           remedy="embed fewer new nodes per call or lower n_components")
+        with self._out_of_memory_names_n_components(n_fitted + n_new, device):
+            augmented = sp.bmat([[self.graph_.adjacency, None], [links, sp.csr_matrix((n_new, n_new))]], format="csr")
+            initial = self._initial_vectors(device, dtype, extra_rows=n_new)
+            transition = transition_tensor(augmented, device=device, dtype=dtype)
+            embedding, _ = fastrp_embed(
+                transition, initial, self.iteration_weights, self.self_influence, self.normalize, verbose=0
+            )
+            new_rows = embedding[n_fitted:]
+            if self.standardize:
+                mean, scale = (torch.as_tensor(values, device=device) for values in (self.mean_, self.scale_))
+                new_rows = (new_rows - mean) / scale
+        check_finite_result(new_rows, "FastRP transform output", hint=self._overflow_hint(dtype))
         return backend.to_output(new_rows, like=X)
 
+    def _check_memory(self, n_rows: int, device: torch.device, dtype: torch.dtype,
+                      remedy: str = "lower n_components") -> None:
+        """Refuse, before allocating, an ``n_components`` whose three dense ``n_rows x n_components``
+        blocks (the most :func:`fastrp_embed` keeps) exceed the device's total memory."""
+        needed = 3 * n_rows * int(self.n_components) * dtype.itemsize
+        total = _device_memory(device)
+        if total is not None and needed > total:
+            raise ValueError(
+                f"n_components={self.n_components} is too large for {n_rows} nodes: the embedding needs about "
+                f"{needed / 2**30:.3g} GiB while computing (three dense {n_rows} x {self.n_components} blocks), "
+                f"more than the {total / 2**30:.3g} GiB of memory of {device}; {remedy}"
+            )
+
+    @contextlib.contextmanager
+    def _out_of_memory_names_n_components(self, n_rows: int, device: torch.device):
+        """Turn an allocation failure into a ValueError naming ``n_components``."""
+        try:
+            yield
+        except (MemoryError, torch.OutOfMemoryError) as error:
+            raise ValueError(
+                f"n_components={self.n_components}: the {n_rows} x {self.n_components} embedding does not fit in the "
+                f"free memory of {device} ({error}); lower n_components"
+            ) from error
+
+    def _overflow_hint(self, dtype: torch.dtype) -> str:
+        """The likely cause of a non-finite embedding, once the degree factors are known to fit."""
+        largest = max(abs(float(weight)) for weight in (self.self_influence, *self.iteration_weights))
+        return (f"the weighted sum of the iterates overflowed {str(dtype).replace('torch.', '')}: lower "
+                f"iteration_weights and self_influence (largest |weight| {largest:.3g})"
+                + ("" if dtype == torch.float64 else ", or use dtype='float64'"))
+
     def _links_matrix(self, X: Any) -> sp.csr_matrix:
+        reject_complex(X, "X")
         n_fitted = self.graph_.n_nodes
         if isinstance(X, tuple):
             if len(X) not in (2, 3):
@@ -571,6 +764,7 @@ class FastRP(TransformerMixin, BaseEstimator):
     def _check_features(self, node_features: Any, n_nodes: int) -> Optional[sp.csr_matrix]:
         if node_features is None:
             return None
+        reject_complex(node_features, "node_features")
         features = node_features if sp.issparse(node_features) else backend.to_numpy(node_features)
         if features.ndim != 2 or features.shape[0] != n_nodes:
             raise ValueError(
@@ -594,13 +788,18 @@ class FastRP(TransformerMixin, BaseEstimator):
         initial = torch.zeros((n_nodes + extra_rows, self.n_components), dtype=dtype, device=device)
         rows, cols, values = draw_projection_entries(n_nodes, n_identity, self.density, self._seed, self.sampler)
         if self.normalization_strength != 0:
-            degree = torch.from_numpy(self.graph_.degrees())
-            factor = torch.where(degree > 0, degree.pow(self.normalization_strength), torch.ones_like(degree))
-            values = values * factor[rows]
+            exponents = _degree_exponents(_log2_degrees(self.graph_), float(self.normalization_strength), dtype,
+                                          rescale=self._independent_of_a_common_factor())
+            values = values * torch.from_numpy(np.exp2(exponents))[rows]
         initial[rows.to(device), cols.to(device)] = values.to(device=device, dtype=dtype)
         if self._feature_block is not None:
             initial[:n_nodes, n_identity:] = torch.as_tensor(self._feature_block, device=device, dtype=dtype)
         return initial
+
+    def _independent_of_a_common_factor(self) -> bool:
+        """Whether multiplying every random vector by one constant leaves the embedding unchanged:
+        rows normalised over identity columns only, or columns standardised without row norms."""
+        return (self.normalize and self._feature_block is None) or (self.standardize and not self.normalize)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -42,8 +42,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
 from graphkit.metrics import clustering_scores
+from graphkit.pamc import _check_scale, _or_float64
 from tensorkit import backend
 from tensorkit._utils import progress
+from tensorkit.validation import check_finite_result, reject_complex
 
 __all__ = ["MLC", "MLCNetwork", "ManifoldClustering", "coding_rate", "compressed_coding_rate", "log_sinkhorn",
            "membership", "rate_reduction", "spectral_labels", "symmetric_log_sinkhorn"]
@@ -407,6 +409,7 @@ class ManifoldClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     random_state : None, int or numpy.random.RandomState
     device : {"auto", "cpu", "cuda", ...}, default="auto"
     dtype : default="float32"
+        A real floating dtype (complex ones are refused).
     verbose : int, default=1
 
     Attributes
@@ -520,12 +523,27 @@ class ManifoldClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                     or value < 0 or (positive and value == 0):
                 raise ValueError(f"{name} must be a {'positive' if positive else 'non-negative'} finite number; "
                                  f"got {value!r}")
+        if backend.resolve_dtype(self.dtype).is_complex:
+            raise ValueError(f"dtype must be a real floating dtype such as 'float32' or 'float64'; got {self.dtype!r}")
 
     def _check_X(self, X: Any, reset: bool) -> np.ndarray:
+        reject_complex(X, "X")
         if isinstance(X, torch.Tensor):
             X = backend.to_numpy(X)
-        return validate_data(self, X, accept_sparse=False, dtype=[np.float64, np.float32], reset=reset,
-                             ensure_min_samples=2 if reset else 1)
+        X = validate_data(self, X, accept_sparse=False, dtype=[np.float64, np.float32], reset=reset,
+                          ensure_min_samples=2 if reset else 1)
+        _check_scale(X, backend.resolve_dtype(self.dtype))
+        return X
+
+    def _divergence_hint(self, dtype: torch.dtype) -> str:
+        """The likely cause of non-finite values in training, and what to change."""
+        return (f"the network overflowed {str(dtype).replace('torch.', '')}: scale X (e.g. with "
+                f"sklearn.preprocessing.StandardScaler), lower lr{_or_float64(dtype)}")
+
+    def _check_finite_network(self, network: MLCNetwork, dtype: torch.dtype) -> None:
+        """Raise NonFiniteResultError unless every weight and BatchNorm statistic of ``network`` is finite."""
+        for name, tensor in network.state_dict().items():
+            check_finite_result(tensor, f"MLC network's {name}", hint=self._divergence_hint(dtype))
 
     # -- fitting --------------------------------------------------------------------------------
 
@@ -543,6 +561,19 @@ class ManifoldClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         Returns
         -------
         self
+
+        Raises
+        ------
+        TypeError
+            For complex ``X`` (before any cast could drop the imaginary part).
+        ValueError
+            For a bad parameter (named), including a complex ``dtype``; for ``X`` holding NaN or
+            infinity, or values so large that squared distances between rows overflow ``dtype``
+            (scale ``X``).
+        tensorkit.validation.NonFiniteResultError
+            A ``ValueError``: when the loss, the network's weights or statistics, the features or
+            the membership become NaN or infinite (the message suggests scaling ``X``, lowering
+            ``lr``, or float64).
         """
         self._validate_params()
         X = self._check_X(X, reset=True)
@@ -571,6 +602,7 @@ class ManifoldClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         if self.n_epochs:
             self._train(network, x_all, views, "mlc", self.n_epochs, labels, source, started)
         self.n_iter_ = len(self.history_)
+        self._check_finite_network(network, dtype)
 
         network.eval()
         with torch.no_grad():
@@ -583,6 +615,8 @@ class ManifoldClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             log_gamma, g = symmetric_log_sinkhorn((c_sub @ c_sub.T).div_(self.eta), n_iter=1000, tol=1e-6)
             gamma = log_gamma.exp_()
             del log_gamma
+            for result, what in ((z, "MLC's features"), (c, "MLC's cluster features"), (gamma, "MLC's membership")):
+                check_finite_result(result, what, hint=self._divergence_hint(dtype))
             sub_labels = spectral_labels(gamma, self.n_clusters, self.n_init, source.numpy)
         self.membership_ = gamma.cpu().numpy()
         self.membership_index_ = index
@@ -634,13 +668,17 @@ class ManifoldClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     # -- steps ----------------------------------------------------------------------------------
 
     def _forward_new(self, X: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """``z`` and ``c`` of new samples, checked finite."""
         X = self._check_X(X, reset=False)
         device = backend.resolve_device(self.device)
         dtype = backend.resolve_dtype(self.dtype)
         network = self.network_ if device.type == "cpu" else copy.deepcopy(self.network_).to(device)
         network.eval()
         with torch.no_grad():
-            return self._embed(network, torch.tensor(X, device=device, dtype=dtype))
+            z, c = self._embed(network, torch.tensor(X, device=device, dtype=dtype))
+        for result, what in ((z, "MLC's features"), (c, "MLC's cluster features")):
+            check_finite_result(result, what, hint=self._divergence_hint(dtype))
+        return z, c
 
     @staticmethod
     def _embed(network: MLCNetwork, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -751,6 +789,8 @@ class ManifoldClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                 record["loss"] += float(loss.detach()) * weight
                 for name, value in terms.items():
                     record[name] += float(value.detach()) * weight
+            check_finite_result(np.float64(record["loss"]), f"MLC's {'warm-up' if warmup else 'training'} loss",
+                                hint=self._divergence_hint(x_all.dtype))
             if warmup:
                 record["delta_R"] = record["Rc"] = float("nan")
             entry = {"epoch": len(self.history_), "stage": stage, **record,

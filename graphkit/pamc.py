@@ -54,6 +54,7 @@ from graphkit.graph import Graph, as_graph
 from graphkit.metrics import clustering_scores, _modularity_scorer
 from tensorkit import backend
 from tensorkit._utils import progress
+from tensorkit.validation import check_finite_result, reject_complex
 
 __all__ = [
     "GCNEncoder",
@@ -680,6 +681,30 @@ class _Features:
         return torch.as_tensor(block, device=self.device, dtype=self.dtype)
 
 
+def _check_scale(X: Any, dtype: torch.dtype) -> None:
+    """Refuse features so large that squared distances between rows overflow ``dtype``.
+
+    PamC and MLC square differences of the features, or of activations that grow with them:
+    kNN graphs and views, the pretraining's reconstruction error, Student's t assignments,
+    BatchNorm's variances. Their networks are not scale invariant, so the features are not
+    rescaled; values above ``sqrt(max / (4 n_features))`` (``max`` the largest float of
+    ``dtype``), where a squared distance between two rows could overflow, are refused.
+    """
+    largest = float(max(abs(X.max()), abs(X.min())))
+    limit = float(np.sqrt(torch.finfo(dtype).max / (4 * X.shape[1])))
+    if largest > limit:
+        raise ValueError(
+            f"X holds values up to {largest:.3g}, beyond {limit:.3g}, where squared distances between its rows "
+            f"({X.shape[1]} features) overflow {str(dtype).replace('torch.', '')}: scale X (e.g. with "
+            f"sklearn.preprocessing.StandardScaler){_or_float64(dtype)}"
+        )
+
+
+def _or_float64(dtype: torch.dtype) -> str:
+    """The suggestion of float64 in an overflow message, where ``dtype`` is narrower."""
+    return "" if dtype == torch.float64 else ", or use dtype='float64'"
+
+
 # -- the estimator ------------------------------------------------------------------------------
 
 class PamC(ClusterMixin, BaseEstimator):
@@ -794,6 +819,7 @@ class PamC(ClusterMixin, BaseEstimator):
     random_state : None, int or numpy.random.RandomState
     device : {"auto", "cpu", "cuda", ...}, default="auto"
     dtype : default="float32"
+        A real floating dtype (complex ones are refused).
     verbose : int, default=1
         Progress bars.
 
@@ -925,15 +951,25 @@ class PamC(ClusterMixin, BaseEstimator):
             raise ValueError(f"init_selection must be one of {INIT_SELECTIONS}; got {self.init_selection!r}")
         if not isinstance(self.encoder, nn.Module) and self.encoder not in ENCODERS:
             raise ValueError(f"encoder must be one of {ENCODERS} or a torch.nn.Module; got {self.encoder!r}")
+        if backend.resolve_dtype(self.dtype).is_complex:
+            raise ValueError(f"dtype must be a real floating dtype such as 'float32' or 'float64'; got {self.dtype!r}")
         hidden = self.hidden
         if np.ndim(hidden) != 1 or not all(
                 isinstance(h, (int, np.integer)) and not isinstance(h, bool) and h >= 1 for h in hidden):
             raise ValueError(f"hidden must be a sequence of positive ints; got {hidden!r}")
 
     def _check_X(self, X: Any, reset: bool) -> Any:
+        reject_complex(X, "X")
         if isinstance(X, torch.Tensor):
             X = backend.to_numpy(X)
-        return validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=reset)
+        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=reset)
+        _check_scale(X, backend.resolve_dtype(self.dtype))
+        return X
+
+    def _divergence_hint(self, dtype: torch.dtype) -> str:
+        """The likely cause of non-finite values in training, and what to change."""
+        return (f"the network overflowed {str(dtype).replace('torch.', '')}: scale X (e.g. with "
+                f"sklearn.preprocessing.StandardScaler), lower lr and pretrain_lr{_or_float64(dtype)}")
 
     @staticmethod
     def _looks_like_graph(obj: Any) -> bool:
@@ -979,6 +1015,19 @@ class PamC(ClusterMixin, BaseEstimator):
         Returns
         -------
         self
+
+        Raises
+        ------
+        TypeError
+            For complex ``X`` (before any cast could drop the imaginary part).
+        ValueError
+            For a bad parameter (named), including a complex ``dtype``; for ``X`` holding NaN or
+            infinity, or values so large that squared distances between rows overflow ``dtype``
+            (scale ``X``); for a graph whose size does not match ``X``.
+        tensorkit.validation.NonFiniteResultError
+            A ``ValueError``: when the pretraining or training loss, the embeddings or the soft
+            assignments become NaN or infinite (the message suggests scaling ``X``, lowering the
+            learning rates, or float64).
         """
         if graph is None and self._looks_like_graph(y):
             y, graph = None, y
@@ -1010,6 +1059,7 @@ class PamC(ClusterMixin, BaseEstimator):
         self.pretrain_history_ = self._pretrain(encoder, features, graph_inputs, source, device, dtype)
         with torch.no_grad():
             z = self._embed(encoder, features, graph_inputs)
+        check_finite_result(z, "PamC's pretrained embedding", hint=self._divergence_hint(dtype))
         start, _, self.init_scores_ = kmeans_start(
             z.detach().cpu().numpy(), self.n_clusters, self.n_init,
             g.adjacency if self.init_selection == "modularity" else None, source.numpy)
@@ -1020,6 +1070,9 @@ class PamC(ClusterMixin, BaseEstimator):
         with torch.no_grad():
             z = self._embed(encoder, features, graph_inputs)
             q = student_t_assignments(z, centers)
+        for result, what in ((z, "PamC's embedding"), (centers, "PamC's cluster centres"),
+                             (q, "PamC's soft assignments")):
+            check_finite_result(result.detach(), what, hint=self._divergence_hint(dtype))
         self.embedding_ = backend.to_numpy(z)
         self.soft_assignments_ = backend.to_numpy(q)
         self.labels_ = self.soft_assignments_.argmax(axis=1).astype(np.int64)
@@ -1044,6 +1097,13 @@ class PamC(ClusterMixin, BaseEstimator):
         Returns
         -------
         ndarray (or torch.Tensor when ``X`` is one) of shape (n_samples,)
+
+        Raises
+        ------
+        TypeError, ValueError
+            For ``X`` as :meth:`fit` refuses it, or of another width than the training features.
+        tensorkit.validation.NonFiniteResultError
+            When the soft assignments of ``X`` are NaN or infinite.
         """
         check_is_fitted(self, "cluster_centers_")
         features_in = X
@@ -1060,6 +1120,7 @@ class PamC(ClusterMixin, BaseEstimator):
         with torch.no_grad():
             z = self._embed(encoder, features, graph_inputs)
             q = student_t_assignments(z, torch.as_tensor(self.cluster_centers_, device=device, dtype=dtype))
+        check_finite_result(q, "PamC's soft assignments", hint=self._divergence_hint(dtype))
         return backend.to_output(q.argmax(dim=1).cpu().numpy().astype(np.int64), like=features_in)
 
     # -- steps ----------------------------------------------------------------------------------
@@ -1127,6 +1188,8 @@ class PamC(ClusterMixin, BaseEstimator):
                     optimizer.step()
                     total += loss.item() * len(batch)
             history.append(total / (n * (n_steps if graph_inputs is not None else 1)))
+            check_finite_result(np.float64(history[-1]), "PamC's pretraining loss (reconstruction MSE)",
+                                hint=self._divergence_hint(dtype))
             bar.set_postfix(mse=f"{history[-1]:.4g}")
         return history
 
@@ -1156,6 +1219,7 @@ class PamC(ClusterMixin, BaseEstimator):
                     terms["total"].backward()
                     optimizer.step()
             record["loss"] = record.pop("total")
+            check_finite_result(np.float64(record["loss"]), "PamC's training loss", hint=self._divergence_hint(dtype))
             record = {"epoch": epoch, **record, "seconds": time.perf_counter() - started}
             if labels is not None:
                 record.update(clustering_scores(labels, assignments.cpu().numpy()))

@@ -13,6 +13,7 @@ from sklearn.random_projection import SparseRandomProjection
 
 from graphkit import FastRP, Graph
 from graphkit.fastrp import draw_projection_entries, fastrp_embed, segment_product, transition_tensor
+from tensorkit.validation import NonFiniteResultError
 
 
 def planted_partition(sizes=(40, 40, 40), p_in=0.3, p_out=0.01, seed=0):
@@ -343,6 +344,8 @@ def test_history_and_pickle_round_trip():
     (dict(feature_share=1.0), "feature_share"),
     (dict(normalization_strength=float("inf")), "normalization_strength"),
     (dict(sampler="numpy"), "sampler"),
+    (dict(dtype="complex64"), "dtype must be a real floating dtype"),
+    (dict(dtype=torch.complex128), "dtype must be a real floating dtype"),
 ])
 def test_bad_parameters_raise(params, message):
     adjacency, _ = planted_partition(sizes=(5, 5))
@@ -356,3 +359,113 @@ def test_bad_features_raise():
         FastRP().fit(adjacency, node_features=np.ones((3, 2)))
     with pytest.raises(ValueError, match="NaN"):
         FastRP().fit(adjacency, node_features=np.full((10, 2), np.nan))
+
+
+# -- issue 32: what FastRP returns is finite and faithful, or a clear error ------------------------
+
+def path_graph(weight=1.0, n=5):
+    return Graph.from_edges(np.arange(n - 1), np.arange(1, n), np.full(n - 1, weight))
+
+
+def test_float32_and_float64_agree_on_tiny_graphs_with_constant_columns():
+    """A column that is constant in exact arithmetic stays (near) zero in both dtypes, never ±1 noise."""
+    tiny_graphs = [Graph.from_edges([0, 1], [1, 2]), Graph.from_edges([0, 0, 0], [1, 2, 3]),
+                   Graph.from_edges([0], [1])]  # a path of 3, a star of 4, two nodes
+    for graph in tiny_graphs:
+        for seed in range(5):
+            kwargs = dict(n_components=8, random_state=seed, device="cpu")
+            e32 = FastRP(dtype="float32", **kwargs).fit_transform(graph)
+            e64 = FastRP(dtype="float64", **kwargs).fit_transform(graph)
+            np.testing.assert_allclose(e32, e64, atol=1e-5)
+            for column in e64.T:
+                assert np.allclose(column, 0, atol=1e-12) or np.isclose(column.std(), 1.0)
+
+
+def test_standardisation_leaves_a_column_constant_up_to_rounding_unscaled():
+    from graphkit.fastrp import _standardize_
+
+    eps = np.finfo(np.float32).eps
+    embedding = torch.tensor([[0.1, 1.0], [0.1 * (1 + eps), 2.0], [0.1, 3.0]], dtype=torch.float32)
+    mean, scale = _standardize_(embedding)
+    np.testing.assert_array_equal(scale.numpy(), np.float32([1.0, np.sqrt(2 / 3)]))
+    assert np.abs(embedding[:, 0].numpy()).max() < 1e-7
+    np.testing.assert_allclose(embedding[:, 1].numpy(), sk_scale(np.array([1.0, 2.0, 3.0])), rtol=1e-6)
+
+
+@pytest.mark.parametrize("weight", [1e-70, 1e300])
+def test_degree_factors_beyond_float32_are_rescaled_to_the_float64_embedding(weight):
+    """degree ** beta overflows float32 (1e-70 ** -0.64 = 1e45) or vanishes; scaling every weight by one
+    constant scales every factor by one constant, which row normalisation removes: the embedding is
+    the dense float64 one of the unscaled weights."""
+    adjacency, _ = planted_partition(sizes=(20, 20))
+    weighted = adjacency.multiply(np.random.default_rng(0).uniform(1.0, 4.0, adjacency.shape)).tocsr()
+    weighted = sp.csr_matrix(weighted.maximum(weighted.T))
+    expected = dense_fastrp(weighted, 16, (0, 1, 1), -0.64, 5)
+    ours = FastRP(n_components=16, normalization_strength=-0.64, random_state=5, sampler="sklearn",
+                  dtype="float32").fit_transform(weighted * weight)
+    assert ours.dtype == np.float32
+    np.testing.assert_allclose(ours, expected, atol=2e-4)
+
+
+@pytest.mark.parametrize("beta", [0.0, -0.64])
+def test_weights_near_the_largest_float_give_the_unit_weight_embedding(beta):
+    """Degrees of weights near 1e308 overflow float64; D^-1 A and the degree factors do not."""
+    for dtype in ("float32", "float64"):
+        kwargs = dict(n_components=8, normalization_strength=beta, random_state=0, dtype=dtype)
+        huge = FastRP(**kwargs).fit_transform(path_graph(1.7e308))
+        unit = FastRP(**kwargs).fit_transform(path_graph(1.0))
+        np.testing.assert_allclose(huge, unit, atol=1e-5)
+        assert np.abs(huge).max() > 0.5
+
+
+def test_transform_with_links_near_the_largest_float_equals_unit_links():
+    adjacency, _ = planted_partition(sizes=(15, 15))
+    model = FastRP(n_components=8, random_state=0, dtype="float64").fit(adjacency)
+    links = (np.array([100, 100]), np.array([0, 1]))
+    np.testing.assert_allclose(model.transform((*links, [1.7e308, 1.7e308])), model.transform(links), atol=1e-12)
+
+
+def test_node_features_near_the_largest_float_give_the_unit_scale_embedding():
+    adjacency, _ = planted_partition(sizes=(15, 15))
+    features = np.random.default_rng(0).uniform(0.5, 1.0, (30, 4))
+    kwargs = dict(n_components=16, iteration_weights=(1.0,), random_state=0, dtype="float64")
+    huge = FastRP(**kwargs).fit_transform(adjacency, node_features=features * 1e307)
+    np.testing.assert_allclose(huge, FastRP(**kwargs).fit_transform(adjacency, node_features=features), atol=1e-12)
+
+
+@pytest.mark.parametrize("params, graph", [
+    (dict(normalization_strength=500), path_graph()),  # 2 ** 500 over degrees 1 and 2
+    (dict(normalization_strength=-0.64, normalize=False, standardize=False), path_graph(1e-70)),
+])
+def test_degree_factors_float32_cannot_hold_raise_naming_normalization_strength(params, graph):
+    with pytest.raises(NonFiniteResultError, match="normalization_strength"):
+        FastRP(n_components=8, random_state=0, **params).fit(graph)
+
+
+def test_degree_factors_with_node_features_are_not_rescaled_but_refused():
+    """Row normalisation spans the feature columns too, so a common factor would change the embedding."""
+    with pytest.raises(NonFiniteResultError, match="normalization_strength=-0.64"):
+        FastRP(n_components=8, normalization_strength=-0.64, random_state=0).fit(
+            path_graph(1e-70), node_features=np.ones((5, 2)))
+
+
+@pytest.mark.parametrize("dtype, weights", [("float32", (3e38, 3e38)), ("float64", (1e200, 1e200))])
+def test_overflowing_iteration_weights_raise_naming_them(dtype, weights):
+    with pytest.raises(NonFiniteResultError, match="iteration_weights"):
+        FastRP(n_components=8, iteration_weights=weights, random_state=0, dtype=dtype).fit(path_graph())
+
+
+def test_complex_inputs_are_refused_before_any_cast():
+    adjacency, _ = planted_partition(sizes=(5, 5))
+    model = FastRP(n_components=4, random_state=0).fit(adjacency)
+    for X in (adjacency[:2] * (1 + 1j), adjacency[:2].toarray() + 0j, torch.ones((1, 10), dtype=torch.complex64),
+              (np.array([100]), np.array([0]), np.array([1 + 2j]))):
+        with pytest.raises(TypeError, match="X must hold real numbers"):
+            model.transform(X)
+    with pytest.raises(TypeError, match="node_features must hold real numbers"):
+        FastRP(n_components=4).fit(adjacency, node_features=np.ones((10, 2)) * 1j)
+
+
+def test_an_embedding_beyond_the_memory_is_refused_before_allocating():
+    with pytest.raises(ValueError, match=r"n_components=1000000000000 is too large for 5 nodes.*lower n_components"):
+        FastRP(n_components=10**12).fit(path_graph())

@@ -13,6 +13,7 @@ from graphkit import MLC, ManifoldClustering, make_union_of_manifolds
 from graphkit.metrics import clustering_accuracy, clustering_scores, subspace_spectra
 from graphkit.mlc import (MLCNetwork, coding_rate, compressed_coding_rate, log_sinkhorn, membership, rate_reduction,
                           spectral_labels, symmetric_log_sinkhorn)
+from tensorkit.validation import NonFiniteResultError
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 
@@ -357,3 +358,34 @@ def test_symmetric_sinkhorn_agrees_with_alternating_sinkhorn():
     alternating = log_sinkhorn(log_kernel, n_iter=5000, tol=1e-10)
     assert torch.allclose(symmetric.exp(), symmetric.exp().T)
     assert torch.allclose(symmetric.exp(), alternating.exp(), atol=1e-8)
+
+
+# -- issue 32: complex input, overflowing scales and diverging training get clear errors ----------
+
+def test_complex_features_and_a_complex_dtype_are_refused():
+    X = union_data("curves").X
+    for complex_X in (X + 1j, torch.tensor(X) * 1j):
+        with pytest.raises(TypeError, match="X must hold real numbers"):
+            small_model(n_epochs=1, warmup_epochs=1).fit(complex_X)
+    for dtype in ("complex64", torch.complex128):
+        with pytest.raises(ValueError, match="dtype must be a real floating dtype"):
+            small_model(n_epochs=1, warmup_epochs=1, dtype=dtype).fit(X)
+
+
+def test_features_whose_squared_distances_overflow_are_refused_naming_X():
+    """In float32, X * 1e20 overflowed BatchNorm's variances and every sample got the same features."""
+    X = union_data("curves").X
+    for scale, dtype in ((1e20, "float32"), (1e200, "float64")):
+        with pytest.raises(ValueError, match=r"X holds values up to .*overflow .*: scale X"):
+            small_model(n_epochs=1, warmup_epochs=1, dtype=dtype).fit(X * scale)
+    fitted = small_model(n_epochs=1, warmup_epochs=1).fit(X)
+    for method in (fitted.predict, fitted.transform):
+        with pytest.raises(ValueError, match="scale X"):
+            method(X * 1e20)
+
+
+def test_diverging_training_raises_instead_of_returning_a_broken_network():
+    """lr=1e10 left inf in BatchNorm's running variances while the returned features looked finite."""
+    X = union_data("curves").X
+    with pytest.raises(NonFiniteResultError, match="MLC network's .*running_var.*lower lr"):
+        small_model(n_epochs=3, warmup_epochs=0, lr=1e10, augment=None).fit(X)

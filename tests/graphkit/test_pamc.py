@@ -27,6 +27,7 @@ from graphkit.pamc import (
     student_t_assignments,
     target_distribution,
 )
+from tensorkit.validation import NonFiniteResultError
 
 SMALL = dict(hidden=(32, 32), n_z=4, pretrain_epochs=5, n_epochs=10, verbose=0, device="cpu")
 
@@ -596,3 +597,36 @@ def test_attributed_sbm_rejects_impossible_settings():
         make_attributed_sbm(homophily=1.5)
     with pytest.raises(ValueError, match="n_nodes"):
         make_attributed_sbm(n_nodes=3, n_clusters=2)
+
+
+# -- issue 32: complex input, overflowing scales and diverging training get clear errors ----------
+
+def test_complex_features_and_a_complex_dtype_are_refused():
+    data = make_attributed_sbm(n_nodes=30, n_clusters=2, n_features=4, random_state=11)
+    for X in (data.features + 1j, torch.tensor(data.features) * 1j, sp.csr_matrix(data.features) * (1 + 1j)):
+        with pytest.raises(TypeError, match="X must hold real numbers"):
+            PamC(n_clusters=2, **SMALL).fit(X, graph=data.graph)
+    for dtype in ("complex64", torch.complex128):
+        with pytest.raises(ValueError, match="dtype must be a real floating dtype"):
+            PamC(n_clusters=2, dtype=dtype, **SMALL).fit(data.features, graph=data.graph)
+
+
+def test_features_whose_squared_distances_overflow_are_refused_naming_X():
+    data = make_attributed_sbm(n_nodes=30, n_clusters=2, n_features=4, random_state=11)
+    X, graph = data.features, data.graph
+    for scale, dtype in ((1e20, "float32"), (1e200, "float64")):
+        with pytest.raises(ValueError, match=r"X holds values up to .*overflow .*: scale X"):
+            PamC(n_clusters=2, dtype=dtype, **SMALL).fit(X * scale, graph=graph)
+    fitted = PamC(n_clusters=2, random_state=0, **SMALL).fit(X, graph=graph)
+    with pytest.raises(ValueError, match="scale X"):
+        fitted.predict(X * 1e20)
+    in_range = PamC(n_clusters=2, dtype="float64", random_state=0, **SMALL).fit(X * 1e20, graph=graph)
+    assert np.all(np.isfinite(in_range.soft_assignments_)) and np.all(np.isfinite(in_range.embedding_))
+
+
+@pytest.mark.parametrize("rates, stage", [(dict(pretrain_lr=1e30), r"pretraining loss \(reconstruction MSE\)"),
+                                          (dict(lr=1e10), "training loss")])
+def test_diverging_training_raises_instead_of_returning_nan(rates, stage):
+    data = make_attributed_sbm(n_nodes=30, n_clusters=2, n_features=4, random_state=11)
+    with pytest.raises(NonFiniteResultError, match=f"PamC's {stage} holds .*non-finite.*lower lr and pretrain_lr"):
+        PamC(n_clusters=2, random_state=0, **SMALL, **rates).fit(data.features, graph=data.graph)
