@@ -208,7 +208,7 @@ def encoder_from_autoencoder(path: Path, n_input: int):
 
     from graphkit.pamc import MLPEncoder
 
-    state = torch.load(path, map_location="cpu")
+    state = torch.load(path, map_location="cpu", weights_only=True)
     encoder = MLPEncoder(n_input, SDCN_SIZES, CITESEER_ARGS["n_z"])
     with torch.no_grad():
         for layer, name in zip(encoder.layers, ("enc_1", "enc_2", "enc_3", "z_layer")):

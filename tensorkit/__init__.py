@@ -4,7 +4,8 @@
   ``recsys`` share.
 - :mod:`tensorkit.kron`: Kronecker-structured linear algebra that never forms the product.
 - FLoRA (:func:`inject_flora`, :class:`FLoRAConfig`, ...): Tucker-core adapters for Linear,
-  Conv1d/2d/3d and Embedding weights with a peft-style API (merge, adapter-only state dicts).
+  Conv1d/2d/3d and Embedding weights with a peft-style API (merge, adapter-only state dicts saved
+  as safetensors files and loaded strictly).
 - :class:`FunBaT`: functional Bayesian Tucker decomposition of continuous-indexed tensors
   (Fang et al., ICLR 2024): Matérn-GP latent functions per mode, Kalman/RTS smoothing and
   conditional-EP updates, predictions with calibrated uncertainty anywhere; with
@@ -28,6 +29,7 @@ from tensorkit.flora import (
     inject_flora,
     load_flora_state_dict,
     merge_and_unload,
+    save_flora_adapter,
     set_active_adapter,
 )
 from tensorkit.funbat import FunBaT, FunctionalTensor, make_functional_tucker
@@ -57,6 +59,7 @@ __all__ = [
     "nmse_db",
     "resolve_device",
     "resolve_dtype",
+    "save_flora_adapter",
     "set_active_adapter",
     "support_recovery_rate",
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any, NamedTuple, Sequence
 
 import numpy as np
@@ -53,6 +55,12 @@ def make_kronecker_problem(
     -------
     KroneckerProblem
 
+    Raises
+    ------
+    ValueError
+        If ``values`` is unknown, ``support_sizes`` does not give one size per factor, or
+        ``snr_db`` is NaN, minus infinity or not a real number.
+
     Examples
     --------
     >>> problem = make_kronecker_problem(random_state=0)
@@ -60,6 +68,8 @@ def make_kronecker_problem(
     ([(16, 32), (16, 32)], (256,), 16)
     """
     rng = check_random_state(random_state)
+    if isinstance(snr_db, bool) or not isinstance(snr_db, numbers.Real) or not snr_db > -math.inf:
+        raise ValueError(f"snr_db must be a real number (inf for no noise); got {snr_db!r}")
     if values not in ("iid", "kron"):
         raise ValueError(f"values must be 'iid' or 'kron'; got {values!r}")
     sizes = [support_sizes] * len(shapes) if np.isscalar(support_sizes) else list(support_sizes)

@@ -12,9 +12,11 @@ Kaiming-normal initialisation (``a = sqrt(3)``, as the authors' code); ``s`` is 
 (the authors' default) or ``alpha / max(r)``.
 
 Beyond the authors' research code: merge / unmerge (exact), ``merge_and_unload``, adapter-only state
-dicts, several named adapters per model, Conv1d, grouped and depthwise convolutions (the factor of
-the input mode has ``in_channels / groups`` rows), a working Embedding adapter, and a forward pass
-that runs one convolution with ``W + ΔW`` instead of two when no adapter dropout is active.
+dicts saved as safetensors files (:func:`save_flora_adapter`) and loaded strictly (missing,
+unexpected, reshaped or retyped tensors are errors), several named adapters per model, Conv1d,
+grouped and depthwise convolutions (the factor of the input mode has ``in_channels / groups``
+rows), a working Embedding adapter, and a forward pass that runs one convolution with ``W + ΔW``
+instead of two when no adapter dropout is active.
 
 Examples
 --------
@@ -34,15 +36,20 @@ FLoRAConv2d(adapters={'default': (2, 2, 2, 2)}, active='default', merged=False, 
 from __future__ import annotations
 
 import math
+import numbers
+import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 
 from tensorkit import backend
+from tensorkit.validation import check_finite_result
 
 __all__ = [
     "FLoRAConfig",
@@ -51,12 +58,14 @@ __all__ = [
     "FLoRAConv3d",
     "FLoRAEmbedding",
     "FLoRALinear",
+    "IncompatibleKeys",
     "TuckerAdapter",
     "count_trainable_parameters",
     "flora_state_dict",
     "inject_flora",
     "load_flora_state_dict",
     "merge_and_unload",
+    "save_flora_adapter",
     "set_active_adapter",
 ]
 
@@ -89,6 +98,15 @@ class FLoRAConfig:
     modules_to_save : sequence of str
         Names or name suffixes of modules that stay trainable (e.g. a new classifier head); they get
         no adapter, and their parameters are saved by :func:`flora_state_dict`.
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter, when ``ranks`` is not a positive int, a sequence of positive ints or
+        a callable (a float, a bool, NaN, 0 or a negative rank), ``scale`` or ``alpha`` is not a
+        finite real number, ``dropout`` is not in ``[0, 1)``, ``target_modules`` is an invalid
+        regular expression or holds something other than names, ``target_types`` holds a type that
+        is not supported, or ``modules_to_save`` is one str instead of a sequence of names.
     """
 
     ranks: RanksSpec = 4
@@ -100,44 +118,103 @@ class FLoRAConfig:
     modules_to_save: Sequence[str] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
-        if not 0.0 <= float(self.dropout) < 1.0:
+        if not callable(self.ranks):
+            _check_rank_values(self.ranks, "ranks")
+        _check_finite_real(self.scale, "scale")
+        if self.alpha is not None:
+            _check_finite_real(self.alpha, "alpha")
+        _check_finite_real(self.dropout, "dropout")
+        if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1); got {self.dropout!r}")
-        if not math.isfinite(float(self.scale)):
-            raise ValueError(f"scale must be a finite number; got {self.scale!r}")
-        if self.alpha is not None and not math.isfinite(float(self.alpha)):
-            raise ValueError(f"alpha must be None or a finite number; got {self.alpha!r}")
+        _check_target_modules(self.target_modules)
         if self.target_types is not None:
-            unsupported = [t for t in self.target_types if not issubclass(t, SUPPORTED_TYPES)]
+            unsupported = [t for t in _as_sequence(self.target_types, "target_types")
+                           if not (isinstance(t, type) and issubclass(t, SUPPORTED_TYPES))]
             if unsupported:
                 raise ValueError(f"target_types must be among {[t.__name__ for t in SUPPORTED_TYPES]}; "
                                  f"got {unsupported}")
+        _check_names(self.modules_to_save, "modules_to_save")
 
     def ranks_for(self, shape: Sequence[int]) -> tuple:
         """The Tucker ranks for a weight of this shape."""
         shape = tuple(int(d) for d in shape)
         if callable(self.ranks):
-            ranks = tuple(int(r) for r in self.ranks(shape))
-            return _checked_ranks(ranks, shape, "ranks(...)")
-        if isinstance(self.ranks, (int,)) and not isinstance(self.ranks, bool):
-            if self.ranks < 1:
-                raise ValueError(f"ranks must be positive; got {self.ranks}")
-            return tuple(min(self.ranks, d) for d in shape)
-        return _checked_ranks(tuple(int(r) for r in self.ranks), shape, "ranks")
+            return _checked_ranks(self.ranks(shape), shape, "ranks(...)")
+        if _is_int(self.ranks):
+            _check_rank_values(self.ranks, "ranks")
+            return tuple(min(int(self.ranks), d) for d in shape)
+        return _checked_ranks(self.ranks, shape, "ranks")
 
     def scaling(self, ranks: Sequence[int]) -> float:
         return float(self.alpha) / max(ranks) if self.alpha is not None else float(self.scale)
 
 
-def _checked_ranks(ranks: tuple, shape: tuple, what: str) -> tuple:
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _as_sequence(value: Any, name: str) -> list:
+    """``value``'s items, for a parameter that must be a list, tuple or set."""
+    if not isinstance(value, (list, tuple, set, frozenset)):
+        raise ValueError(f"{name} must be a list, tuple or set; got {value!r}")
+    return list(value)
+
+
+_RANKS_EXPECTED = {
+    "ranks": "a positive int, a list or tuple of positive ints (one per mode) or a callable weight_shape -> ranks",
+    "ranks(...)": "positive ints, one per mode",
+}
+
+
+def _check_rank_values(ranks: Any, what: str) -> list:
+    """The ranks as a list; a ValueError naming ``what`` unless ``ranks`` is a positive int or a
+    non-empty iterable of them (a str is not one)."""
+    iterable = isinstance(ranks, Iterable) and not isinstance(ranks, (str, bytes))
+    values = list(ranks) if iterable else [ranks]
+    if not values or not all(_is_int(rank) for rank in values):
+        raise ValueError(f"{what} must be {_RANKS_EXPECTED[what]}; got {ranks!r}")
+    if min(values) < 1:
+        raise ValueError(f"{what} must be positive; got {ranks!r}")
+    return values
+
+
+def _check_finite_real(value: Any, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite real number; got {value!r}")
+
+
+def _check_target_modules(patterns: Any) -> None:
+    if isinstance(patterns, str):
+        try:
+            re.compile(patterns)
+        except re.error as error:
+            raise ValueError(f"target_modules={patterns!r} is not a valid regular expression: {error}") from None
+    elif patterns is not None:
+        if not isinstance(patterns, (list, tuple, set, frozenset)):
+            raise ValueError(f"target_modules must be None, a regular expression (str) or a list of module names; "
+                             f"got {patterns!r}")
+        _check_names(patterns, "target_modules")
+
+
+def _check_names(names: Any, name: str) -> None:
+    """Module names: a list, tuple or set of str."""
+    if isinstance(names, str):
+        raise ValueError(f"{name} must be a list of module names, not one str (which would be read as "
+                         f"its letters); write [{names!r}]")
+    bad = [item for item in _as_sequence(names, name) if not isinstance(item, str)]
+    if bad:
+        raise ValueError(f"{name} must hold module names (str); got {bad}")
+
+
+def _checked_ranks(ranks: Any, shape: tuple, what: str) -> tuple:
+    ranks = _check_rank_values(ranks, what)
     if len(ranks) != len(shape):
         raise ValueError(f"{what} gives {len(ranks)} ranks for a weight of {len(shape)} modes {shape}")
     for mode, (rank, size) in enumerate(zip(ranks, shape)):
-        if rank < 1:
-            raise ValueError(f"{what}: rank {rank} of mode {mode} must be at least 1")
         if rank > size:
             raise ValueError(f"{what}: rank {rank} of mode {mode} exceeds that mode's size {size} "
                              f"(weight shape {shape})")
-    return ranks
+    return tuple(int(rank) for rank in ranks)
 
 
 _EINSUM_LETTERS = "abcdefghijklmnopqrstuvwxyz"
@@ -225,12 +302,25 @@ class _FLoRALayer(nn.Module):
         return self.flora_adapters[adapter_name or self.active_adapter].delta_weight()
 
     def merge(self) -> None:
-        """Add the active adapter's ``ΔW`` into the base weight (a no-op when already merged)."""
+        """Add the active adapter's ``ΔW`` into the base weight (a no-op when already merged).
+
+        Raises
+        ------
+        NonFiniteResultError
+            A ValueError, leaving the layer unchanged, when the merged weight would hold NaN or
+            infinity (where the base weight is finite).
+        """
         if self.merged or self.active_adapter is None:
             return
         with torch.no_grad():
-            self._unmerged_weight = self.base_layer.weight.detach().clone()
-            self.base_layer.weight.add_(self.delta_weight().to(self.base_layer.weight.dtype))
+            weight = self.base_layer.weight
+            merged = weight + self.delta_weight().to(weight.dtype)
+            check_finite_result(
+                merged[torch.isfinite(weight)], f"the weight merged with adapter {self.active_adapter!r}",
+                hint="the adapter holds NaN or infinity (training diverged: lower the learning rate or the "
+                     "scale; or it was loaded from such a file), or the sum overflows the weight's dtype")
+            self._unmerged_weight = weight.detach().clone()
+            weight.copy_(merged)
         self.merged_adapters.append(self.active_adapter)
 
     def unmerge(self) -> None:
@@ -434,16 +524,30 @@ def _in_saved_module(module_name: str, saved: Sequence[str]) -> bool:
     return bool(saved) and any(_matches(".".join(parts[:i]), list(saved)) for i in range(1, len(parts) + 1))
 
 
-def flora_state_dict(model: nn.Module, adapter_name: Optional[str] = None) -> dict:
-    """Only the adapter tensors (all adapters, or ``adapter_name``'s) and the modules to save.
+class IncompatibleKeys(NamedTuple):
+    """What :func:`load_flora_state_dict` left out (the fields of ``torch.nn.Module.load_state_dict``'s result).
 
-    Examples
-    --------
-    >>> import torch.nn as nn
-    >>> model = inject_flora(nn.Sequential(nn.Linear(4, 3)), FLoRAConfig(ranks=2))
-    >>> sorted(flora_state_dict(model))
-    ['0.flora_adapters.default.core', '0.flora_adapters.default.factors.0', '0.flora_adapters.default.factors.1']
+    Attributes
+    ----------
+    missing_keys : list of str
+        Adapter tensors of the model (and of its modules to save) that the state lacked.
+    unexpected_keys : list of str
+        Tensors of the state that the model has no place for.
     """
+
+    missing_keys: list
+    unexpected_keys: list
+
+
+def _adapter_state(model: nn.Module, adapter_name: Optional[str]) -> dict:
+    """The model's adapter tensors (all adapters', or ``adapter_name``'s) and those of its modules to save."""
+    layers = [layer for _, layer in _flora_layers(model)]
+    if not layers:
+        raise ValueError(f"no FLoRA adapters are injected in this {type(model).__name__}; call inject_flora "
+                         f"with the configuration the adapter was trained with first")
+    names = sorted({name for layer in layers for name in layer.flora_adapters})
+    if adapter_name is not None and adapter_name not in names:
+        raise ValueError(f"adapter_name={adapter_name!r} is not an adapter of the model; it has {names}")
     saved = getattr(model, "_flora_modules_to_save", ())
     state = {}
     for key, value in model.state_dict().items():
@@ -452,24 +556,146 @@ def flora_state_dict(model: nn.Module, adapter_name: Optional[str] = None) -> di
         if adapter_name is not None and ".flora_adapters." in f".{key}" \
                 and f".flora_adapters.{adapter_name}." not in f".{key}":
             continue
-        state[key] = value.detach().clone()
+        state[key] = value
     return state
 
 
-def load_flora_state_dict(model: nn.Module, state: dict) -> None:
-    """Load what :func:`flora_state_dict` saved into a model with the same adapters injected."""
-    saved = getattr(model, "_flora_modules_to_save", ())
-    foreign = [k for k in state if not _is_adapter_key(k, saved)]
-    if foreign:
-        raise ValueError(f"not adapter tensors: {foreign[:5]}")
-    own = model.state_dict()
-    unknown = [k for k in state if k not in own]
-    if unknown:
-        raise ValueError(f"the model has no {unknown[:5]}; inject the same adapters (names, targets) first")
-    for key, value in state.items():
-        if own[key].shape != value.shape:
-            raise ValueError(f"{key}: saved shape {tuple(value.shape)} does not match {tuple(own[key].shape)}")
-    model.load_state_dict(state, strict=False)
+def flora_state_dict(model: nn.Module, adapter_name: Optional[str] = None) -> dict:
+    """Only the adapter tensors (all adapters, or ``adapter_name``'s) and the modules to save.
+
+    Raises
+    ------
+    ValueError
+        If no adapters are injected in ``model``, or ``adapter_name`` is not one of them.
+
+    Examples
+    --------
+    >>> import torch.nn as nn
+    >>> model = inject_flora(nn.Sequential(nn.Linear(4, 3)), FLoRAConfig(ranks=2))
+    >>> sorted(flora_state_dict(model))
+    ['0.flora_adapters.default.core', '0.flora_adapters.default.factors.0', '0.flora_adapters.default.factors.1']
+    """
+    return {key: value.detach().clone() for key, value in _adapter_state(model, adapter_name).items()}
+
+
+def save_flora_adapter(model: nn.Module, path: Union[str, os.PathLike], adapter_name: Optional[str] = None) -> None:
+    """Write :func:`flora_state_dict` to a safetensors file, which :func:`load_flora_state_dict` reads.
+
+    A safetensors file holds tensors and their names only: loading it runs no code, unlike a pickle.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        With adapters injected.
+    path : str or os.PathLike
+        The file to write (replaced if it exists).
+    adapter_name : str, optional
+        Save only this adapter (and the modules to save); None saves all adapters.
+
+    Raises
+    ------
+    ValueError
+        If no adapters are injected in ``model``, or ``adapter_name`` is not one of them.
+
+    Examples
+    --------
+    >>> import tempfile, torch.nn as nn
+    >>> model = inject_flora(nn.Sequential(nn.Linear(4, 3)), FLoRAConfig(ranks=2))
+    >>> path = tempfile.mkdtemp() + "/adapter.safetensors"
+    >>> save_flora_adapter(model, path)
+    >>> load_flora_state_dict(inject_flora(nn.Sequential(nn.Linear(4, 3)), FLoRAConfig(ranks=2)), path)
+    IncompatibleKeys(missing_keys=[], unexpected_keys=[])
+    """
+    state = {key: value.contiguous() for key, value in flora_state_dict(model, adapter_name).items()}
+    save_file(state, path, metadata={"format": "pt"})
+
+
+def load_flora_state_dict(model: nn.Module, state: Union[str, os.PathLike, Mapping[str, torch.Tensor]],
+                          strict: bool = True, adapter_name: Optional[str] = None) -> IncompatibleKeys:
+    """Load an adapter saved by :func:`save_flora_adapter` (or :func:`flora_state_dict`) into ``model``.
+
+    ``model`` must have the same adapters injected (names, targets, ranks) as the model that was
+    saved. Tensors are checked before anything is loaded: a failed load leaves ``model`` unchanged.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    state : str, os.PathLike or mapping of str to torch.Tensor
+        A safetensors file written by :func:`save_flora_adapter`, or a state dict as
+        :func:`flora_state_dict` returns.
+    strict : bool, default=True
+        Every adapter tensor of ``model`` (and of its modules to save) must be in ``state``, and
+        every tensor of ``state`` must be one of them. With False, the tensors found in both are
+        loaded and the others are returned.
+    adapter_name : str, optional
+        Expect only this adapter's tensors (and the modules to save), as
+        ``flora_state_dict(model, adapter_name)`` saved them; None expects all adapters of ``model``.
+
+    Returns
+    -------
+    IncompatibleKeys
+        ``missing_keys`` (the model's adapter tensors absent from ``state``) and
+        ``unexpected_keys`` (tensors of ``state`` the model has no place for); both empty when
+        ``strict``.
+
+    Raises
+    ------
+    ValueError
+        If no adapters are injected in ``model``, ``adapter_name`` is not one of them, ``state``
+        is a file that safetensors cannot read, a tensor's shape or dtype differs from the model's
+        (the key and both shapes or dtypes are named), or, when ``strict``, keys are missing or
+        unexpected (all are listed).
+    TypeError
+        If ``state`` is neither a path nor a mapping of str to tensors.
+    FileNotFoundError
+        If the file ``state`` does not exist.
+    """
+    expected = _adapter_state(model, adapter_name)
+    state = _read_state(state)
+    missing = [key for key in expected if key not in state]
+    unexpected = [key for key in state if key not in expected]
+    problems = []
+    if strict and missing:
+        problems.append(f"missing keys: {missing}")
+    if strict and unexpected:
+        problems.append(f"unexpected keys: {unexpected}")
+    problems += [_mismatch(key, state[key], expected[key]) for key in state if key in expected]
+    problems = [problem for problem in problems if problem]
+    if problems:
+        hint = "inject the adapters the state was saved from (names, targets, ranks, dtype) first"
+        if strict and (missing or unexpected):
+            hint += "; strict=False loads the tensors found in both and returns the other keys"
+        raise ValueError(f"cannot load the adapter state into this {type(model).__name__}:\n  "
+                         + "\n  ".join(problems) + f"\n{hint}")
+    model.load_state_dict({key: state[key] for key in state if key in expected}, strict=False)
+    return IncompatibleKeys(missing, unexpected)
+
+
+def _read_state(state: Any) -> Mapping:
+    """The tensors of a safetensors file, or ``state`` itself when it is a mapping of str to tensors."""
+    if isinstance(state, (str, os.PathLike)):
+        try:
+            return load_file(state)
+        except SafetensorError as error:
+            raise ValueError(f"{os.fspath(state)} is not a safetensors file ({error}); adapters are saved with "
+                             f"save_flora_adapter (a torch.save file loads with torch.load(path, weights_only=True), "
+                             f"whose dict this function takes)") from error
+    if not isinstance(state, Mapping):
+        raise TypeError(f"state must be the path of a safetensors file or a mapping of str to torch.Tensor; "
+                        f"got {type(state).__name__}")
+    bad = [key for key, value in state.items() if not (isinstance(key, str) and isinstance(value, torch.Tensor))]
+    if bad:
+        raise TypeError(f"state must map str keys to torch.Tensor values; not so for {bad[:5]}")
+    return state
+
+
+def _mismatch(key: str, saved: torch.Tensor, own: torch.Tensor) -> Optional[str]:
+    """What makes the saved tensor unfit for the model's (None when it fits)."""
+    if saved.shape != own.shape:
+        return f"{key}: saved shape {tuple(saved.shape)} differs from the model's {tuple(own.shape)}"
+    if saved.dtype != own.dtype:
+        return f"{key}: saved dtype {saved.dtype} differs from the model's {own.dtype}"
+    return None
 
 
 def count_trainable_parameters(model: nn.Module) -> int:

@@ -25,6 +25,7 @@ The functional core is :func:`kronecker_sbl`; :class:`KroneckerSBL` is the estim
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from typing import Any, NamedTuple, Optional, Sequence
 
@@ -40,6 +41,7 @@ from tensorkit import backend
 from tensorkit._sbl_data import KroneckerProblem, make_kronecker_problem, nmse_db, support_recovery_rate
 from tensorkit._utils import progress
 from tensorkit.kron import kron_matvec, kron_sbl_posterior, kron_vector
+from tensorkit.validation import check_finite_result
 
 __all__ = [
     "KroneckerProblem",
@@ -269,8 +271,7 @@ def _coupling_betas(block: Any, n_factors: int) -> list:
         if len(betas) != n_factors:
             raise ValueError(f"block must be None, a number or one value per factor ({n_factors}); got {block!r}")
     for beta in betas:
-        if beta is not None and (isinstance(beta, bool) or not isinstance(beta, (int, float, np.number))
-                                 or not np.isfinite(beta) or beta < 0):
+        if beta is not None and not (_is_real(beta) and np.isfinite(beta) and beta >= 0):
             raise ValueError(f"block couplings must be non-negative numbers or None; got {block!r}")
     return [None if beta is None else float(beta) for beta in betas]
 
@@ -372,6 +373,14 @@ class KroneckerSBL(RegressorMixin, BaseEstimator):
         Returns
         -------
         self
+
+        Raises
+        ------
+        ValueError
+            If ``X`` is neither a list or tuple of 2-D factor matrices nor one design matrix with a
+            row per entry of ``y``, the shapes disagree, ``X`` or ``y`` hold NaN or infinity (also
+            after conversion to ``dtype``), or the fit overflows (a
+            :class:`~tensorkit.validation.NonFiniteResultError` naming the likely cause).
         """
         self._validate_params()
         if y is None:
@@ -380,8 +389,14 @@ class KroneckerSBL(RegressorMixin, BaseEstimator):
         self._factor_columns = [int(f.shape[1]) for f in factors]
         if self.method == "classic" and len(factors) > 1:
             factors = [_dense_kron(factors)]
-        result = kronecker_sbl(factors, target, self.method, self.noise_var, self.max_iter, self.tol,
-                               self.prune, self.block, self.verbose)
+        overflow = _overflow_hint(factors[0].dtype)
+        try:
+            result = kronecker_sbl(factors, target, self.method, self.noise_var, self.max_iter, self.tol,
+                                   self.prune, self.block, self.verbose)
+        except torch.linalg.LinAlgError as error:
+            raise ValueError(f"KroneckerSBL ({self.method}) failed: {str(error).rstrip('.')}; likely cause: "
+                             f"{overflow}") from error
+        check_finite_result(result.coef, "KroneckerSBL's coef_ (the posterior mean of x)", hint=overflow)
         self.coef_ = backend.to_numpy(result.coef)
         self.gammas_ = [backend.to_numpy(g) for g in result.gammas]
         self.support_ = backend.to_numpy(kron_vector([a.to(torch.uint8) for a in result.active])).astype(bool)
@@ -397,6 +412,12 @@ class KroneckerSBL(RegressorMixin, BaseEstimator):
         Returns
         -------
         ndarray (or a torch tensor when the factors were tensors) of length ``m_1 ⋯ m_K``
+
+        Raises
+        ------
+        ValueError
+            If the factors do not match the fitted ones, hold NaN or infinity, or the product
+            overflows (a :class:`~tensorkit.validation.NonFiniteResultError`).
         """
         check_is_fitted(self, "coef_")
         factors, _ = self._check_data(X, None, reset=False)
@@ -410,33 +431,37 @@ class KroneckerSBL(RegressorMixin, BaseEstimator):
         prediction = kron_matvec(factors, coef.to(torch.promote_types(coef.dtype, factors[0].dtype)))
         if not (np.iscomplexobj(self.coef_) or factors[0].is_complex()):
             prediction = prediction.real
+        check_finite_result(prediction, "KroneckerSBL prediction",
+                            hint=f"the factors are too large for (A_1 ⊗ ... ⊗ A_K) coef_ in "
+                                 f"{_dtype_name(prediction.dtype)}: rescale them")
         first = X[0] if isinstance(X, (list, tuple)) else X
         return backend.to_output(prediction, like=first)
 
     def _validate_params(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}; got {self.method!r}")
-        if self.noise_var is not None and not (np.isscalar(self.noise_var) and np.isfinite(self.noise_var)
+        if self.noise_var is not None and not (_is_real(self.noise_var) and np.isfinite(self.noise_var)
                                                and self.noise_var > 0):
             raise ValueError(f"noise_var must be None or a positive number; got {self.noise_var!r}")
         if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, (int, np.integer)) or self.max_iter < 1:
             raise ValueError(f"max_iter must be a positive int; got {self.max_iter!r}")
-        if not (np.isscalar(self.tol) and self.tol >= 0):
+        if not (_is_real(self.tol) and self.tol >= 0):
             raise ValueError(f"tol must be a non-negative number; got {self.tol!r}")
-        if self.prune is not None and not (np.isscalar(self.prune) and 0 <= self.prune < 1):
+        if self.prune is not None and not (_is_real(self.prune) and 0 <= self.prune < 1):
             raise ValueError(f"prune must be None or in [0, 1); got {self.prune!r}")
         if self.block is not None and self.method == "svd":
             raise ValueError("block (pattern coupling) needs method='am' or 'classic'; the SVD update has no "
                              "non-negative least-squares step to couple")
 
     @staticmethod
-    def _as_factor_list(X: Any) -> list:
-        """``[A_1, ..., A_K]`` for a list of matrices; ``[X]`` for one design matrix."""
+    def _as_factor_list(X: Any, y: Any) -> list:
+        """``[A_1, ..., A_K]`` for a list of matrices; ``[X]`` for one design matrix (checked to be one)."""
         if isinstance(X, (list, tuple)):
             if len(X) == 0:
                 raise ValueError("X must be a non-empty list of factor matrices [A_1, ..., A_K]")
             if all(isinstance(f, (np.ndarray, torch.Tensor)) or sp.issparse(f) for f in X):
                 return list(X)
+        _check_design_matrix(X, y)
         return [X]  # one design matrix (a nested list is one too)
 
     def _check_data(self, X: Any, y: Any, reset: bool) -> tuple[list, Optional[torch.Tensor]]:
@@ -447,7 +472,7 @@ class KroneckerSBL(RegressorMixin, BaseEstimator):
         """
         device = backend.resolve_device(self.device)
         real = backend.resolve_dtype(self.dtype)
-        factors = self._as_factor_list(X)
+        factors = self._as_factor_list(X, y)
         plain = factors[0] is X and not backend.is_torch(X) and not _is_complex(X) \
             and (y is None or not _is_complex(y))
         if plain:
@@ -478,7 +503,8 @@ class KroneckerSBL(RegressorMixin, BaseEstimator):
             complex_data = complex_data or target.is_complex()
         dtype = torch.complex128 if complex_data and real == torch.float64 else \
             torch.complex64 if complex_data else real
-        return [f.to(dtype) for f in raw], None if target is None else target.to(dtype)
+        factors = [_cast_finite(f, dtype, f"X[{k}]") for k, f in enumerate(raw)]
+        return factors, None if target is None else _cast_finite(target, dtype, "y")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -491,6 +517,44 @@ def _is_complex(data: Any) -> bool:
     if dtype is None:
         dtype = np.asarray(data).dtype
     return np.dtype(dtype).kind == "c"
+
+
+def _overflow_hint(dtype: torch.dtype) -> str:
+    hint = f"y or the factors are too large or too small for the computation in {_dtype_name(dtype)}: rescale them"
+    return hint if dtype in (torch.float64, torch.complex128) else hint + ", or use dtype='float64'"
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).replace("torch.", "")
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _check_design_matrix(X: Any, y: Any) -> None:
+    """One ``X`` that is not a list of factors must be a design matrix with a row per entry of ``y``, not
+    factors held in one array (scikit-learn's validation then reports other shapes)."""
+    shape, target_shape = _shape(X), _shape(y) if y is not None else ()
+    expected = ("X must be a list or tuple of factor matrices [A_1, ..., A_K], or one 2-D design matrix with a "
+                "row per entry of y")
+    if len(shape) > 2 or (len(shape) == 1 and getattr(X, "dtype", None) == object):
+        raise ValueError(f"{expected}; got one array of shape {shape} (for factors held in one array, pass list(X))")
+    if len(shape) == 2 and target_shape and target_shape[0] != shape[0]:
+        raise ValueError(f"{expected}; got one {shape[0]} x {shape[1]} matrix and y of length {target_shape[0]}")
+
+
+def _shape(data: Any) -> tuple:
+    return tuple(data.shape) if hasattr(data, "shape") else np.asarray(data).shape
+
+
+def _cast_finite(tensor: torch.Tensor, dtype: torch.dtype, name: str) -> torch.Tensor:
+    """``tensor`` (finite) in ``dtype``; a ValueError naming it when the conversion overflows."""
+    cast = tensor.to(dtype)
+    if not bool(torch.isfinite(cast).all()):
+        raise ValueError(f"{name} holds values beyond the range of {_dtype_name(dtype)} (largest "
+                         f"{torch.finfo(dtype).max:.3g}); rescale it or use dtype='float64'")
+    return cast
 
 
 def _check_finite(factors: Sequence[torch.Tensor], name: str) -> None:

@@ -59,7 +59,7 @@ def test_sdcn_autoencoder_pretraining_is_seeded_and_its_encoder_transfers(tmp_pa
     first, second = tmp_path / "a.pkl", tmp_path / "b.pkl"
     authors.pretrain_autoencoder(X, seed=3, path=first, epochs=1)
     authors.pretrain_autoencoder(X, seed=3, path=second, epochs=1)
-    state, again = torch.load(first), torch.load(second)
+    state, again = torch.load(first, weights_only=True), torch.load(second, weights_only=True)
     assert set(state) >= {"enc_1.weight", "z_layer.bias", "dec_3.weight", "x_bar_layer.bias"}
     assert all(torch.equal(state[key], again[key]) for key in state)
     autoencoder = authors._sdcn_autoencoder(12, 10)

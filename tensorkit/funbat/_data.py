@@ -88,6 +88,12 @@ def make_functional_tucker(n_entries: int = 2000, n_modes: int = 3, rank: int = 
     -------
     FunctionalTensor
 
+    Raises
+    ------
+    ValueError
+        If ``core`` is unknown, a count is not a positive int (``n_coords`` below 2), ``noise`` is
+        negative or not finite, or ``max_frequency`` is not a positive finite number.
+
     Examples
     --------
     >>> data = make_functional_tucker(n_entries=500, rank=2, random_state=0)
@@ -106,6 +112,8 @@ def make_functional_tucker(n_entries: int = 2000, n_modes: int = 3, rank: int = 
         raise ValueError(f"n_coords must be at least 2; got {n_coords}")
     if not (np.isfinite(noise) and noise >= 0):
         raise ValueError(f"noise must be a non-negative number; got {noise!r}")
+    if not (np.isfinite(max_frequency) and max_frequency > 0):
+        raise ValueError(f"max_frequency must be a positive number; got {max_frequency!r}")
     rng = backend.check_random_state(random_state).numpy
     shape = (n_modes, rank, n_waves)
     amplitudes = rng.standard_normal(shape) / math.sqrt(n_waves)

@@ -34,6 +34,7 @@ from tensorkit.funbat._ssm import (
     kalman_smoother,
     rts_smoother,
 )
+from tensorkit.validation import check_finite_result, reject_complex
 
 __all__ = ["FunBaT"]
 
@@ -56,6 +57,9 @@ LS_MAX_PAUSE = 8
 """Most epochs a mode's converged lengthscale search pauses (see ``learn_lengthscale``)."""
 INIT_EPOCHS = 10
 """With ``n_init > 1``, epochs each initialisation runs before the best (by objective) is kept."""
+FAR_COORDINATES = ("the coordinates lie so far outside the training range of their mode (in units of that range) "
+                   "that the state-space conditionals overflow: predict nearer the data")
+"""Likely cause of non-finite predictions from a finite fit."""
 
 
 class _Mode(NamedTuple):
@@ -238,6 +242,15 @@ class FunBaT(RegressorMixin, BaseEstimator):
         Returns
         -------
         self
+
+        Raises
+        ------
+        TypeError
+            If ``X`` or ``y`` holds complex numbers.
+        ValueError
+            If ``X`` or ``y`` hold NaN or infinity, their shapes disagree, a mode has fewer than two
+            distinct coordinates or a range beyond float64, or the fitted posterior is not finite (a
+            :class:`~tensorkit.validation.NonFiniteResultError` naming the likely cause).
         """
         self._validate_params()
         if y is None:
@@ -263,6 +276,9 @@ class FunBaT(RegressorMixin, BaseEstimator):
                     f"mode {k} (column {k} of X) has {values.shape[0]} distinct coordinate; FunBaT needs at least "
                     f"two per mode (got n_samples = {n})")
             offset, scale = float(values[0]), float(values[-1] - values[0])
+            if not math.isfinite(scale):
+                raise ValueError(f"column {k} of X spans {values[0]:g} to {values[-1]:g}, a range beyond float64; "
+                                 f"rescale that mode's coordinates")
             modes.append(_Mode((values - offset) / scale, offset, scale,
                                StateSpaceGP(kernels[k], float(lengthscales[k]), float(variances[k]), ranks[k])))
             inverses.append(inverse.reshape(-1))
@@ -302,19 +318,26 @@ class FunBaT(RegressorMixin, BaseEstimator):
 
         P = run.core_mean.shape[0] - 1
         tau = run.tau_a / run.tau_b
+        core_mean_std = run.core_mean.detach().cpu().to(torch.float64)
+        intercept = y_mean + y_scale * float(core_mean_std[P])
+        core_mean = core_mean_std[:P].numpy().reshape((ranks[0],) if problem.cp else tuple(ranks)) * y_scale
+        core_cov = run.core_cov[:P, :P].detach().cpu().to(torch.float64).numpy() * y_scale ** 2
+        check_finite_result(np.concatenate([[intercept, tau], core_mean.ravel(), core_cov.ravel()]),
+                            "FunBaT's fitted posterior (intercept, noise, core mean and covariance)",
+                            hint="y is too large or too spread out to standardise in float64 (its mean or standard "
+                                 "deviation overflows): rescale y")
         self._modes = run.modes
         self._states = run.states
         self._cp = problem.cp
-        self._core_mean_std = run.core_mean.detach().cpu().to(torch.float64)
+        self._core_mean_std = core_mean_std
         self._core_second_std = run.core_second.detach().cpu().to(torch.float64)
         self._tau_std = tau
         self._y_mean, self._y_scale = y_mean, y_scale
         self.ranks_ = tuple(ranks)
         self.lengthscales_ = tuple(mode.gp.lengthscale for mode in run.modes)
-        self.intercept_ = y_mean + y_scale * float(self._core_mean_std[P])
-        shape = (ranks[0],) if problem.cp else tuple(ranks)
-        self.core_mean_ = self._core_mean_std[:P].numpy().reshape(shape) * y_scale
-        self.core_cov_ = run.core_cov[:P, :P].detach().cpu().to(torch.float64).numpy() * y_scale ** 2
+        self.intercept_ = intercept
+        self.core_mean_ = core_mean
+        self.core_cov_ = core_cov
         self.noise_precision_ = tau / y_scale ** 2
         self.history_ = [{**h, "train_rmse": h["train_rmse"] * y_scale, "noise_std": h["noise_std"] * y_scale}
                          for h in run.history]
@@ -337,6 +360,14 @@ class FunBaT(RegressorMixin, BaseEstimator):
         -------
         mean : ndarray of shape (n_entries,)
         std : ndarray of shape (n_entries,), only with ``return_std=True``
+
+        Raises
+        ------
+        TypeError
+            If ``X`` holds complex numbers.
+        ValueError
+            If ``X`` holds NaN or infinity or has another number of columns than in ``fit``, or the
+            prediction is not finite (a :class:`~tensorkit.validation.NonFiniteResultError`).
         """
         check_is_fitted(self, "core_mean_")
         like = X
@@ -354,9 +385,11 @@ class FunBaT(RegressorMixin, BaseEstimator):
         core_second = self._core_second_std.to(device=device, dtype=dtype)
         mean, var = predictive_moments(means, seconds, core_mean, core_second, self._cp)
         mean = mean.double().cpu().numpy() * self._y_scale + self._y_mean
+        check_finite_result(mean, "FunBaT's predictive mean", hint=FAR_COORDINATES)
         if not return_std:
             return backend.to_output(mean, like) if backend.is_torch(like) else mean
         std = np.sqrt(var.double().cpu().numpy() + 1.0 / self._tau_std) * self._y_scale
+        check_finite_result(std, "FunBaT's predictive standard deviation", hint=FAR_COORDINATES)
         if backend.is_torch(like):
             return backend.to_output(mean, like), backend.to_output(std, like)
         return mean, std
@@ -382,16 +415,26 @@ class FunBaT(RegressorMixin, BaseEstimator):
         -------
         mean : ndarray of shape (m, R_mode)
         std : ndarray of shape (m, R_mode), only with ``return_std=True``
+
+        Raises
+        ------
+        TypeError
+            If ``coords`` holds complex numbers.
+        ValueError
+            If ``mode`` is out of range, ``coords`` holds NaN or infinity, or the functions are not
+            finite there (a :class:`~tensorkit.validation.NonFiniteResultError`).
         """
         check_is_fitted(self, "core_mean_")
         K = len(self._modes)
         if isinstance(mode, bool) or not isinstance(mode, (numbers.Integral, np.integer)) or not -K <= mode < K:
             raise ValueError(f"mode must be an int in [-{K}, {K}); got {mode!r}")
+        reject_complex(coords, "coords")
         values = np.asarray(backend.to_numpy(coords), dtype=np.float64).reshape(-1)
         if not np.all(np.isfinite(values)):
             raise ValueError("coords contains NaN or infinity")
         info = self._modes[mode]
         m, c = conditional_moments(info.gp, self._states[mode], (values - info.offset) / info.scale)
+        check_finite_result(m, f"FunBaT's latent functions of mode {mode}", hint=FAR_COORDINATES)
         if not return_std:
             return m
         return m, np.sqrt(np.clip(np.diagonal(c, axis1=1, axis2=2), 0.0, None))
@@ -399,9 +442,14 @@ class FunBaT(RegressorMixin, BaseEstimator):
     # ------------------------------------------------------------ checks
     def _check_X(self, X: Any, y: Any, reset: bool) -> Any:
         """Coordinates as a dense float64 array (torch tensors and SciPy sparse matrices are accepted;
-        a sparse matrix's missing entries are coordinate 0), and the target as a float64 vector."""
+        a sparse matrix's missing entries are coordinate 0), and the target as a float64 vector;
+        complex ones are refused before anything converts them."""
+        reject_complex(X, "X")
+        if y is not None:
+            reject_complex(y, "y")
         if backend.is_torch(X):
             X = backend.to_numpy(X)
+        _check_shapes(X, y)
         if y is None:
             X = validate_data(self, X, reset=reset, dtype=np.float64, accept_sparse="csr")
             return X.toarray() if sp.issparse(X) else X
@@ -619,6 +667,23 @@ def _lengthscale_step(mode: _Mode, precision: np.ndarray, shift: np.ndarray, fac
         factor = min(factor * factor, 8.0)
         mode = mode._replace(gp=gps[best])
     return rts_smoother(gps[best], filtered[best]), mode, factor
+
+
+def _check_shapes(X: Any, y: Any) -> None:
+    """A ValueError naming X (and y) unless X is 2-D with one row per entry of y (scikit-learn's
+    validation then checks the rest)."""
+    shape = _shape(X)
+    if len(shape) != 2:
+        raise ValueError(f"X must be a 2-D array of coordinates (n_entries, n_modes), one column per mode; got shape "
+                         f"{shape}. Reshape your data: X.reshape(-1, 1) if it holds the coordinates of one mode")
+    target_shape = _shape(y) if y is not None else ()
+    if target_shape and target_shape[0] != shape[0]:
+        raise ValueError(f"X and y have inconsistent numbers of samples: X has {shape[0]} rows (entries), y has "
+                         f"{target_shape[0]} values")
+
+
+def _shape(data: Any) -> tuple:
+    return tuple(data.shape) if hasattr(data, "shape") else np.asarray(data).shape
 
 
 def _spd_inverse(matrix: torch.Tensor) -> torch.Tensor:

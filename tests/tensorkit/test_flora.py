@@ -1,10 +1,13 @@
 import copy
+import json
 import math
+from pathlib import Path
 
 import pytest
 import tensorly as tl
 import torch
 import torch.nn as nn
+from safetensors import safe_open
 
 from tensorkit import (
     FLoRAConfig,
@@ -13,9 +16,11 @@ from tensorkit import (
     inject_flora,
     load_flora_state_dict,
     merge_and_unload,
+    save_flora_adapter,
     set_active_adapter,
 )
-from tensorkit.flora import FLoRAConv2d, FLoRAEmbedding, FLoRALinear, TuckerAdapter
+from tensorkit.flora import FLoRAConv2d, FLoRAEmbedding, FLoRALinear, IncompatibleKeys, TuckerAdapter
+from tensorkit.validation import NonFiniteResultError
 
 # (id, module factory, input factory): every supported layer, and the convolution variants
 CASES = [
@@ -256,3 +261,162 @@ def test_unmerge_buffer_follows_to_and_is_not_saved():
     model = model.to(torch.float64)
     model[0].unmerge()
     assert model[0].base_layer.weight.dtype == torch.float64
+
+
+# ----------------------------------------------------------------------------- issue 32: parameters
+@pytest.mark.parametrize("params, name", [
+    (dict(ranks=2.5), "ranks"),
+    (dict(ranks=0), "ranks"),
+    (dict(ranks=-3), "ranks"),
+    (dict(ranks=True), "ranks"),
+    (dict(ranks=float("nan")), "ranks"),
+    (dict(ranks=(2, 0.5)), "ranks"),
+    (dict(ranks="4"), "ranks"),
+    (dict(ranks=()), "ranks"),
+    (dict(target_modules="("), "target_modules"),
+    (dict(target_modules=[1]), "target_modules"),
+    (dict(target_modules=5), "target_modules"),
+    (dict(scale="1"), "scale"),
+    (dict(scale=True), "scale"),
+    (dict(alpha="8"), "alpha"),
+    (dict(dropout="0.5"), "dropout"),
+    (dict(modules_to_save="head"), "modules_to_save"),
+    (dict(target_types=nn.Linear), "target_types"),
+    (dict(target_types=(5,)), "target_types"),
+])
+def test_config_rejects_absurd_parameters_naming_them(params, name):
+    with pytest.raises(ValueError, match=name):
+        FLoRAConfig(**params)
+
+
+def test_invalid_regex_error_names_the_parameter_and_the_regex_error():
+    with pytest.raises(ValueError, match=r"target_modules='\(' is not a valid regular expression: missing \)"):
+        FLoRAConfig(target_modules="(")
+
+
+def test_ranks_callable_must_give_ints_not_truncated_floats():
+    with pytest.raises(ValueError, match=r"ranks\(\.\.\.\) must be positive ints"):
+        FLoRAConfig(ranks=lambda shape: [1.5] * len(shape)).ranks_for((3, 3))
+
+
+# ----------------------------------------------------------------------------- issue 32: save / load
+def two_layer_model(seed=0, randomize=True, **config):
+    torch.manual_seed(seed)
+    model = inject_flora(nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 2)), FLoRAConfig(ranks=2, **config))
+    if randomize:
+        with torch.no_grad():
+            for layer in (model[0], model[1]):
+                layer.flora_adapters["default"].core.normal_()
+    return model
+
+
+LAYER_KEYS = {i: [f"{i}.flora_adapters.default.core", f"{i}.flora_adapters.default.factors.0",
+                  f"{i}.flora_adapters.default.factors.1"] for i in (0, 1)}
+
+
+def test_save_and_load_a_safetensors_file_round_trips_exactly(tmp_path):
+    trained, fresh = two_layer_model(seed=0), two_layer_model(seed=0, randomize=False)
+    path = tmp_path / "adapter.safetensors"
+    save_flora_adapter(trained, path)
+    with safe_open(path, framework="pt") as file:  # a plain safetensors file, the adapter tensors only
+        assert sorted(file.keys()) == LAYER_KEYS[0] + LAYER_KEYS[1]
+    assert load_flora_state_dict(fresh, path) == IncompatibleKeys([], [])
+    x = torch.randn(5, 4)
+    assert torch.equal(fresh(x), trained(x))
+    assert all(torch.equal(value, flora_state_dict(trained)[key]) for key, value in flora_state_dict(fresh).items())
+
+
+@pytest.mark.parametrize("drop", [LAYER_KEYS[0] + LAYER_KEYS[1], LAYER_KEYS[1]], ids=["empty", "missing-layer"])
+def test_load_is_strict_about_missing_keys_and_loads_nothing(drop):
+    trained, fresh = two_layer_model(seed=0), two_layer_model(seed=0, randomize=False)
+    before = flora_state_dict(fresh)
+    state = {key: value for key, value in flora_state_dict(trained).items() if key not in drop}
+    with pytest.raises(ValueError, match="missing keys") as caught:
+        load_flora_state_dict(fresh, state)
+    assert all(key in str(caught.value) for key in drop)
+    assert all(torch.equal(value, before[key]) for key, value in flora_state_dict(fresh).items())
+
+
+def test_load_lists_unexpected_keys():
+    trained, fresh = two_layer_model(seed=0), two_layer_model(seed=0)
+    state = {**flora_state_dict(trained), "2.flora_adapters.default.core": torch.zeros(2, 2)}
+    with pytest.raises(ValueError, match=r"unexpected keys: \['2\.flora_adapters\.default\.core'\]"):
+        load_flora_state_dict(fresh, state)
+
+
+def test_load_names_every_shape_and_dtype_mismatch_and_loads_nothing():
+    trained, fresh = two_layer_model(seed=0), two_layer_model(seed=0, randomize=False)
+    before = flora_state_dict(fresh)
+    state = flora_state_dict(trained)
+    state["0.flora_adapters.default.core"] = torch.zeros(3, 3)
+    state["1.flora_adapters.default.core"] = state["1.flora_adapters.default.core"].double()
+    with pytest.raises(ValueError) as caught:
+        load_flora_state_dict(fresh, state)
+    message = str(caught.value)
+    assert "0.flora_adapters.default.core: saved shape (3, 3) differs from the model's (2, 2)" in message
+    assert "1.flora_adapters.default.core: saved dtype torch.float64 differs from the model's torch.float32" in message
+    assert all(torch.equal(value, before[key]) for key, value in flora_state_dict(fresh).items())
+
+
+def test_strict_false_loads_the_common_keys_and_returns_the_others():
+    trained, fresh = two_layer_model(seed=0), two_layer_model(seed=0, randomize=False)
+    state = {key: value for key, value in flora_state_dict(trained).items() if key in LAYER_KEYS[0]}
+    state["head.weight"] = torch.zeros(2, 3)
+    result = load_flora_state_dict(fresh, state, strict=False)
+    assert result == IncompatibleKeys(missing_keys=LAYER_KEYS[1], unexpected_keys=["head.weight"])
+    loaded = flora_state_dict(fresh)
+    assert all(torch.equal(loaded[key], state[key]) for key in LAYER_KEYS[0])
+    with pytest.raises(ValueError, match="saved dtype"):  # shapes and dtypes are checked even so
+        load_flora_state_dict(fresh, {LAYER_KEYS[0][0]: state[LAYER_KEYS[0][0]].double()}, strict=False)
+
+
+def test_one_adapter_of_two_loads_with_adapter_name(tmp_path):
+    def model_with_two():
+        torch.manual_seed(0)
+        model = inject_flora(nn.Sequential(nn.Linear(4, 3)), FLoRAConfig(ranks=2), adapter_name="a")
+        return inject_flora(model, FLoRAConfig(ranks=1), adapter_name="b")
+
+    trained, fresh = model_with_two(), model_with_two()
+    with torch.no_grad():
+        trained[0].flora_adapters["a"].core.fill_(0.7)
+    save_flora_adapter(trained, tmp_path / "a.safetensors", adapter_name="a")
+    with pytest.raises(ValueError, match="missing keys.*flora_adapters.b.core"):
+        load_flora_state_dict(fresh, tmp_path / "a.safetensors")
+    load_flora_state_dict(fresh, tmp_path / "a.safetensors", adapter_name="a")
+    assert torch.equal(fresh[0].flora_adapters["a"].core, trained[0].flora_adapters["a"].core)
+    with pytest.raises(ValueError, match="adapter_name='c' is not an adapter of the model; it has \\['a', 'b'\\]"):
+        flora_state_dict(trained, "c")
+
+
+@pytest.mark.parametrize("state", [{}, {"0.flora_adapters.default.core": torch.zeros(2, 2)}])
+def test_loading_into_a_model_without_adapters_says_to_inject_first(state):
+    with pytest.raises(ValueError, match="no FLoRA adapters are injected in this Sequential; call inject_flora"):
+        load_flora_state_dict(nn.Sequential(nn.Linear(4, 3)), state)
+    with pytest.raises(ValueError, match="no FLoRA adapters are injected"):
+        flora_state_dict(nn.Sequential(nn.Linear(4, 3)))
+
+
+def test_load_refuses_a_pickle_and_names_the_file(tmp_path):
+    trained, fresh = two_layer_model(seed=0), two_layer_model(seed=0)
+    path = tmp_path / "adapter.pt"
+    torch.save(flora_state_dict(trained), path)
+    with pytest.raises(ValueError, match=f"{path} is not a safetensors file"):
+        load_flora_state_dict(fresh, path)
+    with pytest.raises(TypeError, match="state must be the path of a safetensors file or a mapping"):
+        load_flora_state_dict(fresh, 3)
+
+
+def test_merge_refuses_a_non_finite_adapter_and_leaves_the_layer_unchanged():
+    model = two_layer_model(seed=0)
+    weight = model[0].base_layer.weight.detach().clone()
+    with torch.no_grad():
+        model[0].flora_adapters["default"].core[0, 0] = float("nan")
+    with pytest.raises(NonFiniteResultError, match="merged with adapter 'default'.*likely cause: the adapter holds"):
+        model[0].merge()
+    assert not model[0].merged and torch.equal(model[0].base_layer.weight, weight)
+
+
+def test_flora_tutorial_loads_adapters_without_unpickling():
+    notebook = json.loads((Path(__file__).parents[2] / "tutorials" / "tensorkit_flora.ipynb").read_text())
+    code = "".join(line for cell in notebook["cells"] if cell["cell_type"] == "code" for line in cell["source"])
+    assert "torch.load(" not in code and "save_flora_adapter(" in code

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from tensorkit import FunBaT, make_functional_tucker
+from tensorkit.validation import NonFiniteResultError
 from tensorkit.funbat import _cep
 from tensorkit.funbat._cep import (
     core_posterior,
@@ -395,6 +396,7 @@ def test_peak_memory_grows_slowly_with_entries():
 import resource, sys, numpy as np, torch
 torch.set_num_threads(1)
 from tensorkit import FunBaT, make_functional_tucker
+from tensorkit.validation import NonFiniteResultError
 from tensorkit.funbat import _cep
 _cep.CHUNK_ELEMENTS = 1 << 16  # 0.5 MB chunks, so that the fixed chunk size does not hide the growth
 peaks = []
@@ -458,6 +460,66 @@ def test_predict_and_latent_functions_check_their_input(small):
         model.latent_functions(3, [0.5])
     with pytest.raises(ValueError, match="NaN"):
         model.latent_functions(0, [np.nan])
+
+
+@pytest.mark.parametrize("make_input, name", [
+    (lambda d: (d.X + 0j, d.y), "X"),
+    (lambda d: (torch.tensor(d.X) + 1j, d.y), "X"),
+    (lambda d: (d.X, d.y + 1j), "y"),
+    (lambda d: (d.X, list(d.y[:-1]) + [1j]), "y"),
+])
+def test_complex_data_is_refused_before_any_cast(small, make_input, name):
+    X, y = make_input(small)
+    with pytest.raises(TypeError, match=f"^{name} must hold real numbers; got complex values"):
+        FunBaT(verbose=0).fit(X, y)
+
+
+def test_complex_coordinates_are_refused_by_predict_and_latent_functions(small):
+    model = FunBaT(rank=2, n_epochs=2, n_init=1, random_state=0, verbose=0).fit(small.X, small.y)
+    with pytest.raises(TypeError, match="^X must hold real numbers"):
+        model.predict(small.X + 0j)
+    with pytest.raises(TypeError, match="^coords must hold real numbers"):
+        model.latent_functions(0, [0.5 + 1j])
+
+
+@pytest.mark.parametrize("make_input, message", [
+    (lambda d: (d.X[:, 0], d.y), r"^X must be a 2-D array of coordinates .*got shape \(300,\)"),
+    (lambda d: (d.X[None], d.y), r"^X must be a 2-D array of coordinates .*got shape \(1, 300, 3\)"),
+    (lambda d: (d.X, d.y[:-1]), r"^X and y have inconsistent numbers of samples: X has 300 rows \(entries\), y has 299"),
+])
+def test_wrong_shapes_name_x_and_y(small, make_input, message):
+    X, y = make_input(small)
+    with pytest.raises(ValueError, match=message):
+        FunBaT(verbose=0).fit(X, y)
+
+
+@pytest.mark.parametrize("max_frequency", [float("nan"), float("inf"), 0.0])
+def test_generator_refuses_a_max_frequency_that_would_give_nan(max_frequency):
+    with pytest.raises(ValueError, match="^max_frequency must be a positive number"):
+        make_functional_tucker(n_entries=20, max_frequency=max_frequency, random_state=0)
+
+
+def test_a_mode_whose_range_overflows_is_named(small):
+    X = small.X.copy()
+    X[:2, 1] = [-1.7e308, 1.7e308]
+    with pytest.raises(ValueError, match="^column 1 of X spans -1.7e\\+308 to 1.7e\\+308, a range beyond float64"):
+        FunBaT(verbose=0).fit(X, small.y)
+
+
+def test_a_target_too_large_to_standardise_raises_instead_of_fitting_nan(small):
+    model = FunBaT(rank=2, n_epochs=2, n_init=1, random_state=0, verbose=0)
+    with pytest.raises(NonFiniteResultError, match="FunBaT's fitted posterior .*likely cause: y is too large"):
+        model.fit(small.X, small.y * 1e160)
+    assert not hasattr(model, "core_mean_")
+
+
+def test_predictions_too_far_from_the_data_raise_instead_of_returning_nan(small):
+    model = FunBaT(rank=2, n_epochs=2, n_init=1, random_state=0, verbose=0).fit(small.X, small.y)
+    far = np.array([[-1.7e308, 0.5, 0.5]])
+    with pytest.raises(NonFiniteResultError, match="FunBaT's predictive mean .*likely cause: the coordinates lie"):
+        model.predict(far)
+    with pytest.raises(NonFiniteResultError, match="FunBaT's latent functions of mode 0"):
+        model.latent_functions(0, far[:, 0])
 
 
 # ----------------------------------------------------------------------------- real data

@@ -6,6 +6,7 @@ import torch
 
 from tensorkit import KroneckerSBL, kronecker_sbl, make_kronecker_problem, nmse_db, support_recovery_rate
 from tensorkit.sbl import COUPLING_FLOOR, INNER_MAX_ITER, INNER_TOL
+from tensorkit.validation import NonFiniteResultError
 
 
 def dense_kron(arrays):
@@ -271,3 +272,60 @@ def test_scales_to_a_problem_dense_sbl_cannot_allocate():
     model = KroneckerSBL(method="svd").fit(problem.factors, problem.y)
     assert nmse_db(model.coef_, problem.coef) < -30
     assert model.support_.sum() == 18
+
+
+# ----------------------------------------------------------------------------- issue 32
+@pytest.mark.parametrize("make_X, y_length", [
+    (lambda p: p.factors[0], None),                                         # one factor instead of the list
+    (lambda p: np.stack([p.factors[0], p.factors[0]]), 36),                 # factors stacked in one array
+    (lambda p: torch.tensor(np.stack([p.factors[0], p.factors[0]])), 36),
+    (lambda p: np.array([p.factors[0], p.factors[1][:, :3]], dtype=object), None),
+], ids=["one-factor", "stacked", "stacked-tensor", "object-array"])
+def test_one_array_instead_of_the_factor_list_says_what_x_must_be(make_X, y_length):
+    problem = make_kronecker_problem(SHAPES[2], support_sizes=2, random_state=0)
+    y = problem.y if y_length is None else np.ones(y_length)
+    with pytest.raises(ValueError, match=r"X must be a list or tuple of factor matrices \[A_1, \.\.\., A_K\]"):
+        KroneckerSBL().fit(make_X(problem), y)
+
+
+def test_values_beyond_the_dtype_are_refused_not_turned_into_infinity():
+    problem = make_kronecker_problem(SHAPES[2], support_sizes=2, random_state=0)
+    with pytest.raises(ValueError, match=r"^y holds values beyond the range of float32"):
+        KroneckerSBL(dtype="float32").fit(problem.factors, problem.y * 1e150)
+    with pytest.raises(ValueError, match=r"^X\[1\] holds values beyond the range of float32"):
+        KroneckerSBL(dtype="float32").fit([problem.factors[0], problem.factors[1] * 1e40], problem.y)
+
+
+def test_overflowing_fit_raises_instead_of_returning_nan():
+    problem = make_kronecker_problem(SHAPES[2], support_sizes=2, random_state=0)
+    model = KroneckerSBL()
+    with pytest.raises(NonFiniteResultError, match="KroneckerSBL's coef_.*likely cause: y or the factors are too"):
+        model.fit(problem.factors, problem.y * 1e160)
+    assert not hasattr(model, "coef_")
+    with pytest.raises(ValueError, match=r"KroneckerSBL \(svd\) failed: linalg\..*likely cause: y or the factors"):
+        model.fit([f * 1e160 for f in problem.factors], problem.y)
+
+
+def test_overflowing_prediction_raises_instead_of_returning_inf():
+    problem = make_kronecker_problem(SHAPES[2], support_sizes=2, random_state=0)
+    model = KroneckerSBL().fit(problem.factors, problem.y)
+    with pytest.raises(NonFiniteResultError, match="KroneckerSBL prediction holds 30 non-finite values"):
+        model.predict([f * 1e300 for f in problem.factors])
+
+
+@pytest.mark.parametrize("params, name", [
+    (dict(noise_var=1j), "noise_var"),
+    (dict(tol="small"), "tol"),
+    (dict(prune=0.5j), "prune"),
+    (dict(method="am", block=np.complex128(0.5)), "block"),
+])
+def test_non_real_parameters_raise_value_errors_naming_them(params, name):
+    problem = make_kronecker_problem(SHAPES[2], support_sizes=2, random_state=0)
+    with pytest.raises(ValueError, match=name):
+        KroneckerSBL(**params).fit(problem.factors, problem.y)
+
+
+@pytest.mark.parametrize("snr_db", [float("nan"), -float("inf"), "20"])
+def test_planted_problem_refuses_an_snr_that_would_give_nan_or_no_problem(snr_db):
+    with pytest.raises(ValueError, match="^snr_db must be a real number"):
+        make_kronecker_problem(SHAPES[2], snr_db=snr_db, random_state=0)
