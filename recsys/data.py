@@ -20,7 +20,11 @@ Interactions (implicit feedback: who interacted with what)
 - :func:`as_interactions`: an :class:`Interactions` from pairs (NumPy, lists, torch) or a SciPy sparse
   user x item matrix, with clear errors for empty, negative, non-integer or misshapen input.
 - :func:`read_lightgcn` / :func:`read_lightgcn_split`: the LightGCN/NGCF text format
-  (``user item item ...`` per line; Gowalla, Yelp2018, Amazon-book).
+  (``user item item ...`` per line; Gowalla, Yelp2018, Amazon-book). Ids far sparser than the data
+  (hashed or 64-bit ids) are remapped and kept in the id maps: nothing allocates by the largest id.
+
+Every reader names the file and line of a row it cannot read exactly, rather than pad, guess or
+drop a field; :func:`write_criteo` refuses a frame that :func:`read_criteo` would not read back.
 - :func:`read_movielens`: MovieLens ``u.data`` or a RecBole ``.inter`` file as implicit feedback.
 - :func:`make_low_rank_interactions`: synthetic implicit feedback with planted low-rank preferences
   (the truth is kept in the result's ``truth`` attribute, a :class:`LowRankTruth`).
@@ -44,7 +48,15 @@ array([[1., 1.],
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import io
+import itertools
+import numbers
 import os
+import re
+import stat
+import tempfile
 from pathlib import Path
 from typing import Any, Iterator, NamedTuple, Optional
 
@@ -77,23 +89,147 @@ __all__ = [
 CRITEO_DENSE = tuple(f"I{i}" for i in range(1, 14))
 CRITEO_CATEGORICAL = tuple(f"C{i}" for i in range(1, 27))
 CRITEO_COLUMNS = ("label",) + CRITEO_DENSE + CRITEO_CATEGORICAL
+_CRITEO_FIELDS = "(label, I1-I13, C1-C26)"
+_WRITE_BLOCK = 65_536   # rows formatted and written at a time by write_criteo
+
+
+def _separator_name(separator: str) -> str:
+    return "tab" if separator == "\t" else "comma"
 
 
 def _criteo_layout(path: Path) -> tuple:
     """``(separator, has_header)`` from the first line."""
     with open(path, "r", encoding="utf-8", errors="replace") as handle:
         first = handle.readline().rstrip("\r\n")
-    if not first:
-        raise ValueError(f"{path} is empty; expected Criteo rows (label, I1-I13, C1-C26)")
+    if not first and path.stat().st_size == 0:
+        raise ValueError(f"{path} is empty; expected Criteo rows {_CRITEO_FIELDS}")
     separator = "\t" if "\t" in first else ","
     cells = first.split(separator)
     if len(cells) != len(CRITEO_COLUMNS):
-        raise ValueError(f"{path}: a Criteo row has {len(CRITEO_COLUMNS)} {('tab' if separator == chr(9) else 'comma')}"
-                         f"-separated fields (label, I1-I13, C1-C26); the first line has {len(cells)}")
+        raise ValueError(f"{path}, line 1: a Criteo row has {len(CRITEO_COLUMNS)} {_separator_name(separator)}"
+                         f"-separated fields {_CRITEO_FIELDS}; got {len(cells)}")
     has_header = cells[0].strip().lower() == "label"
     if has_header and [c.strip() for c in cells] != list(CRITEO_COLUMNS):
         raise ValueError(f"{path}: header must be {','.join(CRITEO_COLUMNS[:3])},...,C26; got {first[:80]!r}")
     return separator, has_header
+
+
+def _check_row_count(value: Any, name: str, smallest: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < smallest:
+        kind = "positive" if smallest > 0 else "non-negative"
+        raise ValueError(f"{name} must be a {kind} int; got {value!r}")
+
+
+def _line_blocks(path: Path, skip: int, size: int, limit: Optional[int]) -> Iterator[tuple]:
+    """``(number of the first line, list of raw lines)`` of at most ``size`` lines each, after ``skip``
+    lines, ``limit`` lines in all (None: to the end)."""
+    with open(path, "rb") as handle:
+        for _ in range(skip):
+            handle.readline()
+        number, left = skip + 1, limit
+        while left is None or left > 0:
+            lines = list(itertools.islice(handle, size if left is None else min(size, left)))
+            if not lines:
+                return
+            yield number, lines
+            number += len(lines)
+            left = None if left is None else left - len(lines)
+
+
+def _decoded(path: Path, first: int, lines: list) -> str:
+    """The lines as one UTF-8 text, or a ``ValueError`` naming the line that is not UTF-8."""
+    try:
+        return b"".join(lines).decode("utf-8")
+    except UnicodeDecodeError:
+        for offset, line in enumerate(lines):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise ValueError(f"{path}, line {first + offset}: not UTF-8 text ({error.reason} at byte "
+                                 f"{error.start})") from None
+        raise
+
+
+def _check_criteo_fields(path: Path, first: int, lines: list, separator: str) -> None:
+    """Every line holds exactly the 40 fields (and no carriage return but at its end).
+
+    The separators of every line are counted at once over the block's bytes (each line ends at its
+    newline, so none is empty).
+    """
+    block = np.frombuffer(b"".join(lines), dtype=np.uint8)
+    starts = np.cumsum([0] + [len(line) for line in lines[:-1]])
+    counts = np.add.reduceat(block == ord(separator), starts, dtype=np.int64) + 1
+    bad = np.flatnonzero(counts != len(CRITEO_COLUMNS))
+    if bad.size:
+        raise ValueError(f"{path}, line {first + int(bad[0])}: a Criteo row has {len(CRITEO_COLUMNS)} "
+                         f"{_separator_name(separator)}-separated fields {_CRITEO_FIELDS}; got {int(counts[bad[0]])}")
+    if (block == ord("\r")).any():
+        for offset, line in enumerate(lines):
+            if b"\r" in line.rstrip(b"\r\n"):
+                raise ValueError(f"{path}, line {first + offset}: a carriage return inside a row")
+
+
+def _first_bad(path: Path, first: int, chunk: pd.DataFrame, columns: Any, bad: np.ndarray, expected: str) -> None:
+    """Raise for the earliest row flagged in ``bad`` (rows x columns), naming its line, column and value."""
+    rows, cols = np.nonzero(bad)
+    if not rows.size:
+        return
+    pick = int(np.lexsort((cols, rows))[0])
+    row, column = int(rows[pick]), columns[int(cols[pick])]
+    value = chunk[column].iloc[row]
+    shown = "an empty field" if pd.isna(value) else repr(value)
+    raise ValueError(f"{path}, line {first + row}: {column} must be {expected}; got {shown}")
+
+
+def _read_block(text: str, separator: str, numbers: bool) -> pd.DataFrame:
+    """Parse checked Criteo rows; the label and dense fields as float64 with ``numbers``, else all as text."""
+    dtype = {**{c: "float64" for c in ("label",) + CRITEO_DENSE}, **{c: "str" for c in CRITEO_CATEGORICAL}} \
+        if numbers else str
+    return pd.read_csv(io.StringIO(text), sep=separator, header=None, names=list(CRITEO_COLUMNS), dtype=dtype,
+                       quoting=csv.QUOTE_NONE, keep_default_na=False, na_values=[""], skip_blank_lines=False)
+
+
+def _strict_block(path: Path, first: int, text: str, separator: str) -> pd.DataFrame:
+    """Checked Criteo rows read as text, then the label and dense fields converted one by one, raising for
+    the first label that is not 0/1 or dense value that is not a finite number."""
+    chunk = _read_block(text, separator, numbers=False)
+    labels = pd.to_numeric(chunk["label"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    _first_bad(path, first, chunk, ["label"], ~np.isin(labels, (0.0, 1.0))[:, None], "0 or 1")
+    dense = np.column_stack([pd.to_numeric(chunk[c], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+                             for c in CRITEO_DENSE])
+    given = chunk[list(CRITEO_DENSE)].notna().to_numpy()
+    _first_bad(path, first, chunk, CRITEO_DENSE, given & ~np.isfinite(dense), "a finite number or empty")
+    chunk["label"] = labels.astype(np.int64)
+    for j, column in enumerate(CRITEO_DENSE):
+        chunk[column] = dense[:, j]
+    return chunk
+
+
+_BOOLEAN_WORDS = ("true", "false")
+"""Words pandas' parser reads as 1 and 0 in a float column (in any case)."""
+
+
+def _holds_boolean_word(text: str) -> bool:
+    lowered = text.lower()  # one copy, then substring searches: far faster than a case-blind regex
+    return any(word in lowered for word in _BOOLEAN_WORDS)
+
+
+def _parse_criteo_block(path: Path, first: int, lines: list, separator: str) -> pd.DataFrame:
+    """One block of lines as a DataFrame with the reader's dtypes, or a ``ValueError`` naming the bad line.
+
+    pandas' parser reads the numbers at once; a block it refuses, one where it lets through a label
+    other than 0/1 or an infinite value, and one holding a word it would read as a number
+    (true/false) are read by :func:`_strict_block`, which names the bad field.
+    """
+    _check_criteo_fields(path, first, lines, separator)
+    text = _decoded(path, first, lines)
+    if not _holds_boolean_word(text):
+        with contextlib.suppress(ValueError):   # a field that is not a number: the strict reading finds it
+            chunk = _read_block(text, separator, numbers=True)
+            if chunk["label"].isin((0.0, 1.0)).all() and not np.isinf(chunk[list(CRITEO_DENSE)].to_numpy()).any():
+                chunk["label"] = chunk["label"].to_numpy().astype(np.int64)
+                return chunk
+    return _strict_block(path, first, text, separator)
 
 
 def iter_criteo(path: Any, chunksize: int = 100_000, nrows: Optional[int] = None) -> Iterator[pd.DataFrame]:
@@ -103,10 +239,11 @@ def iter_criteo(path: Any, chunksize: int = 100_000, nrows: Optional[int] = None
     ----------
     path : str or Path
         Raw Criteo (``train.txt``/``dac_sample.txt``: tab separated, no header) or a comma-separated file
-        whose header is ``label,I1,...,I13,C1,...,C26``.
+        whose header is ``label,I1,...,I13,C1,...,C26``. Fields are taken as written: quotes are
+        ordinary characters.
     chunksize : int, default=100_000
     nrows : int, optional
-        Stop after this many rows.
+        Stop after this many rows (0: none).
 
     Yields
     ------
@@ -116,63 +253,198 @@ def iter_criteo(path: Any, chunksize: int = 100_000, nrows: Optional[int] = None
 
     Raises
     ------
+    FileNotFoundError
+        No file at ``path``.
     ValueError
-        Wrong number of fields, or a label other than 0/1.
+        ``chunksize`` or ``nrows`` not a positive / non-negative int; an empty file; and, naming the
+        file and line, a row with more or fewer than 40 fields (a blank line included), a label other
+        than 0/1, a dense value that is not a finite number, or text that is not UTF-8.
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no Criteo file at {path}")
-    if isinstance(chunksize, bool) or not isinstance(chunksize, (int, np.integer)) or chunksize < 1:
-        raise ValueError(f"chunksize must be a positive int; got {chunksize!r}")
+    _check_row_count(chunksize, "chunksize", 1)
+    if nrows is not None:
+        _check_row_count(nrows, "nrows", 0)
     separator, has_header = _criteo_layout(path)
-    dtypes = {"label": "float64", **{c: "float64" for c in CRITEO_DENSE}, **{c: "str" for c in CRITEO_CATEGORICAL}}
-    reader = pd.read_csv(path, sep=separator, header=0 if has_header else None,
-                         names=None if has_header else list(CRITEO_COLUMNS), dtype=dtypes,
-                         chunksize=chunksize, nrows=nrows, keep_default_na=False,
-                         na_values={c: [""] for c in CRITEO_COLUMNS})
-    seen = 0
-    for chunk in reader:
-        labels = chunk["label"].to_numpy()
-        bad = ~np.isin(labels, (0.0, 1.0))
-        if bad.any():
-            row = seen + int(np.flatnonzero(bad)[0]) + 1 + int(has_header)
-            raise ValueError(f"{path}, line {row}: the label must be 0 or 1; got {chunk['label'].iloc[int(np.flatnonzero(bad)[0])]!r}")
-        chunk["label"] = labels.astype(np.int64)
-        seen += len(chunk)
+    for first, lines in _line_blocks(path, int(has_header), int(chunksize), None if nrows is None else int(nrows)):
+        chunk = _parse_criteo_block(path, first, lines, separator)
+        chunk.index = pd.RangeIndex(first - 1 - int(has_header), first - 1 - int(has_header) + len(chunk))
         yield chunk
 
 
 def read_criteo(path: Any, nrows: Optional[int] = None) -> pd.DataFrame:
-    """The whole file (or its first ``nrows`` rows) as one DataFrame; see :func:`iter_criteo`."""
+    """The whole file (or its first ``nrows`` rows) as one DataFrame; see :func:`iter_criteo` (also for
+    the errors)."""
     chunks = list(iter_criteo(path, nrows=nrows))
     return pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=list(CRITEO_COLUMNS))
 
 
-def write_criteo(frame: pd.DataFrame, path: Any) -> None:
-    """Write ``label``, the ``I*`` and the ``C*`` columns of ``frame`` as a raw Criteo file (tab separated).
+def _numbers(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """A column of ``frame`` as float64 (NaN where missing), or a ``TypeError`` naming it."""
+    from tensorkit.validation import reject_complex
 
-    Dense values are written as integers where they are whole numbers, missing values as empty
-    fields. The file appears only once it is complete.
-    """
-    path = Path(path)
-    dense = [c for c in frame.columns if str(c).startswith("I")]
-    categorical = [c for c in frame.columns if str(c).startswith("C")]
-    if "label" not in frame.columns:
-        raise ValueError("frame needs a 'label' column")
-    out = pd.DataFrame({"label": frame["label"].astype(np.int64)})
-    for c in dense:
-        values = frame[c].astype("float64")
-        whole = values.dropna()
-        out[c] = values.astype("Int64") if np.all(np.equal(np.mod(whole, 1), 0)) else values
-    for c in categorical:
-        out[c] = frame[c].astype("object")
-    partial = path.with_name(path.name + ".tmp")
+    reject_complex(frame[column], f"frame[{column!r}]")
     try:
-        out.to_csv(partial, sep="\t", header=False, index=False, na_rep="")
-        os.replace(partial, path)
-    finally:
-        if partial.exists():
-            partial.unlink()
+        return frame[column].to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError):
+        raise TypeError(f"frame[{column!r}] must hold numbers; got dtype {frame[column].dtype}") from None
+
+
+def _criteo_labels(frame: pd.DataFrame) -> np.ndarray:
+    labels = _numbers(frame, "label")
+    bad = np.flatnonzero(~np.isin(labels, (0.0, 1.0)))
+    if bad.size:
+        raise ValueError(f"frame['label'] must hold the click labels 0 and 1 (no missing values); row "
+                         f"{int(bad[0])} holds {frame['label'].iloc[int(bad[0])]!r}")
+    return labels.astype(np.int64)
+
+
+def _dense_text(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """A dense column as Criteo fields: whole numbers as integers, others in Python's shortest exact form,
+    missing values as empty fields."""
+    values = _numbers(frame, column)
+    infinite = np.flatnonzero(np.isinf(values))
+    if infinite.size:
+        raise ValueError(f"frame[{column!r}] holds infinity at row {int(infinite[0])}; a Criteo dense field is "
+                         f"a finite number or missing (NaN)")
+    text = np.full(values.shape[0], "", dtype=object)
+    present = ~np.isnan(values)
+    whole = present & (values == np.round(values)) & (np.abs(values) < 2.0 ** 53)
+    text[whole] = values[whole].astype(np.int64).astype(str)
+    other = np.flatnonzero(present & ~whole)
+    text[other] = [repr(float(v)) for v in values[other]]
+    return text
+
+
+def _categorical_text(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """A categorical column as Criteo fields (``str`` of each value, missing values as empty fields).
+
+    Values whose text is empty are refused here; tabs and line breaks inside a value are found when
+    the rows are joined (:func:`_criteo_rows`).
+    """
+    from tensorkit.validation import reject_complex
+
+    reject_complex(frame[column], f"frame[{column!r}]")
+    missing = frame[column].isna().to_numpy()
+    out = np.full(missing.shape[0], "", dtype=object)
+    out[~missing] = [str(v) for v in frame[column].astype(object).to_numpy()[~missing]]
+    empty = np.flatnonzero(~missing & (out == ""))
+    if empty.size:
+        _refuse_categorical(frame, column, int(empty[0]))
+    return out
+
+
+def _refuse_categorical(frame: pd.DataFrame, column: str, row: int) -> None:
+    raise ValueError(f"frame[{column!r}] row {row} holds {frame[column].iloc[row]!r}; a Criteo field is "
+                     f"non-empty text without tabs or line breaks (use NaN for a missing value)")
+
+
+def _criteo_rows(frame: pd.DataFrame, fields: list, start: int) -> str:
+    """Rows ``start`` to ``start + _WRITE_BLOCK`` as Criteo lines, after checking that no field added a tab
+    or a line break."""
+    columns = [column[start:start + _WRITE_BLOCK] for column in fields]
+    n = columns[0].shape[0]
+    text = "".join("\t".join(row) + "\n" for row in zip(*columns))
+    if text.count("\t") != (len(fields) - 1) * n or text.count("\n") != n or "\r" in text:
+        for name, column in zip(CRITEO_CATEGORICAL, columns[-len(CRITEO_CATEGORICAL):]):
+            bad = np.flatnonzero(pd.Series(column, dtype=object).str.contains("[\t\n\r]", regex=True))
+            if bad.size:
+                _refuse_categorical(frame, name, start + int(bad[0]))
+    return text
+
+
+def _criteo_frame(frame: Any) -> pd.DataFrame:
+    """``frame`` with string column names, after checking that it has the Criteo columns and a row."""
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"frame must be a pandas DataFrame; got {type(frame).__name__}")
+    names = [str(c) for c in frame.columns]
+    missing = [c for c in CRITEO_COLUMNS if c not in names]
+    extra = [c for c in names if c not in CRITEO_COLUMNS]
+    repeated = sorted({c for c in names if names.count(c) > 1})
+    if missing or extra or repeated:
+        raise ValueError(f"frame must have exactly the columns label, I1-I13 and C1-C26, once each (in any "
+                         f"order); missing {missing}, unexpected {extra}, repeated {repeated}")
+    if len(frame) == 0:
+        raise ValueError("frame has no rows; a Criteo file holds at least one")
+    return frame.rename(columns=str)
+
+
+def _criteo_fields(frame: pd.DataFrame) -> list:
+    """The 40 columns of a checked frame as arrays of field text, in Criteo order."""
+    return ([_criteo_labels(frame).astype(str).astype(object)] + [_dense_text(frame, c) for c in CRITEO_DENSE]
+            + [_categorical_text(frame, c) for c in CRITEO_CATEGORICAL])
+
+
+def _new_file_mode() -> int:
+    """The mode a newly created file gets: ``0o666`` less the process's umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _replace_atomically(path: Path, blocks: Iterator[str]) -> None:
+    """Write ``blocks`` of text to a temporary file beside ``path``, then rename it over ``path``.
+
+    The temporary is made by :func:`tempfile.mkstemp` (a fresh, unpredictable name, never an existing
+    file or link) and removed if anything fails. The result keeps the mode of the file it replaces
+    (new files get the default mode); when ``path`` is a symbolic link, the file it points to is
+    replaced and the link stays.
+    """
+    target = Path(os.path.realpath(path))
+    mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else _new_file_mode()
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+            for block in blocks:
+                out.write(block)
+        os.chmod(temporary, mode)
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+def write_criteo(frame: pd.DataFrame, path: Any) -> None:
+    """Write a Criteo frame as a raw Criteo file (tab separated, no header) that :func:`read_criteo` reads
+    back as it is.
+
+    Dense values are written as integers where they are whole numbers (below ``2**53``), other
+    values exactly (Python's shortest repr), missing values as empty fields; categorical values as
+    their text. The file appears only once it is complete: rows go to a temporary file made by
+    :func:`tempfile.mkstemp` in the target's folder, which then replaces ``path`` (keeping its mode;
+    through a symbolic link, the file it points to); on failure the temporary is removed.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Exactly the columns ``label``, ``I1``-``I13`` and ``C1``-``C26``, in any order (written in
+        Criteo's order), and at least one row.
+    path : str or Path
+
+    Raises
+    ------
+    ValueError
+        Missing or unexpected columns, no rows, a label other than 0/1 (NaN included), an infinite
+        dense value, or a categorical value that is empty or holds a tab or a line break.
+    TypeError
+        ``frame`` is not a DataFrame, or the label or a dense column does not hold real numbers.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from recsys.data import make_criteo_like, read_criteo, write_criteo
+    >>> frame = make_criteo_like(n_samples=5, random_state=0)
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "day_0.txt"
+    >>> write_criteo(frame, path)
+    >>> read_criteo(path)["label"].tolist() == frame["label"].tolist()
+    True
+    """
+    frame = _criteo_frame(frame)
+    fields = _criteo_fields(frame)
+    blocks = (_criteo_rows(frame, fields, start) for start in range(0, len(frame), _WRITE_BLOCK))
+    _replace_atomically(Path(path), blocks)
 
 
 class CriteoTruth(NamedTuple):
@@ -363,17 +635,22 @@ def load_movielens_ctr(path: Any, threshold: float = 4.0, side_features: bool = 
 # ------------------------------------------------------------------------------------------------
 # Interactions (implicit feedback)
 
-def _as_array(values: Any) -> np.ndarray:
-    """NumPy view of array-like or torch input (sparse input is not accepted here)."""
+def _as_array(values: Any, name: str) -> np.ndarray:
+    """NumPy view of array-like or torch input (sparse and complex input is not accepted here)."""
     from tensorkit import backend
+    from tensorkit.validation import reject_complex
 
     if sp.issparse(values):
-        raise TypeError("expected a dense array of indices; got a scipy.sparse matrix")
+        raise TypeError(f"{name} must be a dense array; got a scipy.sparse matrix")
+    reject_complex(values, name)
     return backend.to_numpy(values)
 
 
+_INT64_MAX = int(np.iinfo(np.int64).max)
+
+
 def _whole_numbers(arr: np.ndarray, name: str) -> np.ndarray:
-    """``arr`` as int64 after checking that it holds finite, whole, non-negative numbers."""
+    """``arr`` as int64 after checking that it holds finite, whole, non-negative numbers within int64."""
     if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
         raise TypeError(f"{name} must hold integer indices; got dtype {arr.dtype}")
     if np.issubdtype(arr.dtype, np.floating):
@@ -382,6 +659,9 @@ def _whole_numbers(arr: np.ndarray, name: str) -> np.ndarray:
         fractional = arr != np.round(arr)
         if fractional.any():
             raise ValueError(f"{name} must hold whole numbers (integer indices); got {arr[fractional].flat[0]!r}")
+    if arr.size and arr.max() > _INT64_MAX:
+        raise ValueError(f"{name} holds {arr.max()!r}, above the largest index {_INT64_MAX} (int64); give such ids "
+                         f"to Interactions.from_ids, which keeps them as they are")
     out = arr.astype(np.int64)
     if out.size and out.min() < 0:
         raise ValueError(f"{name} must hold non-negative indices; got the negative value {int(out.min())}")
@@ -389,16 +669,46 @@ def _whole_numbers(arr: np.ndarray, name: str) -> np.ndarray:
 
 
 def _index_vector(values: Any, name: str) -> np.ndarray:
-    arr = _as_array(values)
+    arr = _as_array(values, name)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be a 1-D array of indices; got shape {arr.shape}")
     return _whole_numbers(arr, name)
 
 
+_DENSE_SLACK = 1 << 16
+"""How far above twice the number of values an index may go before its space counts as sparse."""
+
+
+def _is_sparse(indices: np.ndarray) -> bool:
+    """Whether ``max + 1`` slots for ``indices`` would be out of proportion to them: the largest index
+    is at least ``2 * len(indices) + 65536``. Such id spaces are remapped, never allocated."""
+    return bool(indices.size) and int(indices.max()) >= 2 * indices.size + _DENSE_SLACK
+
+
+def _shared_ids(parts: list) -> tuple:
+    """``(ids, n)`` for index arrays that share one id space: the sorted distinct values and their count
+    when the space is sparse (:func:`_is_sparse`), else None and ``max + 1`` (identity maps)."""
+    values = np.concatenate(parts)
+    if _is_sparse(values):
+        ids = np.unique(values)
+        return ids, len(ids)
+    return None, int(values.max()) + 1 if values.size else 0
+
+
+def _positions(values: np.ndarray, ids: Optional[np.ndarray]) -> np.ndarray:
+    """Indices of ``values`` in the sorted ``ids`` (the values themselves when ``ids`` is None)."""
+    return values if ids is None else np.searchsorted(ids, values).astype(np.int64)
+
+
 def _size(value: Any, indices: np.ndarray, name: str, index_name: str) -> int:
-    """``n_users``/``n_items``: the given count (checked against the indices) or ``max + 1``."""
+    """``n_users``/``n_items``: the given count (checked against the indices) or ``max + 1``, which is
+    refused for a sparse index space (it would allocate by the largest index)."""
     needed = int(indices.max()) + 1 if indices.size else 0
     if value is None:
+        if _is_sparse(indices):
+            raise ValueError(f"{index_name} holds the index {needed - 1} for only {indices.size} interactions; "
+                             f"internal indices must be dense (0 .. {name} - 1): give the ids to "
+                             f"Interactions.from_ids or as_interactions, which remap them, or set {name}")
         return needed
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
         raise ValueError(f"{name} must be a non-negative int; got {value!r}")
@@ -411,7 +721,7 @@ def _size(value: Any, indices: np.ndarray, name: str, index_name: str) -> int:
 def _id_map(ids: Any, n: int, name: str) -> np.ndarray:
     if ids is None:
         return np.arange(n, dtype=np.int64)
-    arr = _as_array(ids)
+    arr = _as_array(ids, name)
     if arr.ndim != 1 or arr.shape[0] != n:
         raise ValueError(f"{name} must be a 1-D array with one id per index ({n}); got shape {arr.shape}")
     if len(pd.unique(arr)) != n:
@@ -454,8 +764,10 @@ class Interactions:
     users, items : array-like or torch.Tensor of shape (n,)
         Internal indices (whole, non-negative numbers; cast to int64).
     n_users, n_items : int, optional
-        Number of users / items; ``max + 1`` of the indices by default. Larger values keep users or
-        items without interactions.
+        Number of users / items; ``max + 1`` of the indices by default, refused when that would be
+        out of proportion to the data (the largest index at least ``2 n + 65536`` for ``n``
+        interactions: give such ids to :meth:`from_ids` or :meth:`from_pairs`, which remap them).
+        Larger values keep users or items without interactions.
     timestamps : array-like of shape (n,), optional
         Times of the interactions (finite numbers, stored as float64).
     user_ids, item_ids : array-like, optional
@@ -474,9 +786,10 @@ class Interactions:
     ------
     ValueError
         Arrays that are not 1-D or differ in length, negative, fractional or NaN indices, an index
-        not below ``n_users``/``n_items``, id maps of the wrong length or with repeated ids.
+        not below ``n_users``/``n_items`` or above int64, a sparse index space without a given size,
+        id maps of the wrong length or with repeated ids.
     TypeError
-        Indices that are not numbers.
+        Indices that are not real numbers.
 
     Examples
     --------
@@ -506,7 +819,7 @@ class Interactions:
         self.n_users = _size(n_users, users, "n_users", "users")
         self.n_items = _size(n_items, items, "n_items", "items")
         if timestamps is not None:
-            ts = _as_array(timestamps)
+            ts = _as_array(timestamps, "timestamps")
             if ts.ndim != 1 or ts.shape[0] != users.shape[0]:
                 raise ValueError(f"timestamps must be a 1-D array with one time per interaction ({users.shape[0]}); "
                                  f"got shape {ts.shape}")
@@ -545,14 +858,27 @@ class Interactions:
     @classmethod
     def from_pairs(cls, pairs: Any, n_users: Optional[int] = None, n_items: Optional[int] = None,
                    timestamps: Any = None) -> "Interactions":
-        """From an ``(n, 2)`` array-like (or torch tensor) of internal ``(user, item)`` indices."""
-        arr = _as_array(pairs)
+        """From an ``(n, 2)`` array-like (or torch tensor) of ``(user, item)`` ids (whole, non-negative
+        numbers within int64).
+
+        A column whose size is not given and whose ids are sparse (the largest at least ``2 n + 65536``
+        for ``n`` pairs) is remapped: its internal indices follow the sorted distinct ids, which
+        ``user_ids``/``item_ids`` keep, so nothing is allocated by the largest id. Otherwise the ids are
+        the internal indices themselves (identity maps).
+        """
+        arr = _as_array(pairs, "pairs")
         if arr.size == 0 and arr.ndim < 2:
             arr = arr.reshape(0, 2)
         if arr.ndim != 2 or arr.shape[1] != 2:
             raise ValueError(f"pairs must be an (n, 2) array of (user, item) indices; got shape {arr.shape}")
         arr = _whole_numbers(arr, "pairs")
-        return cls(arr[:, 0], arr[:, 1], n_users=n_users, n_items=n_items, timestamps=timestamps)
+        columns = []
+        for column, size in ((arr[:, 0], n_users), (arr[:, 1], n_items)):
+            ids, n = _shared_ids([column]) if size is None else (None, size)
+            columns.append((_positions(column, ids), ids, n))
+        (users, user_ids, n_users), (items, item_ids, n_items) = columns
+        return cls(users, items, n_users=n_users, n_items=n_items, timestamps=timestamps, user_ids=user_ids,
+                   item_ids=item_ids)
 
     @classmethod
     def from_ids(cls, raw_users: Any, raw_items: Any, timestamps: Any = None) -> "Interactions":
@@ -561,9 +887,12 @@ class Interactions:
         Internal indices follow the sorted distinct ids (the order of first appearance when the ids
         cannot be sorted); ``user_ids``/``item_ids`` map them back.
         """
+        from tensorkit.validation import reject_complex
+
         columns = []
         for name, raw in (("raw_users", raw_users), ("raw_items", raw_items)):
-            arr = _as_array(raw) if not isinstance(raw, (list, tuple)) else np.asarray(raw, dtype=object)
+            reject_complex(raw, name)
+            arr = _as_array(raw, name) if not isinstance(raw, (list, tuple)) else np.asarray(raw, dtype=object)
             if arr.ndim != 1:
                 raise ValueError(f"{name} must be a 1-D sequence of ids; got shape {arr.shape}")
             try:
@@ -573,7 +902,8 @@ class Interactions:
             if (codes < 0).any():
                 raise ValueError(f"{name} contains missing ids (None or NaN)")
             uniques = np.asarray(uniques)
-            if uniques.dtype == object and len(uniques) and all(isinstance(u, (int, np.integer)) for u in uniques):
+            if uniques.dtype == object and len(uniques) and all(
+                    isinstance(u, (int, np.integer)) and -_INT64_MAX - 1 <= u <= _INT64_MAX for u in uniques):
                 uniques = uniques.astype(np.int64)
             columns.append((codes.astype(np.int64), uniques))
         (users, user_ids), (items, item_ids) = columns
@@ -606,6 +936,32 @@ class Interactions:
         result = Interactions(self.users[index], self.items[index], self.n_users, self.n_items,
                               None if self.timestamps is None else self.timestamps[index],
                               self.user_ids, self.item_ids)
+        result.truth = self.truth
+        return result
+
+    def reindex(self, user_ids: Any, item_ids: Any) -> "Interactions":
+        """The same interactions under other id maps: internal user ``u`` becomes the user whose id is
+        ``user_ids[u]`` (likewise for items), so data read or split apart can be indexed like a model's
+        training data.
+
+        Parameters
+        ----------
+        user_ids, item_ids : array-like
+            Distinct ids; every id that ``self`` uses must be among them.
+
+        Returns
+        -------
+        Interactions
+            ``n_users = len(user_ids)``, ``n_items = len(item_ids)``; timestamps kept.
+
+        Raises
+        ------
+        ValueError
+            An id of ``self`` missing from the maps, or maps with repeated ids.
+        """
+        users = _reindexed(self.users, self.user_ids, _id_map(user_ids, len(user_ids), "user_ids"), "user")
+        items = _reindexed(self.items, self.item_ids, _id_map(item_ids, len(item_ids), "item_ids"), "item")
+        result = Interactions(users, items, len(user_ids), len(item_ids), self.timestamps, user_ids, item_ids)
         result.truth = self.truth
         return result
 
@@ -694,6 +1050,20 @@ class Interactions:
         return self._subset(~mask), self._subset(mask)
 
 
+def _reindexed(indices: np.ndarray, own: np.ndarray, ids: np.ndarray, kind: str) -> np.ndarray:
+    """``indices`` into the id map ``own`` as indices into ``ids``, or a ``ValueError`` naming unknown ids."""
+    if own.shape == ids.shape and np.array_equal(own, ids):
+        return indices
+    where = pd.Index(ids).get_indexer(own)
+    result = where[indices]
+    unknown = np.flatnonzero(result < 0)
+    if unknown.size:
+        missing = pd.unique(own[indices[unknown]])
+        raise ValueError(f"{len(missing)} {kind} id(s) are not among the {kind} ids of the model or data they "
+                         f"must match, e.g. {missing[:5].tolist()}")
+    return result
+
+
 def _resized(data: Interactions, n_users: Optional[int], n_items: Optional[int]) -> Interactions:
     """``data`` with ``n_users``/``n_items`` enlarged to the given counts (the same object when unchanged)."""
     sizes = {}
@@ -725,7 +1095,9 @@ def as_interactions(data: Any, n_users: Optional[int] = None, n_items: Optional[
     data : Interactions, scipy.sparse matrix, torch.Tensor, ndarray or list of pairs
         An :class:`Interactions` is returned as is (or with ``n_users``/``n_items`` enlarged); a
         sparse ``users x items`` matrix (SciPy or torch) gives one interaction per stored nonzero;
-        anything else is read as an ``(n, 2)`` array of internal ``(user, item)`` indices.
+        anything else is read as an ``(n, 2)`` array of ``(user, item)`` ids by
+        :meth:`Interactions.from_pairs`: the internal indices themselves, or, for a column whose
+        ids are sparse, remapped with the ids kept in ``user_ids``/``item_ids``.
     n_users, n_items : int, optional
         At least the number the data need; larger values add users/items without interactions.
 
@@ -736,10 +1108,11 @@ def as_interactions(data: Any, n_users: Optional[int] = None, n_items: Optional[
     Raises
     ------
     ValueError
-        Empty data, negative or fractional ids, a shape other than ``(n, 2)``, or ``n_users``/``n_items``
-        too small for the data.
+        Empty data, negative or fractional ids, ids above int64, a shape other than ``(n, 2)``, or
+        ``n_users``/``n_items`` too small for the data.
     TypeError
-        Ids that are not numbers, or a path (use :func:`read_lightgcn` or :func:`read_movielens`).
+        Ids that are not numbers (complex numbers included), or a path (use :func:`read_lightgcn` or
+        :func:`read_movielens`).
 
     Examples
     --------
@@ -748,6 +1121,9 @@ def as_interactions(data: Any, n_users: Optional[int] = None, n_items: Optional[
     >>> data = as_interactions(np.array([[0, 1], [2, 0]]), n_items=5)
     >>> data.n_users, data.n_items, data.items.tolist()
     (3, 5, [1, 0])
+    >>> hashed = as_interactions([[0, 10**12], [1, 2]])      # sparse item ids: remapped, kept
+    >>> hashed.shape, hashed.items.tolist(), hashed.item_ids.tolist()
+    ((2, 2), [1, 0], [2, 1000000000000])
     """
     import torch
 
@@ -775,26 +1151,54 @@ def as_interactions(data: Any, n_users: Optional[int] = None, n_items: Optional[
 # ------------------------------------------------------------------------------------------------
 # Interaction readers
 
+_NOT_AN_ID = re.compile(rb"[^0-9 \t\n\r\x0b\x0c]")   # anything but ASCII digits and the whitespace split() drops
+
+
+def _refuse_lightgcn_line(path: Path, number: int, line: bytes) -> None:
+    """Raise for a line of a LightGCN file that holds something other than non-negative integer ids."""
+    negative = next((t for t in line.split() if re.fullmatch(rb"-[0-9]+", t)), None)
+    if negative is not None:
+        raise ValueError(f"{path}, line {number}: ids must be non-negative; got the negative value "
+                         f"{negative.decode()}")
+    raise ValueError(f"{path}, line {number}: expected integer ids 'user item item ...'; "
+                     f"got {line[:80].decode(errors='replace')!r}")
+
+
+def _lightgcn_ids(path: Path, lines: list) -> np.ndarray:
+    """Every id of the (digit-only) lines, line by line, with a ``ValueError`` for one above int64."""
+    values = []
+    for number, line in enumerate(lines, start=1):
+        for token in line.split():
+            digits = token.lstrip(b"0") or b"0"
+            if len(digits) > len(str(_INT64_MAX)) or int(digits) > _INT64_MAX:
+                raise ValueError(f"{path}, line {number}: the id {token[:40].decode()}"
+                                 f"{'...' if len(token) > 40 else ''} is above the largest id {_INT64_MAX} (int64)")
+            values.append(int(digits))
+    return np.array(values, dtype=np.int64)
+
+
 def _parse_lightgcn(path: Path) -> tuple:
-    """``(line_users, users, items)`` of a LightGCN file: each line ``user item item ...``."""
+    """``(line_users, users, items)`` of a LightGCN file: each line ``user item item ...``.
+
+    Raises a ``ValueError`` naming the file and line for anything but non-negative integer ids within
+    int64 (signs, underscores, NUL bytes ... included), and for a file without ids.
+    """
     if not path.exists():
         raise FileNotFoundError(f"no LightGCN interaction file at {path}")
     text = path.read_bytes()
     lines = text.split(b"\n")
-    counts = np.fromiter((len(line.split()) for line in lines), dtype=np.int64, count=len(lines))
+    bad = _NOT_AN_ID.search(text)
+    if bad is not None:
+        number = text.count(b"\n", 0, bad.start()) + 1
+        _refuse_lightgcn_line(path, number, lines[number - 1])
+    tokens = text.split()
+    if not tokens:
+        raise ValueError(f"{path} holds no ids (an empty file); expected lines 'user item item ...'")
     try:
-        values = np.array(text.split()).astype(np.int64)
-    except ValueError:
-        for number, line in enumerate(lines, start=1):
-            try:
-                np.array(line.split()).astype(np.int64)
-            except ValueError:
-                raise ValueError(f"{path}, line {number}: expected integer ids 'user item item ...'; "
-                                 f"got {line[:80].decode(errors='replace')!r}") from None
-        raise
-    if values.size and values.min() < 0:
-        number = int(np.searchsorted(np.cumsum(counts), int(np.flatnonzero(values < 0)[0]), side="right")) + 1
-        raise ValueError(f"{path}, line {number}: ids must be non-negative; got the negative value {int(values.min())}")
+        values = np.fromiter(map(int, tokens), dtype=np.int64, count=len(tokens))
+    except (OverflowError, ValueError):   # an id above int64, or one too long for int()
+        values = _lightgcn_ids(path, lines)
+    counts = np.fromiter((len(line.split()) for line in lines), dtype=np.int64, count=len(lines))
     counts = counts[counts > 0]
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
     line_users = values[starts]
@@ -804,7 +1208,7 @@ def _parse_lightgcn(path: Path) -> tuple:
 
 
 def read_lightgcn(path: Any, n_users: Optional[int] = None, n_items: Optional[int] = None) -> Interactions:
-    """Read the LightGCN/NGCF text format: each line ``user item1 item2 ...`` of 0-based internal ids.
+    """Read the LightGCN/NGCF text format: each line ``user item1 item2 ...`` of 0-based ids.
 
     A line with a user and no items is allowed (that user exists but has no interaction here);
     blank lines are skipped. The file is parsed in bulk (Gowalla's 810k interactions in well under a
@@ -814,12 +1218,25 @@ def read_lightgcn(path: Any, n_users: Optional[int] = None, n_items: Optional[in
     ----------
     path : str or Path
     n_users, n_items : int, optional
-        Defaults: one more than the largest user (including users of item-less lines) / item.
+        Defaults: one more than the largest user (including users of item-less lines) / item, and
+        the ids are the internal indices (identity id maps, as in LightGCN's data sets). Without a
+        given size, users or items whose ids are sparse (the largest at least ``2 n + 65536`` for
+        ``n`` ids in the file) are remapped instead: internal indices follow the sorted distinct ids,
+        which ``user_ids``/``item_ids`` keep, so memory follows the data, never the largest id.
 
     Returns
     -------
     Interactions
-        Without timestamps; identity id maps.
+        Without timestamps.
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    ValueError
+        Naming the file and line: anything but non-negative integer ids (signs, fractions, letters,
+        NUL bytes), an id above int64; also a file without ids, or ``n_users``/``n_items`` too
+        small for the ids.
 
     Examples
     --------
@@ -830,29 +1247,99 @@ def read_lightgcn(path: Any, n_users: Optional[int] = None, n_items: Optional[in
     >>> data = read_lightgcn(folder / "train.txt")
     >>> data, data.users.tolist(), data.items.tolist()
     (Interactions(n_users=3, n_items=3, n_interactions=3), [0, 0, 1], [1, 2, 0])
+    >>> _ = (folder / "hashed.txt").write_text("7 3000000000 12\\n")
+    >>> hashed = read_lightgcn(folder / "hashed.txt")
+    >>> hashed, hashed.item_ids[hashed.items].tolist()
+    (Interactions(n_users=8, n_items=2, n_interactions=2), [3000000000, 12])
     """
     path = Path(path)
     line_users, users, items = _parse_lightgcn(path)
-    needed = int(line_users.max()) + 1 if line_users.size else 0
+    user_ids = item_ids = None
     if n_users is None:
-        n_users = needed
-    elif isinstance(n_users, (int, np.integer)) and not isinstance(n_users, bool) and n_users < needed:
-        raise ValueError(f"{path} holds the user {needed - 1} but n_users={n_users}")
-    return Interactions(users, items, n_users=n_users, n_items=n_items)
+        user_ids, n_users = _shared_ids([line_users])
+    elif isinstance(n_users, (int, np.integer)) and not isinstance(n_users, bool) and n_users <= line_users.max():
+        raise ValueError(f"{path} holds the user {int(line_users.max())} but n_users={n_users}")
+    if n_items is None:
+        item_ids, n_items = _shared_ids([items])
+    return Interactions(_positions(users, user_ids), _positions(items, item_ids), n_users=n_users,
+                        n_items=n_items, user_ids=user_ids, item_ids=item_ids)
 
 
 def read_lightgcn_split(folder: Any) -> tuple:
     """``(train, test)`` from ``folder/train.txt`` and ``folder/test.txt`` in the LightGCN format.
 
-    Both parts get the same ``n_users``/``n_items``: the largest over the two files.
+    Both parts get the same ``n_users``/``n_items`` and id maps: identity maps sized by the largest
+    id over the two files, or, for users or items whose ids are sparse (see :func:`read_lightgcn`),
+    the sorted distinct ids of both files.
+
+    Raises
+    ------
+    FileNotFoundError
+        No folder, or a file missing.
+    ValueError
+        As :func:`read_lightgcn`, naming the file and line.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"no LightGCN data folder at {folder}")
     parts = [_parse_lightgcn(folder / name) for name in ("train.txt", "test.txt")]
-    n_users = max((int(p[0].max()) + 1 if p[0].size else 0) for p in parts)
-    n_items = max((int(p[2].max()) + 1 if p[2].size else 0) for p in parts)
-    return tuple(Interactions(p[1], p[2], n_users=n_users, n_items=n_items) for p in parts)
+    user_ids, n_users = _shared_ids([p[0] for p in parts])
+    item_ids, n_items = _shared_ids([p[2] for p in parts])
+    return tuple(Interactions(_positions(p[1], user_ids), _positions(p[2], item_ids), n_users=n_users,
+                              n_items=n_items, user_ids=user_ids, item_ids=item_ids) for p in parts)
+
+
+_MOVIELENS_COLUMNS = ("user_id", "item_id", "rating", "timestamp")
+
+
+def _text_lines(path: Path) -> list:
+    """The lines of a UTF-8 text file (any line ending), or a ``ValueError`` naming the line that is not UTF-8."""
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        number = raw.count(b"\n", 0, error.start) + 1
+        raise ValueError(f"{path}, line {number}: not UTF-8 text ({error.reason})") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+def _movielens_layout(path: Path, number: int, first: str) -> tuple:
+    """``(separator, columns, has_header)`` from the first non-blank line."""
+    separator = "::" if "::" in first else "\t"
+    cells = [c.strip() for c in first.split(separator)]
+    if any(":" in c for c in cells) or cells[0].lower() in ("user_id", "userid", "user"):
+        columns = [c.split(":", 1)[0].strip() for c in cells]
+        for column in ("user_id", "item_id"):
+            if column not in columns:
+                raise ValueError(f"{path} has no {column!r} column; columns are {columns}")
+        return separator, columns, True
+    if not 2 <= len(cells) <= 4:
+        raise ValueError(f"{path}, line {number}: expected 'user item [rating [timestamp]]' rows; "
+                         f"got {len(cells)} fields")
+    return separator, list(_MOVIELENS_COLUMNS[:len(cells)]), False
+
+
+def _movielens_ids(path: Path, lines: np.ndarray, column: pd.Series, name: str) -> np.ndarray:
+    """One id column: int64 when every id is an integer within int64, else the text as written."""
+    text = column.str.strip()
+    empty = np.flatnonzero((text == "").to_numpy())
+    if empty.size:
+        raise ValueError(f"{path}, line {lines[empty[0]]}: {name} is empty")
+    whole = pd.to_numeric(text, errors="coerce")
+    if whole.dtype == np.int64:
+        return whole.to_numpy()
+    return text.to_numpy(dtype=object)
+
+
+def _movielens_numbers(path: Path, lines: np.ndarray, column: pd.Series, name: str) -> np.ndarray:
+    """A rating or timestamp column as float64, or a ``ValueError`` naming the first line that is not a
+    finite number."""
+    parsed = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = np.flatnonzero(~np.isfinite(parsed))
+    if bad.size:
+        raise ValueError(f"{path}, line {lines[bad[0]]}: {name} must be a finite number; "
+                         f"got {column.iloc[bad[0]]!r}")
+    return parsed
 
 
 def read_movielens(path: Any, min_rating: Optional[float] = None) -> Interactions:
@@ -864,15 +1351,26 @@ def read_movielens(path: Any, min_rating: Optional[float] = None) -> Interaction
         ``u.data`` (tab separated ``user item rating timestamp``, no header), ML-1M's ``ratings.dat``
         (``::`` separated), a RecBole atomic ``.inter`` file (header ``user_id:token item_id:token
         rating:float timestamp:float``), or a folder holding one of them. The layout is detected
-        from the first line.
+        from the first non-blank line; blank lines are skipped and fields are stripped of spaces.
     min_rating : float, optional
         Keep only ratings ``>= min_rating`` (e.g. 4 for "liked"); all ratings by default.
 
     Returns
     -------
     Interactions
-        Internal indices follow the sorted raw ids (which ``user_ids``/``item_ids`` keep); only users and
+        Internal indices follow the sorted raw ids (which ``user_ids``/``item_ids`` keep: int64 when
+        every id of the column is an integer within int64, else the text as written); only users and
         items left after the rating filter are indexed; timestamps kept when present.
+
+    Raises
+    ------
+    FileNotFoundError
+        No file (or no ratings file in the folder).
+    ValueError
+        An empty file, a header without ``user_id``/``item_id``, ``min_rating`` that is not a finite
+        number or without a rating column, and, naming the file and line, a row with another number of
+        fields than the first, an empty id, a rating or timestamp that is not a finite number, or text
+        that is not UTF-8.
     """
     path = Path(path)
     if path.is_dir():
@@ -883,30 +1381,31 @@ def read_movielens(path: Any, min_rating: Optional[float] = None) -> Interaction
         path = found[0]
     if not path.exists():
         raise FileNotFoundError(f"no MovieLens ratings at {path}")
-    with open(path, "r", encoding="utf-8", errors="replace") as handle:
-        first = handle.readline().rstrip("\r\n")
-    if not first.strip():
+    if min_rating is not None and (isinstance(min_rating, bool) or not isinstance(min_rating, numbers.Real)
+                                   or not np.isfinite(min_rating)):
+        raise ValueError(f"min_rating must be a finite number; got {min_rating!r}")
+    rows = [(number, line) for number, line in enumerate(_text_lines(path), start=1) if line.strip()]
+    if not rows:
         raise ValueError(f"{path} is empty; expected MovieLens ratings")
-    separator = "::" if "::" in first else "\t"
-    cells = [c.strip() for c in first.split(separator)]
-    has_header = any(":" in c for c in cells) or cells[0].lower() in ("user_id", "userid", "user")
-    if has_header:
-        frame = pd.read_csv(path, sep=separator, header=0, quoting=3, engine="python" if separator == "::" else "c")
-        frame.columns = [str(c).split(":", 1)[0].strip() for c in frame.columns]
-        for column in ("user_id", "item_id"):
-            if column not in frame.columns:
-                raise ValueError(f"{path} has no {column!r} column; columns are {list(frame.columns)}")
-    else:
-        frame = pd.read_csv(path, sep=separator, header=None, quoting=3, engine="python" if separator == "::" else "c")
-        if frame.shape[1] < 2 or frame.shape[1] > 4:
-            raise ValueError(f"{path}: expected 'user item [rating [timestamp]]' rows; got {frame.shape[1]} columns")
-        frame.columns = ["user_id", "item_id", "rating", "timestamp"][:frame.shape[1]]
-    if min_rating is not None:
-        if "rating" not in frame.columns:
-            raise ValueError(f"min_rating needs a rating column and {path} has none")
-        frame = frame[frame["rating"].astype(float) >= float(min_rating)]
-    timestamps = frame["timestamp"].to_numpy(dtype=np.float64) if "timestamp" in frame.columns else None
-    return Interactions.from_ids(frame["user_id"].to_numpy(), frame["item_id"].to_numpy(), timestamps=timestamps)
+    separator, columns, has_header = _movielens_layout(path, *rows[0])
+    rows = rows[1:] if has_header else rows
+    if min_rating is not None and "rating" not in columns:
+        raise ValueError(f"min_rating needs a rating column and {path} has none")
+    for number, line in rows:
+        if line.count(separator) != len(columns) - 1:
+            raise ValueError(f"{path}, line {number}: expected {len(columns)} fields ({', '.join(columns)}); "
+                             f"got {len(line.split(separator))}")
+    lines = np.array([number for number, _ in rows], dtype=np.int64)
+    frame = pd.read_csv(io.StringIO("\n".join(line for _, line in rows)), sep=separator, header=None,
+                        names=columns, dtype=str, keep_default_na=False, quoting=csv.QUOTE_NONE,
+                        skip_blank_lines=False, engine="python" if separator == "::" else "c") if rows \
+        else pd.DataFrame({c: pd.Series([], dtype=str) for c in columns})
+    users = _movielens_ids(path, lines, frame["user_id"], "user_id")
+    items = _movielens_ids(path, lines, frame["item_id"], "item_id")
+    parsed = {c: _movielens_numbers(path, lines, frame[c], c) for c in ("rating", "timestamp") if c in columns}
+    keep = slice(None) if min_rating is None else parsed["rating"] >= float(min_rating)
+    timestamps = parsed["timestamp"][keep] if "timestamp" in parsed else None
+    return Interactions.from_ids(users[keep], items[keep], timestamps=timestamps)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -35,10 +35,12 @@ True
 from __future__ import annotations
 
 import copy
+import numbers
 import time
 from typing import Any, Optional
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
@@ -50,6 +52,7 @@ from recsys.sparse import (GROW_RULES, REDISTRIBUTIONS, REGROW_INITS, REGROW_MOM
                            check_density, degree_row_counts)
 from tensorkit import backend
 from tensorkit._utils import progress
+from tensorkit.validation import check_finite_result, reject_complex
 
 __all__ = ["DSLRecommender", "bpr_loss", "normalized_adjacency", "sample_negatives"]
 
@@ -79,6 +82,19 @@ def _interactions(data: Any, n_users: Optional[int] = None, n_items: Optional[in
     from recsys.data import as_interactions
 
     return as_interactions(data, n_users=n_users, n_items=n_items)
+
+
+def _aligned(data: Any, user_ids: np.ndarray, item_ids: np.ndarray):
+    """``data`` indexed like training data with these id maps: read as internal indices when both maps
+    are the identity (as it always was), else matched by id (:meth:`recsys.data.Interactions.reindex`)."""
+    if _is_identity(user_ids) and _is_identity(item_ids):
+        return _interactions(data, n_users=len(user_ids), n_items=len(item_ids))
+    return _interactions(data).reindex(user_ids, item_ids)
+
+
+def _is_identity(ids: np.ndarray) -> bool:
+    """Whether an id map is ``0, 1, ..., n - 1`` (ids that are the internal indices themselves)."""
+    return ids.dtype.kind in "iu" and np.array_equal(ids, np.arange(ids.shape[0]))
 
 
 def _binary_csr(inter: Any) -> sp.csr_matrix:
@@ -432,6 +448,10 @@ class DSLRecommender(BaseEstimator):
     model_ : nn.Module
         The trained tables (on the CPU after pickling).
     n_users_, n_items_ : int
+    user_ids_, item_ids_ : ndarray
+        The ids behind the internal indices (those of the training :class:`~recsys.data.Interactions`;
+        ``arange`` when the model was fitted on indices): :meth:`recommend` and :meth:`scores` take
+        user ids and name items by them.
     train_ : scipy.sparse.csr_matrix
         The binary training interactions (masked when recommending and evaluating).
     user_embeddings_, item_embeddings_ : ndarray
@@ -557,8 +577,8 @@ class DSLRecommender(BaseEstimator):
                                              or not isinstance(self.grad_window, (int, np.integer))
                                              or self.grad_window < 1):
             raise ValueError(f"grad_window must be None or a positive int; got {self.grad_window!r}")
-        if self.grad_decay != "auto" and (isinstance(self.grad_decay, (bool, str)) or not np.isscalar(self.grad_decay)
-                                          or not 0 <= self.grad_decay <= 1):
+        decay = self.grad_decay
+        if decay != "auto" and (isinstance(decay, bool) or not isinstance(decay, numbers.Real) or not 0 <= decay <= 1):
             raise ValueError(f"grad_decay must be 'auto' or a number in [0, 1]; got {self.grad_decay!r}")
         interval = self.update_interval
         if not (interval is None or (isinstance(interval, str) and interval == "auto")
@@ -576,13 +596,13 @@ class DSLRecommender(BaseEstimator):
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}; got {self.lr_schedule!r}")
         for name, low in (("lr", 0.0), ("min_lr", None), ("reg", None), ("init_std", None)):
             value = getattr(self, name)
-            if isinstance(value, bool) or not np.isscalar(value) or not np.isfinite(value) or value < 0 \
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0 \
                     or (low is not None and value <= low):
                 raise ValueError(f"{name} must be a {'positive' if low is not None else 'non-negative'} "
                                  f"number; got {value!r}")
         for name in ("update_ratio", "final_update_ratio"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not np.isscalar(value) or not 0 <= value <= 1:
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1:
                 raise ValueError(f"{name} must be a number in [0, 1]; got {value!r}")
         if self.redistribution not in REDISTRIBUTIONS:
             raise ValueError(f"redistribution must be one of {REDISTRIBUTIONS}; got {self.redistribution!r}")
@@ -633,16 +653,28 @@ class DSLRecommender(BaseEstimator):
         Parameters
         ----------
         interactions : Interactions, scipy sparse matrix (users x items), or (n, 2) array of
-            (user, item) index pairs
-            Anything :func:`recsys.data.as_interactions` accepts.
+            (user, item) id pairs
+            Anything :func:`recsys.data.as_interactions` accepts. Pairs of sparse ids (hashed or
+            64-bit ids, far larger than the number of pairs) are remapped, so the tables follow the
+            data, never the largest id; their ids are kept in ``user_ids_``/``item_ids_`` and
+            :meth:`recommend` takes and returns them.
         y : ignored
         eval_set : same kinds, optional
-            Held-out interactions; Recall@K and NDCG@K (full ranking, training items masked) go into
-            ``history_``.
+            Held-out interactions, named like ``interactions`` (by id where the ids are not the
+            indices); Recall@K and NDCG@K (full ranking, training items masked) go into ``history_``.
 
         Returns
         -------
         self
+
+        Raises
+        ------
+        ValueError
+            Bad parameters (naming the parameter), empty or malformed interactions, and a
+            :class:`tensorkit.validation.NonFiniteResultError` when training diverges (a loss or an
+            embedding that is not finite), naming ``lr`` and ``init_std``.
+        TypeError
+            Interactions that are not real numbers (complex numbers included).
         """
         self._validate_params()
         inter = _interactions(interactions)
@@ -652,7 +684,7 @@ class DSLRecommender(BaseEstimator):
         n_users, n_items = train.shape
         test = None
         if eval_set is not None:
-            test = _binary_csr(_interactions(eval_set, n_users=n_users, n_items=n_items))
+            test = _binary_csr(_aligned(eval_set, inter.user_ids, inter.item_ids))
         device = backend.resolve_device(self.device)
         dtype = backend.resolve_dtype(self.dtype)
         rng = backend.check_random_state(self.random_state)
@@ -699,6 +731,7 @@ class DSLRecommender(BaseEstimator):
                                      grad_window=interval if self.grad_window is None
                                      else min(int(self.grad_window), interval))
         self.n_users_, self.n_items_ = n_users, n_items
+        self.user_ids_, self.item_ids_ = inter.user_ids, inter.item_ids
         self.train_ = train
         self.history_ = []
         bar = progress(range(1, int(self.n_epochs) + 1), verbose=self.verbose, desc=f"DSL-{backbone}")
@@ -708,6 +741,7 @@ class DSLRecommender(BaseEstimator):
                 net.train()
                 loss = self._train_epoch(net, optimizer, engine, adj, (pair_users, pair_items), train, rng.numpy,
                                          device)
+                check_finite_result(np.float64(loss), f"the BPR loss of epoch {epoch}", self._divergence_hint())
                 record = {"epoch": epoch, "loss": loss, "seconds": time.perf_counter() - started,
                           "n_active": self._n_active(net, engine), "lr": optimizer.param_groups[0]["lr"]}
                 if scheduler is not None:
@@ -728,6 +762,8 @@ class DSLRecommender(BaseEstimator):
         net.zero_grad(set_to_none=True)
         self.model_ = net
         self._store_embeddings(net, adj)
+        for name, table in (("user", self.user_embeddings_), ("item", self.item_embeddings_)):
+            check_finite_result(table, f"DSLRecommender's {name} embeddings", self._divergence_hint())
         self.n_parameters_ = (n_users + n_items) * int(self.n_factors)
         self.n_active_parameters_ = self._n_active(net, engine)
         if engine is not None:
@@ -762,10 +798,16 @@ class DSLRecommender(BaseEstimator):
             loss = net.loss(users[start:stop], pos[start:stop], neg[start:stop], float(self.reg), adj)
             loss.backward()
             optimizer.step()
-            if engine is not None:
-                engine.step()
             total += loss.detach().to(torch.float64) * (min(stop, n_pairs) - start)
+            if engine is not None:
+                if (engine.step_count + 1) % engine.update_interval == 0:   # prune/grow needs finite weights
+                    check_finite_result(total, "the BPR loss", self._divergence_hint())
+                engine.step()
         return float(total) / n_pairs
+
+    def _divergence_hint(self) -> str:
+        return (f"training diverged; lower lr (now {float(self.lr):g}) or init_std (now {float(self.init_std):g}), "
+                f"or check the interactions")
 
     @staticmethod
     def _n_active(net: _DSLNet, engine: Optional[DynamicSparsity]) -> int:
@@ -781,6 +823,9 @@ class DSLRecommender(BaseEstimator):
 
     # -- predicting -------------------------------------------------------------------------------
     def _user_indices(self, users: Any) -> np.ndarray:
+        """Internal indices of ``users``: the ids of the training data (all users when None)."""
+        if users is not None and not _is_identity(self.user_ids_):
+            return self._indices_of_ids(users)
         arr = backend.to_numpy(users) if users is not None else np.arange(self.n_users_)
         arr = np.asarray(arr).reshape(-1)
         if arr.size and not np.issubdtype(arr.dtype, np.integer):
@@ -794,8 +839,22 @@ class DSLRecommender(BaseEstimator):
                              f"[{arr.min()}, {arr.max()}]")
         return arr
 
+    def _indices_of_ids(self, users: Any) -> np.ndarray:
+        reject_complex(users, "users")
+        arr = np.asarray(backend.to_numpy(users)).reshape(-1)
+        positions = pd.Index(self.user_ids_).get_indexer(arr)
+        unknown = np.flatnonzero(positions < 0)
+        if unknown.size:
+            raise ValueError(f"users holds {unknown.size} id(s) that are not users of the training data, e.g. "
+                             f"{arr[unknown[:5]].tolist()}; users are given by their ids (user_ids_)")
+        return positions.astype(np.int64)
+
     def scores(self, users: Any = None) -> np.ndarray:
-        """Predicted scores ``(len(users), n_items)``: dot products of the final embeddings."""
+        """Predicted scores ``(len(users), n_items)``: dot products of the final embeddings.
+
+        ``users`` are ids of the training data (see :meth:`recommend`); column ``j`` scores the item
+        ``item_ids_[j]``.
+        """
         check_is_fitted(self, "user_embeddings_")
         idx = self._user_indices(users)
         return self.user_embeddings_[idx] @ self.item_embeddings_.T
@@ -803,18 +862,28 @@ class DSLRecommender(BaseEstimator):
     def recommend(self, users: Any = None, k: int = 20, exclude_seen: bool = True) -> Any:
         """The ``k`` highest-scored items per user, best first.
 
+        Users and items are named as in the training data: by their ids (``user_ids_``,
+        ``item_ids_``), which are the internal indices themselves when the model was fitted on
+        indices (a matrix, or pairs of dense ids). Ids that were remapped (pairs of sparse ids, data
+        read with their own ids) are taken and returned as the user gave them.
+
         Parameters
         ----------
-        users : array-like of int, optional
-            User indices (default: all users).
+        users : array-like, optional
+            User ids (default: all users, in the order of ``user_ids_``).
         k : int, default=20
         exclude_seen : bool, default=True
             Never recommend a user's training items.
 
         Returns
         -------
-        ndarray of int64, shape (len(users), k)
-            A torch tensor when ``users`` was one.
+        ndarray of shape (len(users), k)
+            Item ids, best first; a torch tensor when ``users`` was one and the item ids are integers.
+
+        Raises
+        ------
+        ValueError
+            A user that is not in the training data, or ``k`` outside ``[1, n_items]``.
         """
         from recsys.metrics import topk_items
 
@@ -822,12 +891,18 @@ class DSLRecommender(BaseEstimator):
         idx = self._user_indices(users)
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= self.n_items_:
             raise ValueError(f"k must be an int in [1, n_items={self.n_items_}]; got {k!r}")
-        top = topk_items(self.user_embeddings_, self.item_embeddings_, k=int(k),
-                         exclude=self.train_ if exclude_seen else None, users=idx)
-        return backend.to_output(top, like=users if isinstance(users, torch.Tensor) else np.empty(0))
+        top = backend.to_numpy(topk_items(self.user_embeddings_, self.item_embeddings_, k=int(k),
+                                          exclude=self.train_ if exclude_seen else None, users=idx))
+        if not _is_identity(self.item_ids_):
+            top = self.item_ids_[top]
+        as_tensor = isinstance(users, torch.Tensor) and top.dtype.kind == "i"
+        return backend.to_output(top, like=users if as_tensor else np.empty(0))
 
     def evaluate(self, test: Any, k: Any = (20,)) -> dict:
         """Recall@K and NDCG@K (and precision) on held-out interactions, full ranking, training items masked.
+
+        ``test`` names users and items like the training data (by id where the ids are not the
+        indices, as :meth:`recommend` does).
 
         Returns
         -------
@@ -838,7 +913,7 @@ class DSLRecommender(BaseEstimator):
 
         check_is_fitted(self, "user_embeddings_")
         ks = _check_ks(k, "k")
-        test_csr = _binary_csr(_interactions(test, n_users=self.n_users_, n_items=self.n_items_))
+        test_csr = _binary_csr(_aligned(test, self.user_ids_, self.item_ids_))
         result = evaluate_ranking(self.user_embeddings_, self.item_embeddings_, self.train_, test_csr, ks=ks)
         return {key: float(value) for key, value in result.items()}
 

@@ -38,6 +38,7 @@ import scipy.stats
 import torch
 
 from tensorkit import backend
+from tensorkit.validation import reject_complex
 
 __all__ = [
     "evaluate_ranking",
@@ -52,6 +53,7 @@ __all__ = [
 
 
 def _binary_labels(y_true: Any, name: str = "y_true") -> np.ndarray:
+    reject_complex(y_true, name)
     y = backend.to_numpy(y_true)
     if y.ndim != 1:
         y = y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
@@ -68,6 +70,7 @@ def _binary_labels(y_true: Any, name: str = "y_true") -> np.ndarray:
 
 
 def _scores(y_score: Any, n: int, name: str = "y_score") -> np.ndarray:
+    reject_complex(y_score, name)
     s = backend.to_numpy(y_score).astype(np.float64, copy=False)
     if s.ndim == 2 and s.shape[1] == 2:
         s = s[:, 1]
@@ -95,7 +98,10 @@ def roc_auc(y_true: Any, y_score: Any) -> float:
     Raises
     ------
     ValueError
-        If the labels are not 0/1 or only one class is present (the AUC is undefined).
+        If the labels are not 0/1, a score is not finite, or only one class is present (the AUC is
+        undefined; :class:`~recsys.ctr.CTRClassifier` warns when it trains on one class).
+    TypeError
+        Complex labels or scores.
     """
     y = _binary_labels(y_true)
     s = _scores(y_score, y.shape[0])
@@ -122,10 +128,17 @@ def log_loss(y_true: Any, y_prob: Any, eps: Any = "auto") -> float:
     Returns
     -------
     float
+
+    Raises
+    ------
+    ValueError
+        If the labels are not 0/1 or a probability is outside [0, 1] or not finite.
+    TypeError
+        Complex labels or probabilities.
     """
     y = _binary_labels(y_true)
-    raw = backend.to_numpy(y_prob)
     p = _scores(y_prob, y.shape[0], "y_prob")
+    raw = backend.to_numpy(y_prob)
     if ((p < 0) | (p > 1)).any():
         raise ValueError("y_prob must hold probabilities in [0, 1]")
     if eps == "auto":
@@ -146,6 +159,7 @@ def _positive_int(value: Any, name: str) -> int:
 def _embedding_matrix(x: Any, name: str, device: Any = None, dtype: Any = None) -> torch.Tensor:
     if sp.issparse(x):
         raise TypeError(f"{name} must be a dense (n, dim) matrix; got a scipy.sparse matrix")
+    reject_complex(x, name)
     t = backend.as_tensor(x, device=device, dtype=dtype)
     if t.ndim != 2:
         raise ValueError(f"{name} must be a 2-D (n, dim) matrix; got shape {tuple(t.shape)}")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import numbers
 import time
+import warnings
 from typing import Any, Optional
 
 import numpy as np
@@ -18,6 +20,7 @@ from recsys.ctr.models import MODELS, CTRModel, build_model
 from recsys.ctr.schema import CTRInputs, CTRPreprocessor, Schema
 from tensorkit import backend
 from tensorkit._utils import progress
+from tensorkit.validation import check_finite_result, reject_complex
 
 __all__ = ["CTRClassifier", "check_click_labels"]
 
@@ -33,6 +36,7 @@ def check_click_labels(y: Any, n_samples: Optional[int] = None) -> np.ndarray:
 
     if y is None:
         raise ValueError("CTRClassifier requires y to be passed, but the target y is None")
+    reject_complex(y, "y")
     labels = backend.to_numpy(y)
     if labels.ndim == 2 and labels.shape[1] == 1:
         labels = column_or_1d(labels, warn=True)
@@ -213,17 +217,29 @@ class CTRClassifier(ClassifierMixin, BaseEstimator):
         if isinstance(self.hidden, (str, bytes)) or not all(
                 isinstance(h, (int, np.integer)) and not isinstance(h, bool) and h > 0 for h in self.hidden):
             raise ValueError(f"hidden must be a tuple of positive ints; got {self.hidden!r}")
-        if not (np.isscalar(self.learning_rate) and self.learning_rate > 0):
-            raise ValueError(f"learning_rate must be a positive number; got {self.learning_rate!r}")
-        if not (np.isscalar(self.weight_decay) and self.weight_decay >= 0):
-            raise ValueError(f"weight_decay must be a non-negative number; got {self.weight_decay!r}")
-        if not (np.isscalar(self.validation_fraction) and 0 <= self.validation_fraction < 1):
-            raise ValueError(f"validation_fraction must be in [0, 1); got {self.validation_fraction!r}")
+        if not (_is_finite_real(self.learning_rate) and self.learning_rate > 0):
+            raise ValueError(f"learning_rate must be a positive finite number; got {self.learning_rate!r}")
+        for name in ("weight_decay", "init_std"):
+            value = getattr(self, name)
+            if not (_is_finite_real(value) and value >= 0):
+                raise ValueError(f"{name} must be a non-negative finite number; got {value!r}")
+        for name in ("dropout", "validation_fraction"):
+            value = getattr(self, name)
+            if not (_is_finite_real(value) and 0 <= value < 1):
+                raise ValueError(f"{name} must be a number in [0, 1); got {value!r}")
         if self.schema is not None:
             Schema.coerce(self.schema)
 
     def _check_X(self, X: Any, reset: bool) -> Any:
-        """Validate ``X`` (scikit-learn messages for arrays, feature names for DataFrames); keep its kind."""
+        """Validate ``X`` (scikit-learn messages for arrays, feature names for DataFrames); keep its kind.
+
+        Complex values are refused with a ``TypeError`` before anything casts them.
+        """
+        if isinstance(X, pd.DataFrame):
+            for name in X.columns:
+                reject_complex(X[name], f"X[{name!r}]")
+        else:
+            reject_complex(X, "X")
         if isinstance(X, pd.DataFrame):
             validate_data(self, X, reset=reset, skip_check_array=True)
             if X.shape[0] == 0:
@@ -247,21 +263,30 @@ class CTRClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "model_")
         return self.preprocessor_.transform(_frame(self._check_X(X, reset=False)))
 
-    def decision_function(self, X: Any) -> Any:
-        """Logits (log-odds of a click), one per row; a torch tensor if ``X`` was one."""
+    def _logits(self, X: Any) -> torch.Tensor:
+        """The model's logits for raw rows ``X``, checked to be finite."""
         logits = predict_logits(self.module(), self.encode(X), batch_size=max(self.batch_size, 4096))
-        return backend.to_output(logits, like=X)
+        check_finite_result(logits, "CTRClassifier's logits",
+                            "the model's weights are not finite (training diverged: lower learning_rate or "
+                            "init_std) or X holds extreme values")
+        return logits
+
+    def decision_function(self, X: Any) -> Any:
+        """Logits (log-odds of a click), one per row; a torch tensor if ``X`` was one.
+
+        Raises :class:`tensorkit.validation.NonFiniteResultError` (a ``ValueError``) rather than
+        return a logit that is not finite; so do :meth:`predict_proba` and :meth:`predict`.
+        """
+        return backend.to_output(self._logits(X), like=X)
 
     def predict_proba(self, X: Any) -> Any:
         """``[P(no click), P(click)]`` per row."""
-        logits = predict_logits(self.module(), self.encode(X), batch_size=max(self.batch_size, 4096))
-        p = torch.sigmoid(logits.to(torch.float64))
+        p = torch.sigmoid(self._logits(X).to(torch.float64))
         return backend.to_output(torch.stack([1 - p, p], dim=1), like=X)
 
     def predict(self, X: Any) -> Any:
         """1 where the click probability is at least one half, else 0."""
-        logits = predict_logits(self.module(), self.encode(X), batch_size=max(self.batch_size, 4096))
-        return backend.to_output((logits >= 0).to(torch.int64), like=X)
+        return backend.to_output((self._logits(X) >= 0).to(torch.int64), like=X)
 
     def module(self) -> CTRModel:
         """The fitted torch module, on the estimator's device."""
@@ -287,6 +312,10 @@ class CTRClassifier(ClassifierMixin, BaseEstimator):
         tags.input_tags.categorical = True
         tags.input_tags.string = True
         return tags
+
+
+def _is_finite_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and bool(np.isfinite(value))
 
 
 def _n_rows(X: Any) -> int:
@@ -334,6 +363,24 @@ def _epoch_loss(model, dense, cats, labels, batch_size) -> float:
     return total / max(labels.shape[0], 1)
 
 
+def _check_loss(value: float, what: str, learning_rate: float) -> None:
+    check_finite_result(np.float64(value), what, f"training diverged; lower the learning rate (now "
+                                                 f"{learning_rate:g}) or the initial scale of the weights "
+                                                 f"(init_std)")
+
+
+def _warn_if_one_class(labels: np.ndarray, part: str) -> bool:
+    """Warn when ``labels`` hold one class, where the AUC is undefined; return whether they do."""
+    values = np.unique(labels)
+    if len(values) != 1:
+        return False
+    consequence = ("a model trained on one class learns only the base rate" if part == "training"
+                   else "val_auc is left out of the history")
+    warnings.warn(f"the {part} labels are all {int(values[0])}: the AUC is undefined (it needs clicks and "
+                  f"non-clicks); {consequence}", UserWarning, stacklevel=4)
+    return True
+
+
 def train_ctr_model(model: torch.nn.Module, train: CTRInputs, y_train: np.ndarray,
                     val: Optional[CTRInputs] = None, y_val: Optional[np.ndarray] = None, *,
                     batch_size: int = 1024, max_epochs: int = 10, learning_rate: float = 1e-3,
@@ -344,13 +391,26 @@ def train_ctr_model(model: torch.nn.Module, train: CTRInputs, y_train: np.ndarra
     Used by :meth:`CTRClassifier.fit` and by the fine-tuning step of :func:`recsys.ctr.compress`.
     Keeps the best epoch's weights in ``model`` (the last epoch's without validation data).
 
+    Labels of one class train only the base rate and make the AUC undefined: a ``UserWarning`` says
+    so (and ``val_auc`` is then left out of the history).
+
     Returns
     -------
     history : list of dict
     best_epoch : int
+
+    Raises
+    ------
+    ValueError
+        A learning rate whose steps overflow the weights' dtype.
+    tensorkit.validation.NonFiniteResultError
+        A ``ValueError``: an epoch's training or validation loss is not finite (training diverged; the
+        message names the learning rate and the initial scale).
     """
     from recsys.metrics import roc_auc
 
+    if not _warn_if_one_class(y_train, "training") and val is not None and len(val):
+        _warn_if_one_class(y_val, "validation")
     rng = np.random.RandomState(0) if rng is None else rng
     device = _module_device(model)
     dtype = next(model.parameters()).dtype
@@ -363,6 +423,9 @@ def train_ctr_model(model: torch.nn.Module, train: CTRInputs, y_train: np.ndarra
         v_labels = torch.as_tensor(y_val, device=device).to(dtype)
     else:
         val = None
+    if 10 * learning_rate > torch.finfo(dtype).max:   # Adam's first step is up to 10 times the rate
+        raise ValueError(f"learning_rate={learning_rate:g} is too large for {str(dtype).replace('torch.', '')} "
+                         f"weights (their largest value is {torch.finfo(dtype).max:g})")
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=learning_rate, weight_decay=weight_decay)
     history: list = []
@@ -383,8 +446,10 @@ def train_ctr_model(model: torch.nn.Module, train: CTRInputs, y_train: np.ndarra
             running += float(loss.detach()) * idx.shape[0]
         model.eval()
         record = {"epoch": epoch, "train_loss": running / max(n, 1)}
+        _check_loss(record["train_loss"], f"the training loss of epoch {epoch}", learning_rate)
         if val is not None:
             record["val_loss"] = _epoch_loss(model, v_dense, v_cats, v_labels, max(batch_size, 4096))
+            _check_loss(record["val_loss"], f"the validation loss of epoch {epoch}", learning_rate)
             if 0 < float(v_labels.sum()) < v_labels.shape[0]:
                 record["val_auc"] = roc_auc(y_val, predict_logits(model, val, max(batch_size, 4096)))
         record["seconds"] = time.perf_counter() - started

@@ -48,6 +48,7 @@ True
 from __future__ import annotations
 
 import copy
+import numbers
 import statistics
 import time
 import warnings
@@ -63,6 +64,7 @@ from recsys.ctr.classifier import CTRClassifier, check_click_labels, predict_log
 from recsys.ctr.models import CTRModel
 from recsys.ctr.schema import CTRInputs
 from tensorkit import backend
+from tensorkit.validation import check_finite_result, reject_complex
 
 __all__ = ["LowRankEmbedding", "LowRankLinear", "compress", "count_bytes", "count_parameters",
            "measure_latency", "output_statistics"]
@@ -230,6 +232,8 @@ def _encoded(inputs: Any) -> CTRInputs:
     if isinstance(inputs, CTRInputs):
         return inputs
     if isinstance(inputs, (tuple, list)) and len(inputs) == 2:
+        for name, part in zip(("dense", "categorical"), inputs):
+            reject_complex(part, f"the {name} inputs")
         dense, cats = (backend.to_numpy(part) for part in inputs)
         dense = np.asarray(dense, dtype=np.float32)
         cats = np.asarray(cats)
@@ -645,7 +649,11 @@ def compress(model: Any, X_calibration: Any = None, method: str = "afm", ranks: 
     ------
     ValueError
         Unknown method/target/layer, a rank larger than a layer's width, an unreachable ratio,
-        bad labels, or both/neither of ``ranks`` and ``ratio``.
+        bad labels, or both/neither of ``ranks`` and ``ratio``; a
+        :class:`tensorkit.validation.NonFiniteResultError` when a weight of the compressed model is not
+        finite (or fine-tuning diverges).
+    TypeError
+        Complex calibration or evaluation inputs.
     """
     from recsys.metrics import log_loss, roc_auc
 
@@ -664,6 +672,9 @@ def compress(model: Any, X_calibration: Any = None, method: str = "afm", ranks: 
         raise ValueError(f"activation must be None or 'relu'; got {activation!r}")
     if isinstance(finetune_epochs, bool) or not isinstance(finetune_epochs, (int, np.integer)) or finetune_epochs < 0:
         raise ValueError(f"finetune_epochs must be a non-negative int; got {finetune_epochs!r}")
+    if isinstance(finetune_learning_rate, bool) or not isinstance(finetune_learning_rate, numbers.Real) \
+            or not 0 < finetune_learning_rate < np.inf:
+        raise ValueError(f"finetune_learning_rate must be a positive finite number; got {finetune_learning_rate!r}")
     if activation is not None and finetune_epochs == 0:
         warnings.warn("activation between the factors changes the layer's function; without fine-tuning "
                       "(finetune_epochs > 0) the compressed model is not a PCA reconstruction", UserWarning)
@@ -714,6 +725,10 @@ def compress(model: Any, X_calibration: Any = None, method: str = "afm", ranks: 
                                      desc="fine-tuning")
         report["finetune_history"] = history
     small.eval()
+    for name, parameter in small.named_parameters():
+        check_finite_result(parameter.detach(), f"the compressed model's {name}",
+                            "the model or the calibration data hold values too large for the output "
+                            "statistics (check X_calibration and the model's weights)")
     report.update(params_before=before, params_after=count_parameters(small), bytes_before=count_bytes(module),
                   bytes_after=count_bytes(small))
     report["ratio"] = report["params_before"] / report["params_after"]

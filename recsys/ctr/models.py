@@ -32,6 +32,7 @@ torch.Size([3])
 from __future__ import annotations
 
 import math
+import numbers
 from collections import OrderedDict
 from typing import Any, Sequence
 
@@ -106,6 +107,12 @@ class CTRModel(nn.Module):
         Standard deviation of the normal initialisation of the embeddings.
     random_state : None, int or RandomState
         Seeds the initialisation (drawn on the CPU, so it is the same on every device).
+
+    Raises
+    ------
+    ValueError
+        Sizes that are not positive ints, ``dropout`` outside ``[0, 1)``, ``init_std`` negative or not
+        finite, or no field at all.
     """
 
     kind = "base"
@@ -125,6 +132,8 @@ class CTRModel(nn.Module):
             _check_positive_int(h, "hidden")
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout must be in [0, 1); got {dropout!r}")
+        if isinstance(init_std, bool) or not isinstance(init_std, numbers.Real) or not 0 <= init_std < np.inf:
+            raise ValueError(f"init_std must be a non-negative finite number; got {init_std!r}")
         if n_dense + len(cardinalities) == 0:
             raise ValueError("a CTR model needs at least one dense or categorical field")
         self.n_dense = int(n_dense)

@@ -40,6 +40,7 @@ import torch
 from sklearn.base import BaseEstimator
 
 from tensorkit import backend
+from tensorkit.validation import reject_complex
 
 __all__ = [
     "CTRInputs",
@@ -192,20 +193,22 @@ def _is_categorical_dtype(dtype: Any) -> bool:
 def as_frame(X: Any) -> pd.DataFrame:
     """A DataFrame view of ``X``: DataFrames as they are, arrays with columns named "0", "1", ...
 
-    SciPy sparse matrices are densified and torch tensors are copied to the CPU.
+    SciPy sparse matrices are densified and torch tensors are copied to the CPU. Complex values
+    (a complex array, tensor or DataFrame column) raise a ``TypeError`` before any cast.
     """
-    if isinstance(X, pd.DataFrame):
-        return X
     if isinstance(X, pd.Series):
-        return X.to_frame()
+        X = X.to_frame()
+    if isinstance(X, pd.DataFrame):
+        for name in X.columns:
+            reject_complex(X[name], f"X[{name!r}]")
+        return X
+    reject_complex(X, "X")
     if isinstance(X, torch.Tensor) or sp.issparse(X):
         X = backend.to_numpy(X)
     array = np.asarray(X)
     if array.ndim != 2:
         raise ValueError(f"X must be a DataFrame or a 2-D array (n_samples, n_fields); got an array of "
                          f"shape {array.shape}")
-    if np.issubdtype(array.dtype, np.complexfloating):
-        raise ValueError("Complex data not supported: X has a complex dtype")
     return pd.DataFrame(array, columns=[str(i) for i in range(array.shape[1])])
 
 
