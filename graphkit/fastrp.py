@@ -26,7 +26,7 @@ from sklearn.utils.validation import check_is_fitted
 from graphkit.graph import Graph, as_graph
 from tensorkit import backend
 from tensorkit._utils import progress
-from tensorkit.validation import NonFiniteResultError, check_finite_result, reject_complex
+from tensorkit.validation import NonFiniteResultError, check_finite_result, real_dtype, reject_complex
 
 __all__ = ["FastRP", "draw_projection_entries", "fastrp_embed", "segment_product", "sparse_dense_product",
            "sparse_projection", "transition_tensor"]
@@ -572,8 +572,7 @@ class FastRP(TransformerMixin, BaseEstimator):
             raise ValueError(f"feature_share must be in [0, 1); got {self.feature_share!r}")
         if self.sampler not in ("torch", "sklearn"):
             raise ValueError(f"sampler must be 'torch' or 'sklearn'; got {self.sampler!r}")
-        if backend.resolve_dtype(self.dtype).is_complex:
-            raise ValueError(f"dtype must be a real floating dtype such as 'float32' or 'float64'; got {self.dtype!r}")
+        real_dtype(self.dtype)
 
     def fit(self, X: Any, y: Any = None, node_features: Any = None) -> "FastRP":
         """Embed the nodes of a graph.

@@ -45,7 +45,7 @@ from graphkit.metrics import clustering_scores
 from graphkit.pamc import _check_scale, _or_float64
 from tensorkit import backend
 from tensorkit._utils import progress
-from tensorkit.validation import check_finite_result, reject_complex
+from tensorkit.validation import check_finite_result, real_dtype, reject_complex
 
 __all__ = ["MLC", "MLCNetwork", "ManifoldClustering", "coding_rate", "compressed_coding_rate", "log_sinkhorn",
            "membership", "rate_reduction", "spectral_labels", "symmetric_log_sinkhorn"]
@@ -523,8 +523,7 @@ class ManifoldClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                     or value < 0 or (positive and value == 0):
                 raise ValueError(f"{name} must be a {'positive' if positive else 'non-negative'} finite number; "
                                  f"got {value!r}")
-        if backend.resolve_dtype(self.dtype).is_complex:
-            raise ValueError(f"dtype must be a real floating dtype such as 'float32' or 'float64'; got {self.dtype!r}")
+        real_dtype(self.dtype)
 
     def _check_X(self, X: Any, reset: bool) -> np.ndarray:
         reject_complex(X, "X")

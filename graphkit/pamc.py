@@ -54,7 +54,7 @@ from graphkit.graph import Graph, as_graph
 from graphkit.metrics import clustering_scores, _modularity_scorer
 from tensorkit import backend
 from tensorkit._utils import progress
-from tensorkit.validation import check_finite_result, reject_complex
+from tensorkit.validation import check_finite_result, real_dtype, reject_complex
 
 __all__ = [
     "GCNEncoder",
@@ -951,8 +951,7 @@ class PamC(ClusterMixin, BaseEstimator):
             raise ValueError(f"init_selection must be one of {INIT_SELECTIONS}; got {self.init_selection!r}")
         if not isinstance(self.encoder, nn.Module) and self.encoder not in ENCODERS:
             raise ValueError(f"encoder must be one of {ENCODERS} or a torch.nn.Module; got {self.encoder!r}")
-        if backend.resolve_dtype(self.dtype).is_complex:
-            raise ValueError(f"dtype must be a real floating dtype such as 'float32' or 'float64'; got {self.dtype!r}")
+        real_dtype(self.dtype)
         hidden = self.hidden
         if np.ndim(hidden) != 1 or not all(
                 isinstance(h, (int, np.integer)) and not isinstance(h, bool) and h >= 1 for h in hidden):

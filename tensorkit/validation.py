@@ -24,7 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-__all__ = ["NonFiniteResultError", "check_finite_result", "reject_complex"]
+__all__ = ["NonFiniteResultError", "check_finite_result", "real_dtype", "reject_complex"]
 
 
 class NonFiniteResultError(ValueError):
@@ -59,6 +59,32 @@ def reject_complex(value: Any, name: str) -> None:
     dtype = _dtype_of(value)
     if dtype is not None and _is_complex_dtype(dtype):
         raise TypeError(f"{name} must hold real numbers; got complex values (dtype {_dtype_name(dtype)})")
+
+
+def real_dtype(dtype: Any, name: str = "dtype") -> torch.dtype:
+    """:func:`tensorkit.backend.resolve_dtype`, refusing complex dtypes for estimators that are
+    real-valued.
+
+    Raises
+    ------
+    ValueError
+        If ``dtype`` is complex; the message names ``name``.
+
+    Examples
+    --------
+    >>> real_dtype("float64")
+    torch.float64
+    >>> real_dtype("complex64")
+    Traceback (most recent call last):
+    ...
+    ValueError: dtype must be a real floating dtype such as 'float32' or 'float64'; got 'complex64'
+    """
+    from tensorkit.backend import resolve_dtype
+
+    resolved = resolve_dtype(dtype)
+    if resolved.is_complex:
+        raise ValueError(f"{name} must be a real floating dtype such as 'float32' or 'float64'; got {dtype!r}")
+    return resolved
 
 
 def check_finite_result(result: Any, what: str, hint: str | None = None) -> None:
