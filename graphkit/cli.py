@@ -7,9 +7,7 @@ import contextlib
 import os
 import re
 import signal
-import stat
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -182,6 +180,7 @@ def write_embedding(path: os.PathLike | str, node_ids: np.ndarray, embedding: np
         non-finite values in ``embedding``, or ids holding whitespace in the word2vec
         formats (.txt, .emb).
     """
+    from tensorkit._utils import replaced_atomically
     from tensorkit.validation import check_finite_result
 
     target = _checked_output_path(Path(path))
@@ -189,15 +188,8 @@ def write_embedding(path: os.PathLike | str, node_ids: np.ndarray, embedding: np
     check_finite_result(embedding, "the embedding", hint=_NON_FINITE_HINT)
     if suffix in _WORD2VEC_FORMATS:
         _check_word2vec_ids(node_ids, path)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
-    os.close(handle)
-    try:
-        _write_format(Path(temporary), suffix, node_ids, embedding)
-        os.chmod(temporary, _mode_for(target))
-        os.replace(temporary, target)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    with replaced_atomically(target, suffix=suffix) as temporary:
+        _write_format(temporary, suffix, node_ids, embedding)
 
 
 def _checked_output_path(path: Path) -> Path:
@@ -211,14 +203,6 @@ def _checked_output_path(path: Path) -> Path:
     if target.exists() and not target.is_file():
         raise _CommandError(f"cannot write {path}: it exists and is not a regular file")
     return target
-
-
-def _mode_for(target: Path) -> int:
-    if target.exists():
-        return stat.S_IMODE(target.stat().st_mode)
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 def _check_word2vec_ids(node_ids: np.ndarray, path: os.PathLike | str) -> None:

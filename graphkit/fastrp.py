@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import numbers
 import os
-import time
 import warnings
 from typing import Any, Optional, Sequence
 

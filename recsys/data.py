@@ -55,14 +55,14 @@ import itertools
 import numbers
 import os
 import re
-import stat
-import tempfile
 from pathlib import Path
 from typing import Any, Iterator, NamedTuple, Optional
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+
+from tensorkit._utils import replaced_atomically
 
 __all__ = [
     "CRITEO_CATEGORICAL",
@@ -376,34 +376,12 @@ def _criteo_fields(frame: pd.DataFrame) -> list:
             + [_categorical_text(frame, c) for c in CRITEO_CATEGORICAL])
 
 
-def _new_file_mode() -> int:
-    """The mode a newly created file gets: ``0o666`` less the process's umask."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
 def _replace_atomically(path: Path, blocks: Iterator[str]) -> None:
-    """Write ``blocks`` of text to a temporary file beside ``path``, then rename it over ``path``.
-
-    The temporary is made by :func:`tempfile.mkstemp` (a fresh, unpredictable name, never an existing
-    file or link) and removed if anything fails. The result keeps the mode of the file it replaces
-    (new files get the default mode); when ``path`` is a symbolic link, the file it points to is
-    replaced and the link stays.
-    """
-    target = Path(os.path.realpath(path))
-    mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else _new_file_mode()
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-            for block in blocks:
-                out.write(block)
-        os.chmod(temporary, mode)
-        os.replace(temporary, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
+    """Write ``blocks`` of text to a temporary file beside ``path``, then rename it over ``path``
+    (see :func:`tensorkit._utils.replaced_atomically`)."""
+    with replaced_atomically(path) as temporary, open(temporary, "w", encoding="utf-8", newline="") as out:
+        for block in blocks:
+            out.write(block)
 
 
 def write_criteo(frame: pd.DataFrame, path: Any) -> None:

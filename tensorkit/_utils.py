@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import stat
 import sys
-from typing import Iterable, Optional
+import tempfile
+from pathlib import Path
+from typing import Iterable, Iterator, Optional
 
 from tqdm.auto import tqdm
 
-__all__ = ["progress"]
+__all__ = ["progress", "replaced_atomically"]
 
 
 def progress(iterable: Optional[Iterable] = None, verbose: int = 1, total: Optional[int] = None,
@@ -25,3 +30,40 @@ def progress(iterable: Optional[Iterable] = None, verbose: int = 1, total: Optio
     """
     return tqdm(iterable, total=total, desc=desc, disable=not verbose, file=sys.stderr,
                 leave=False, **kwargs)
+
+
+@contextlib.contextmanager
+def replaced_atomically(path: os.PathLike | str, suffix: str = ".tmp") -> Iterator[Path]:
+    """A temporary file beside ``path`` to write; it replaces ``path`` when the block ends.
+
+    The temporary is made by :func:`tempfile.mkstemp` (a fresh, unpredictable name, never an
+    existing file or link) in the folder of the file ``path`` names, and removed if the block
+    raises (KeyboardInterrupt included). The result keeps the permission bits of the file it
+    replaces; a new file gets ``0o666`` less the umask. When ``path`` is a symbolic link, the file
+    it points to is replaced and the link stays. Only a SIGKILL can leave the temporary behind.
+
+    Parameters
+    ----------
+    path : path-like
+    suffix : str, default=".tmp"
+        Ending of the temporary's name (writers such as :func:`numpy.save` add their extension
+        to a name without it).
+    """
+    target = Path(os.path.realpath(path))
+    mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else _new_file_mode()
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix)
+    os.close(handle)
+    try:
+        yield Path(temporary)
+        os.chmod(temporary, mode)
+        os.replace(temporary, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+
+
+def _new_file_mode() -> int:
+    """The mode a newly created file gets: ``0o666`` less the process's umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask

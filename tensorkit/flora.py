@@ -48,7 +48,6 @@ import torch.nn.functional as F
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from tensorkit import backend
 from tensorkit.validation import check_finite_result
 
 __all__ = [

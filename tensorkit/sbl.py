@@ -41,7 +41,7 @@ from tensorkit import backend
 from tensorkit._sbl_data import KroneckerProblem, make_kronecker_problem, nmse_db, support_recovery_rate
 from tensorkit._utils import progress
 from tensorkit.kron import kron_matvec, kron_sbl_posterior, kron_vector
-from tensorkit.validation import check_finite_result
+from tensorkit.validation import array_shape, check_finite_result
 
 __all__ = [
     "KroneckerProblem",
@@ -535,17 +535,13 @@ def _is_real(value: Any) -> bool:
 def _check_design_matrix(X: Any, y: Any) -> None:
     """One ``X`` that is not a list of factors must be a design matrix with a row per entry of ``y``, not
     factors held in one array (scikit-learn's validation then reports other shapes)."""
-    shape, target_shape = _shape(X), _shape(y) if y is not None else ()
+    shape, target_shape = array_shape(X), array_shape(y) if y is not None else ()
     expected = ("X must be a list or tuple of factor matrices [A_1, ..., A_K], or one 2-D design matrix with a "
                 "row per entry of y")
     if len(shape) > 2 or (len(shape) == 1 and getattr(X, "dtype", None) == object):
         raise ValueError(f"{expected}; got one array of shape {shape} (for factors held in one array, pass list(X))")
     if len(shape) == 2 and target_shape and target_shape[0] != shape[0]:
         raise ValueError(f"{expected}; got one {shape[0]} x {shape[1]} matrix and y of length {target_shape[0]}")
-
-
-def _shape(data: Any) -> tuple:
-    return tuple(data.shape) if hasattr(data, "shape") else np.asarray(data).shape
 
 
 def _cast_finite(tensor: torch.Tensor, dtype: torch.dtype, name: str) -> torch.Tensor:

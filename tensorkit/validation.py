@@ -24,7 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-__all__ = ["NonFiniteResultError", "check_finite_result", "real_dtype", "reject_complex"]
+__all__ = ["NonFiniteResultError", "array_shape", "check_finite_result", "real_dtype", "reject_complex"]
 
 
 class NonFiniteResultError(ValueError):
@@ -59,6 +59,17 @@ def reject_complex(value: Any, name: str) -> None:
     dtype = _dtype_of(value)
     if dtype is not None and _is_complex_dtype(dtype):
         raise TypeError(f"{name} must hold real numbers; got complex values (dtype {_dtype_name(dtype)})")
+
+
+def array_shape(data: Any) -> tuple:
+    """The shape of an array, tensor or nested sequence, without converting what has a ``shape``.
+
+    Examples
+    --------
+    >>> array_shape([[1, 2, 3]]), array_shape(np.zeros((2, 0)))
+    ((1, 3), (2, 0))
+    """
+    return tuple(data.shape) if hasattr(data, "shape") else np.asarray(data).shape
 
 
 def real_dtype(dtype: Any, name: str = "dtype") -> torch.dtype:

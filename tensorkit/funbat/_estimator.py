@@ -34,7 +34,7 @@ from tensorkit.funbat._ssm import (
     kalman_smoother,
     rts_smoother,
 )
-from tensorkit.validation import check_finite_result, reject_complex
+from tensorkit.validation import array_shape, check_finite_result, reject_complex
 
 __all__ = ["FunBaT"]
 
@@ -672,18 +672,14 @@ def _lengthscale_step(mode: _Mode, precision: np.ndarray, shift: np.ndarray, fac
 def _check_shapes(X: Any, y: Any) -> None:
     """A ValueError naming X (and y) unless X is 2-D with one row per entry of y (scikit-learn's
     validation then checks the rest)."""
-    shape = _shape(X)
+    shape = array_shape(X)
     if len(shape) != 2:
         raise ValueError(f"X must be a 2-D array of coordinates (n_entries, n_modes), one column per mode; got shape "
                          f"{shape}. Reshape your data: X.reshape(-1, 1) if it holds the coordinates of one mode")
-    target_shape = _shape(y) if y is not None else ()
+    target_shape = array_shape(y) if y is not None else ()
     if target_shape and target_shape[0] != shape[0]:
         raise ValueError(f"X and y have inconsistent numbers of samples: X has {shape[0]} rows (entries), y has "
                          f"{target_shape[0]} values")
-
-
-def _shape(data: Any) -> tuple:
-    return tuple(data.shape) if hasattr(data, "shape") else np.asarray(data).shape
 
 
 def _spd_inverse(matrix: torch.Tensor) -> torch.Tensor:
