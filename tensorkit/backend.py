@@ -193,6 +193,21 @@ class RandomSource(NamedTuple):
     torch: torch.Generator
     seed: int
 
+    def spawn_seed(self) -> int:
+        """The next sub-seed, drawn from ``numpy``: the one way every estimator derives its sub-streams.
+
+        Sub-seeds follow each other in the order they are asked for, so a fit that asks in a fixed
+        order is reproducible, and the streams do not overlap the way ``seed + 1`` would.
+        """
+        return int(self.numpy.randint(2**31 - 1))
+
+    def spawn_generator(self, device: Any = "cpu") -> torch.Generator:
+        """A torch generator seeded with :meth:`spawn_seed`, on ``device`` (draw on the CPU and move
+        the numbers when the result must not depend on the device)."""
+        generator = torch.Generator(device=resolve_device(device))
+        generator.manual_seed(self.spawn_seed())
+        return generator
+
 
 def check_random_state(random_state: Any = None, device: Any = "cpu") -> RandomSource:
     """Random sources for NumPy and torch from one ``random_state``, scikit-learn style.

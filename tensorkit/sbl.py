@@ -39,7 +39,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from tensorkit import backend
 from tensorkit._sbl_data import KroneckerProblem, make_kronecker_problem, nmse_db, support_recovery_rate
-from tensorkit._utils import progress
+from tensorkit.utils import progress
 from tensorkit.kron import kron_matvec, kron_sbl_posterior, kron_vector
 from tensorkit.validation import array_shape, check_finite_result
 

@@ -13,7 +13,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from tensorkit import backend
-from tensorkit._utils import progress
+from tensorkit.utils import progress
 from tensorkit.funbat._cep import (
     core_posterior,
     core_statistics,

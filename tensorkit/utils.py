@@ -1,4 +1,4 @@
-"""Small helpers shared by the estimators of all three packages."""
+"""Small helpers shared by the three packages: a progress bar and an atomic file writer."""
 
 from __future__ import annotations
 
@@ -19,15 +19,19 @@ def progress(iterable: Optional[Iterable] = None, verbose: int = 1, total: Optio
              desc: Optional[str] = None, **kwargs) -> tqdm:
     """A tqdm progress bar on stderr that ``verbose=0`` turns off.
 
+    With ``verbose=1`` (every estimator's default) the bar appears only once the loop has run for
+    two seconds, so quick fits stay silent and long ones show their progress.
+
     Parameters
     ----------
     iterable : iterable, optional
     verbose : int, default=1
-        0 shows nothing; any positive value shows the bar.
+        0 shows nothing; 1 shows the bar after two seconds; 2 or more shows it at once.
     total : int, optional
     desc : str, optional
         Text in front of the bar.
     """
+    kwargs.setdefault("delay", 0.0 if verbose and verbose >= 2 else 2.0)
     return tqdm(iterable, total=total, desc=desc, disable=not verbose, file=sys.stderr,
                 leave=False, **kwargs)
 
