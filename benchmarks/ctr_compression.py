@@ -17,7 +17,7 @@ Framework for Click-through Rate Prediction", KDD 2024 (arXiv 2405.18146): Atomi
   split; also AFM and SVD followed by one epoch of fine-tuning (Adam 1e-4) at 5x. Test AUC,
   log loss, bytes, CPU latency of one forward pass for batches of 1 and 4096 rows (median over
   interleaved repeats, one thread).
-- (c) The same on a synthetic Criteo-like log (:func:`recsys.data.make_criteo_like`: 13 dense and 26
+- (c) The same on a synthetic Criteo-like log (:func:`recsys.datasets.make_criteo_like`: 13 dense and 26
   categorical fields with power-law cardinalities, Zipf frequencies, 10% missing values and a planted
   rank-4 factorization-machine structure), one seed, calibration on 200,000 training rows.
 
@@ -76,7 +76,7 @@ def limit_threads() -> None:
 
 
 def movielens(quick: bool):
-    from recsys.data import load_movielens_ctr
+    from recsys.ctr.data import load_movielens_ctr
 
     path = DATA / "ml-100k"
     if not (path / "ml-100k.inter").exists():
@@ -180,7 +180,7 @@ def latencies(before, after, inputs, batches, rounds: int) -> tuple:
 
 def compression_rows(clf, X_calibration, y_calibration, X_test, y_test, quick: bool, finetune: bool) -> list:
     """One row per (method, ratio, fine-tuning): AUC, log loss, sizes, latency, ranks."""
-    from recsys.ctr import compress
+    from recsys.ctr import compress, evaluate_compression
 
     encoded = clf.encode(X_test)
     batches = (1, 256) if quick else (1, 4096)
@@ -192,9 +192,9 @@ def compression_rows(clf, X_calibration, y_calibration, X_test, y_test, quick: b
     for method, ratio, epochs in plans:
         started = time.perf_counter()
         try:
-            small, report = compress(clf, X_calibration, method=method, ratio=ratio, X_eval=X_test, y_eval=y_test,
-                                     y_calibration=y_calibration, finetune_epochs=epochs, latency_batches=(),
-                                     random_state=0)
+            small = compress(clf, X_calibration, method=method, ratio=ratio, y_calibration=y_calibration,
+                             finetune_epochs=epochs, random_state=0)
+            report = evaluate_compression(clf, small, X_test, y_test, latency_batches=())
         except ValueError as error:
             rows.append({"method": method, "asked": ratio, "finetune": epochs, "error": str(error)})
             continue
@@ -236,7 +236,7 @@ def run_movielens(args, peer) -> dict:
 
 
 def run_synthetic(args) -> dict:
-    from recsys.data import make_criteo_like
+    from recsys.datasets import make_criteo_like
     from recsys.metrics import roc_auc
 
     n = args.synthetic_rows

@@ -259,7 +259,8 @@ def degree_line(record, backbone: str, args) -> Optional[str]:
 
 
 def load_data(spec: dict):
-    from recsys.data import make_low_rank_interactions, read_lightgcn_split
+    from recsys.datasets import make_low_rank_interactions
+    from recsys.interactions import read_lightgcn_split
 
     if spec["quick"]:
         data = make_low_rank_interactions(n_users=400, n_items=300, rank=8, interactions_per_user=20,
@@ -586,7 +587,7 @@ def build_report(args, record: dict, configs, seconds: float) -> list:
               "final update ratio of 0.05 0.1226, within the seed-to-seed spread; on the test split, at 0.2, the "
               "initial scale N(0, s²) with s = 0.02 / 0.05 / 0.22 / 0.3 instead of 0.1 gave 0.1148 / 0.1157 / "
               "0.1079 / 0.1028, but s = 0.05 lifts the dense model more (0.1287), so the gap widens. Regrown "
-              "weights started at half the scale (see `recsys.sparse._regrown_values`; better on the test split for"
+              "weights started at half the scale (see `recsys.sparse.targets`; better on the test split for"
               " MF) did worse on the validation split, seeds 0 / 1: 0.1203 / 0.1210 at 0.5 against 0.1216 / 0.1221,"
               " and 0.1079 / 0.1037 at 0.2 against 0.1099 / 0.1075.",
               "- Adam's moments of regrown weights start at zero under the tensor's bias correction, which is near "

@@ -87,7 +87,7 @@ def load_fold(path: Path, fold: int):
 
 def synthetic_folds(n_entries: int, folds: int, seed: int):
     """A generated stand-in with the same layout as the real files (quick mode and memory runs)."""
-    from tensorkit import make_functional_tucker
+    from tensorkit.datasets import make_functional_tucker
 
     data = make_functional_tucker(n_entries=n_entries, rank=2, noise=0.1, random_state=seed)
     rng = np.random.default_rng(seed)

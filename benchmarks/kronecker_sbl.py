@@ -7,7 +7,7 @@ IEEE TSP 2024 (arXiv 2307.14719). Writes ``benchmarks/results/kronecker_sbl.md``
 - Problem: ``y = (A_1 ⊗ A_2) x + noise``, ``A_k`` of shape 16 x 32 with i.i.d. Gaussian entries and
   unit-norm columns, Kronecker support 4 x 4 (m = 256, n = 1024, 16 non-zeros), values i.i.d. on the
   support (``values="iid"``) or a Kronecker product ``x_1 ⊗ x_2`` (``values="kron"``), drawn by
-  :func:`tensorkit.make_kronecker_problem`; ``--trials`` draws per setting (10 by default).
+  :func:`tensorkit.datasets.make_kronecker_problem`; ``--trials`` draws per setting (10 by default).
 - Methods, all on the same draws: ours (``method="am"``, ``"svd"``, ``"classic"`` = dense EM-SBL, and
   the block / pattern-coupled extension ``block=0.5``), all with the noise variance learned; ours
   with the true noise variance given (at 20 dB); scikit-learn's ``ARDRegression`` and
@@ -164,7 +164,7 @@ def run_method(function, problem, dense):
 
 
 def draw(values: str, snr: float, rows: int, trial: int):
-    from tensorkit import make_kronecker_problem
+    from tensorkit.datasets import make_kronecker_problem
 
     seed = 1000 * VALUES.index(values) + 10 * rows + trial
     return make_kronecker_problem(shapes=((rows, N_K), (rows, N_K)), support_sizes=SUPPORT_K, snr_db=snr,
@@ -215,7 +215,8 @@ def warm_up() -> None:
 def memory_child(spec: str) -> None:
     """In a fresh process: draw the problem, warm up, reset the peak RSS, fit once, print JSON."""
     limit_threads()
-    from tensorkit import KroneckerSBL, make_kronecker_problem, nmse_db, support_recovery_rate
+    from tensorkit import KroneckerSBL, nmse_db, support_recovery_rate
+    from tensorkit.datasets import make_kronecker_problem
 
     spec = json.loads(spec)
     shapes = list(zip(spec["m"], spec["n"]))
@@ -223,9 +224,10 @@ def memory_child(spec: str) -> None:
                                      values="kron", random_state=0)
     small = make_kronecker_problem(shapes=[(4, 8)] * len(shapes), support_sizes=2, snr_db=MAIN_SNR,
                                    values="kron", random_state=1)
-    KroneckerSBL(method=spec["method"], max_iter=5, device="cpu", random_state=0).fit(small.factors, small.y)
+    KroneckerSBL(method=spec["method"], max_iter=5, device="cpu", random_state=0, verbose=0).fit(small.factors,
+                                                                                                 small.y)
     model = KroneckerSBL(method=spec["method"], max_iter=spec["max_iter"], device="cpu", dtype="float64",
-                         random_state=0)
+                         random_state=0, verbose=0)
     with added_peak_memory() as peak:
         started = time.perf_counter()
         model.fit(problem.factors, problem.y)

@@ -253,7 +253,7 @@ def fit_method(method, X, graph, y, k, seed, spec):
     from sklearn.cluster import KMeans, SpectralClustering
 
     from graphkit import PamC
-    from graphkit.pamc import sgc_features
+    from graphkit.ops import sgc_features
 
     if method in ("pamc", "pairwise"):
         model = PamC(n_clusters=k, random_state=seed, **deep_config(spec["dataset"], method, spec["quick"]))
@@ -275,8 +275,8 @@ def scaling_child(spec: dict) -> dict:
     import torch
 
     from graphkit import PamC, make_attributed_sbm
-    from graphkit.pamc import (_pair_tensors, negative_term, normalized_adjacency, pairwise_contrastive_loss,
-                               positive_term, rhop_adjacency)
+    from graphkit.ops import normalized_adjacency, rhop_adjacency
+    from graphkit.pamc import _pair_tensors, negative_term, pairwise_contrastive_loss, positive_term
 
     n, loss = spec["scaling"], spec["loss"]
     data = make_attributed_sbm(n_nodes=n, n_clusters=6, avg_degree=10, homophily=0.8, n_features=32,
@@ -289,7 +289,7 @@ def scaling_child(spec: dict) -> dict:
         with added_peak_memory() as peak:
             model.fit(data.features, graph=data.graph)
         return {"peak_bytes": peak["bytes"], "epoch_seconds": model.history_[-1]["seconds"] / model.n_iter_}
-    a_r = rhop_adjacency(normalized_adjacency(data.graph.adjacency), 1)
+    a_r = rhop_adjacency(normalized_adjacency(data.graph, self_loops=True, symmetrize=True), 1)
     rows, cols, values = _pair_tensors(a_r, torch.device("cpu"), torch.float32)
     generator = torch.Generator().manual_seed(0)
     z = torch.randn(n, 10, generator=generator, requires_grad=True)

@@ -7,17 +7,16 @@
   (Kulatilleke et al., arXiv:2209.14067).
 - :class:`ManifoldClustering` (alias :data:`MLC`): manifold linearizing and clustering, MCR² with a
   doubly stochastic membership (Ding et al., ICCV 2023, arXiv:2301.01805).
-- :func:`make_union_of_manifolds`: points on a union of subspaces or of curves (circles, spirals).
-- :func:`make_attributed_sbm`: an attributed stochastic block model with planted clusters.
+- :mod:`graphkit.datasets`: :func:`make_union_of_manifolds` (points on a union of subspaces or
+  of curves) and :func:`make_attributed_sbm` (an attributed stochastic block model).
 - :mod:`graphkit.metrics`: clustering accuracy (Hungarian), NMI, ARI, macro F1; node
   classification F1.
 """
 
-from graphkit._generators import AttributedGraph, make_attributed_sbm
+from graphkit.datasets import AttributedGraph, ManifoldData, make_attributed_sbm, make_union_of_manifolds
 from graphkit.fastrp import FastRP
-from graphkit.graph import Graph, as_graph
-from graphkit._manifolds import ManifoldData, make_union_of_manifolds
-from graphkit.io import EdgeListError, EdgeListNotFoundError, read_edgelist
+from graphkit.graph import Graph
+from graphkit.io import EdgeListError, EdgeListNotFoundError, as_graph, read_edgelist
 from graphkit.mlc import MLC, ManifoldClustering
 from graphkit.pamc import PamC
 

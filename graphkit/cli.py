@@ -180,7 +180,7 @@ def write_embedding(path: os.PathLike | str, node_ids: np.ndarray, embedding: np
         non-finite values in ``embedding``, or ids holding whitespace in the word2vec
         formats (.txt, .emb).
     """
-    from tensorkit._utils import replaced_atomically
+    from tensorkit.utils import replaced_atomically
     from tensorkit.validation import check_finite_result
 
     target = _checked_output_path(Path(path))
@@ -268,8 +268,7 @@ def _check_output_option(out: Path, edges: Optional[str]) -> None:
 
 def _read_graph(args: argparse.Namespace):
     """The graph to embed, and a line saying how it was read."""
-    from graphkit.graph import as_graph
-    from graphkit.io import _read_edgelist
+    from graphkit.io import _read_edgelist, as_graph
 
     if args.edges is None:
         return as_graph(_example_graph()), ("no EDGES given; embedding the built-in example graph "

@@ -9,7 +9,6 @@ The functional core is :func:`fastrp_embed`; :class:`FastRP` is the scikit-learn
 from __future__ import annotations
 
 import contextlib
-import numbers
 import os
 import warnings
 from typing import Any, Optional, Sequence
@@ -17,14 +16,17 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import DataDimensionalityWarning
 from sklearn.random_projection import SparseRandomProjection
 from sklearn.utils.validation import check_is_fitted
 
-from graphkit.graph import Graph, as_graph
+from graphkit.graph import Graph
+from graphkit.io import as_graph
+from graphkit.ops import normalized_adjacency, rows_scaled_by_powers_of_two
 from tensorkit import backend
-from tensorkit._utils import progress
+from tensorkit.base import StrOptions, TorchEstimator, integers, reals
+from tensorkit.utils import progress
 from tensorkit.validation import NonFiniteResultError, check_finite_result, real_dtype, reject_complex
 
 __all__ = ["FastRP", "draw_projection_entries", "fastrp_embed", "segment_product", "sparse_dense_product",
@@ -105,11 +107,9 @@ def draw_projection_entries(
 def transition_tensor(adjacency: sp.spmatrix, device: Any = None, dtype: Any = None) -> torch.Tensor:
     """The random-walk transition matrix ``D^-1 A`` as a torch CSR tensor on ``device``.
 
-    Rows of nodes without out-edges stay zero. The index arrays of a CSR ``adjacency`` are shared,
-    not copied, on the CPU; only the scaled values are new. Each row is divided by a power of two
-    before its sum is taken (:func:`_rows_scaled_by_powers_of_two`), so that weights near the
-    largest float (1e308) do not overflow the degree; the values are those of the plain formula
-    to the last bit wherever it does not overflow.
+    :func:`graphkit.ops.normalized_adjacency` (``kind="random_walk"``): rows of nodes without
+    out-edges stay zero, weights near the largest float (1e308) do not overflow the degree, and
+    the index arrays of a canonical float64 CSR ``adjacency`` are shared, not copied.
 
     Examples
     --------
@@ -118,38 +118,17 @@ def transition_tensor(adjacency: sp.spmatrix, device: Any = None, dtype: Any = N
     tensor([[0., 1.],
             [1., 0.]])
     """
-    adjacency = sp.csr_matrix(adjacency)
-    adjacency.sum_duplicates()
-    scaled, _ = _rows_scaled_by_powers_of_two(adjacency)
-    degree = np.asarray(scaled.sum(axis=1), dtype=np.float64).ravel()
-    inverse = np.divide(1.0, degree, out=np.zeros_like(degree), where=degree > 0)
-    values = scaled.data  # a new array: scaled in place
-    values *= np.repeat(inverse, np.diff(adjacency.indptr))
-    index_dtype = np.int64 if adjacency.indices.dtype == np.int64 or adjacency.indptr.dtype == np.int64 else np.int32
+    transition = normalized_adjacency(adjacency, "random_walk")
+    index_dtype = np.int64 if transition.indices.dtype == np.int64 or transition.indptr.dtype == np.int64 else np.int32
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
         tensor = torch.sparse_csr_tensor(
-            torch.from_numpy(adjacency.indptr.astype(index_dtype, copy=False)),
-            torch.from_numpy(adjacency.indices.astype(index_dtype, copy=False)),
-            torch.from_numpy(values).to(backend.resolve_dtype(dtype)),
-            size=adjacency.shape, check_invariants=False,
+            torch.from_numpy(transition.indptr.astype(index_dtype, copy=False)),
+            torch.from_numpy(transition.indices.astype(index_dtype, copy=False)),
+            torch.from_numpy(transition.data).to(backend.resolve_dtype(dtype)),
+            size=transition.shape, check_invariants=False,
         )
     return tensor.to(backend.resolve_device("cpu" if device is None else device))
-
-
-def _rows_scaled_by_powers_of_two(matrix: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
-    """``matrix`` (float64) with row ``i`` divided by ``2 ** exponents[i]``, and ``exponents``.
-
-    ``2 ** exponents[i]`` is the power of two just above the row's largest absolute value (1 for
-    an empty row), so the scaled entries lie in (-1, 1) and no row sum of them overflows.
-    Dividing by a power of two is exact: sums, norms and ratios within a row are those of the
-    unscaled row times the same power of two, to the last bit, unless the unscaled row would
-    overflow or reach subnormal numbers.
-    """
-    largest = np.maximum(matrix.max(axis=1).toarray().ravel(), -matrix.min(axis=1).toarray().ravel())
-    exponents = np.frexp(largest)[1]
-    data = np.ldexp(np.asarray(matrix.data, dtype=np.float64), -np.repeat(exponents, np.diff(matrix.indptr)))
-    return sp.csr_matrix((data, matrix.indices, matrix.indptr), shape=matrix.shape), exponents
 
 
 def _log2_degrees(graph: Graph) -> np.ndarray:
@@ -159,7 +138,7 @@ def _log2_degrees(graph: Graph) -> np.ndarray:
     largest float (weights near 1e308) still has its logarithm.
     """
     if graph.weighted:
-        scaled, exponents = _rows_scaled_by_powers_of_two(graph.adjacency)
+        scaled, exponents = rows_scaled_by_powers_of_two(graph.adjacency)
         degree = np.asarray(scaled.sum(axis=1), dtype=np.float64).ravel()
     else:
         degree, exponents = graph.degrees(), 0
@@ -205,13 +184,13 @@ def _degree_exponents(log2_degrees: np.ndarray, beta: float, dtype: torch.dtype,
 def _project_features(features: sp.csr_matrix, n_columns: int, seed: int, sampler: str) -> np.ndarray:
     """Very sparse random projection of node features, each row scaled to unit L2 norm.
 
-    The rows are divided by powers of two first (:func:`_rows_scaled_by_powers_of_two`), which
+    The rows are divided by powers of two first (:func:`rows_scaled_by_powers_of_two`), which
     leaves the unit-norm result unchanged and keeps features near the largest float from
     overflowing in the projection.
     """
     rows, cols, values = draw_projection_entries(features.shape[1], n_columns, None, seed, sampler)
     projection = sp.csr_matrix((values.numpy(), (rows.numpy(), cols.numpy())), shape=(features.shape[1], n_columns))
-    scaled, _ = _rows_scaled_by_powers_of_two(features)
+    scaled, _ = rows_scaled_by_powers_of_two(features)
     block = np.asarray((scaled @ projection).todense(), dtype=np.float64)
     norms = np.linalg.norm(block, axis=1, keepdims=True)
     return block / np.where(norms == 0, 1.0, norms)
@@ -405,7 +384,7 @@ def _device_memory(device: torch.device) -> Optional[int]:
     return None
 
 
-class FastRP(TransformerMixin, BaseEstimator):
+class FastRP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
     """FastRP node embeddings by very sparse random projection.
 
     Each node gets a very sparse random vector (the rows of R, drawn as scikit-learn's
@@ -455,7 +434,8 @@ class FastRP(TransformerMixin, BaseEstimator):
         would take a third of the whole embedding time). The two give different numbers for the
         same seed. See :func:`draw_projection_entries`.
     random_state : int, RandomState instance or None, default=None
-        Seeds R (and the feature projection); the same seed gives the same embedding on every
+        R is drawn with the seed itself (scikit-learn's matrix for it with ``sampler="sklearn"``),
+        the feature projection with a sub-seed spawned from it; the same seed gives the same embedding on every
         device, up to floating-point rounding. On the CPU, repeated fits are bitwise equal; on
         CUDA they are under ``torch.use_deterministic_algorithms(True)`` (see
         :func:`sparse_dense_product`), and otherwise equal up to rounding.
@@ -463,7 +443,7 @@ class FastRP(TransformerMixin, BaseEstimator):
         Where the products run; see :func:`tensorkit.backend.resolve_device`.
     dtype : str or torch.dtype, default="float32"
         A real floating dtype (complex ones are refused).
-    verbose : int, default=0
+    verbose : int, default=1
         Show a progress bar over the iterations.
 
     Attributes
@@ -518,9 +498,23 @@ class FastRP(TransformerMixin, BaseEstimator):
     (34, 16)
     """
 
+    _parameter_constraints: dict = {
+        **TorchEstimator._parameter_constraints,
+        "n_components": [integers(1)],
+        "iteration_weights": ["array-like"],
+        "normalization_strength": [reals()],
+        "density": [reals(0, 1, closed="right"), None],
+        "self_influence": [reals()],
+        "normalize": ["boolean"],
+        "standardize": ["boolean"],
+        "feature_share": [reals(0, 1, closed="left")],
+        "sampler": [StrOptions({"torch", "sklearn"})],
+    }
+
     def __init__(
         self,
         n_components: int = 128,
+        *,
         iteration_weights: Sequence[float] = (0.0, 1.0, 1.0),
         normalization_strength: float = 0.0,
         density: Optional[float] = None,
@@ -532,7 +526,7 @@ class FastRP(TransformerMixin, BaseEstimator):
         random_state: Any = None,
         device: Any = "auto",
         dtype: Any = "float32",
-        verbose: int = 0,
+        verbose: int = 1,
     ):
         self.n_components = n_components
         self.iteration_weights = iteration_weights
@@ -548,10 +542,8 @@ class FastRP(TransformerMixin, BaseEstimator):
         self.dtype = dtype
         self.verbose = verbose
 
-    def _validate_params(self) -> None:
-        if isinstance(self.n_components, bool) or not isinstance(self.n_components, (int, np.integer)) \
-                or self.n_components < 1:
-            raise ValueError(f"n_components must be a positive int; got {self.n_components!r}")
+    def _check_param_combinations(self) -> None:
+        """``iteration_weights`` is a non-empty sequence of finite reals; ``dtype`` is real floating."""
         try:
             weights = np.asarray(self.iteration_weights)
         except (TypeError, ValueError):  # ragged or not array-like
@@ -561,16 +553,6 @@ class FastRP(TransformerMixin, BaseEstimator):
             raise ValueError(
                 f"iteration_weights must be a non-empty sequence of finite real numbers; got {self.iteration_weights!r}"
             )
-        for name in ("normalization_strength", "self_influence"):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Real) or not np.isfinite(value):
-                raise ValueError(f"{name} must be a finite real number; got {value!r}")
-        if self.density is not None and not (isinstance(self.density, numbers.Real) and 0 < self.density <= 1):
-            raise ValueError(f"density must be None or in (0, 1]; got {self.density!r}")
-        if not (isinstance(self.feature_share, numbers.Real) and 0 <= self.feature_share < 1):
-            raise ValueError(f"feature_share must be in [0, 1); got {self.feature_share!r}")
-        if self.sampler not in ("torch", "sklearn"):
-            raise ValueError(f"sampler must be 'torch' or 'sklearn'; got {self.sampler!r}")
         real_dtype(self.dtype)
 
     def fit(self, X: Any, y: Any = None, node_features: Any = None) -> "FastRP":
@@ -603,10 +585,8 @@ class FastRP(TransformerMixin, BaseEstimator):
             ``dtype`` (see the Notes), or when the embedding would hold NaN or infinity (the
             message names the likely cause: ``iteration_weights`` or ``self_influence`` too large).
         """
-        self._validate_params()
+        device, dtype, source = self._fit_setup()
         graph = as_graph(X)
-        device = backend.resolve_device(self.device)
-        dtype = backend.resolve_dtype(self.dtype)
         features = self._check_features(node_features, graph.n_nodes)
         n_feature_cols = self._n_feature_columns(features)
         self._check_memory(graph.n_nodes, device, dtype)
@@ -614,13 +594,12 @@ class FastRP(TransformerMixin, BaseEstimator):
         self.graph_ = graph
         self.node_ids_ = graph.node_ids
         self.n_features_in_ = graph.n_nodes
-        self._seed = backend.check_random_state(self.random_state).seed
+        self._seed = source.seed  # R is scikit-learn's draw for this seed with sampler="sklearn"
         self._n_identity_cols = self.n_components - n_feature_cols
+        self._n_features_out = self.n_components
         self._feature_block = None
         if n_feature_cols:
-            self._feature_block = _project_features(
-                features, n_feature_cols, (self._seed + 1) % 2**32, self.sampler
-            )
+            self._feature_block = _project_features(features, n_feature_cols, source.spawn_seed(), self.sampler)
 
         with self._out_of_memory_names_n_components(graph.n_nodes, device):
             transition = transition_tensor(graph.adjacency, device=device, dtype=dtype)

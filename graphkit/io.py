@@ -1,9 +1,15 @@
-"""Reading graphs from edge-list files.
+"""Graphs in: edge-list files, and any graph-like object turned into a :class:`~graphkit.Graph`.
+
+- :func:`read_edgelist`: an edge-list file (plain or compressed, a pipe or a stream) read with
+  pandas' C parser.
+- :func:`as_graph`: a :class:`~graphkit.Graph` from whatever a graph method is given: a path,
+  ``(src, dst[, weight])`` arrays, a dense or SciPy adjacency, a networkx graph or PyTorch
+  Geometric input.
 
 An edge list has one edge per line: a source id, a target id and, optionally, a weight,
 separated by runs of whitespace, commas, tabs or semicolons. :func:`read_edgelist` detects the
 delimiter, a header line, the compression and the weight column, reads the file with pandas' C
-parser (no Python loop per line) and builds a :class:`~graphkit.graph.Graph` through
+parser (no Python loop per line) and builds a :class:`~graphkit.Graph` through
 :meth:`Graph.from_edges`. Bad input raises :class:`EdgeListError`, whose message names the file
 and, where there is one, the line.
 
@@ -21,18 +27,17 @@ Examples
 ...     _ = handle.write("source,target,weight\\n1,2,0.5\\n2,3,2.0\\n")
 >>> read_edgelist(path)
 Graph(n_nodes=3, n_edges=2, directed=False, weighted=True)
+>>> as_graph(path).n_edges
+2
 """
 
 from __future__ import annotations
 
-import bz2
 import contextlib
-import csv
-import gzip
 import lzma
 import os
-import re
 import stat
+import sys
 import tempfile
 from dataclasses import dataclass
 from itertools import islice
@@ -40,43 +45,45 @@ from typing import Any, BinaryIO, Iterator
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
+import torch
 
-from graphkit.graph import (
+from graphkit._edgelist_format import (
+    BLANK_CHARACTERS,
+    CANONICAL_INTEGER,
+    FIELD_BREAKS,
+    NOT_WEIGHT_NAME,
+    OPENERS,
+    WEIGHT_NAMES,
+    compression_of,
+    compression_of_bytes,
+    detect_delimiter,
+    is_integer,
+    looks_like_header,
+    padded_integer_starts,
+    read_bytes,
+    split,
+    weight_problem,
+)
+from graphkit._edges import (
     DUPLICATE_POLICIES,
     SELF_LOOP_POLICIES,
-    Graph,
-    _check_choice,
-    _EdgeInputError,
+    EdgeInputError,
+    check_choice,
+    has_non_unit_values,
 )
+from graphkit.graph import Graph
+from tensorkit.validation import reject_complex
 
-__all__ = ["EdgeListError", "EdgeListNotFoundError", "read_edgelist"]
+__all__ = ["EdgeListError", "EdgeListNotFoundError", "as_graph", "read_edgelist"]
 
 # pandas before 3.0 parses floats to within an ulp unless asked for its exact converter.
 _PANDAS_ROUNDS_FLOATS = int(pd.__version__.split(".")[0]) < 3
-_OPENERS = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open, None: open}
-_MAGIC_NUMBERS = ((b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz"))
-_DELIMITER_CANDIDATES = (",", "\t", ";")
 _WHITESPACE_SPELLINGS = (" ", r"\s+")
 _SNIFF_LINE_COUNT = 50
 _MAX_LINE_CHARS = 1 << 20
 _SPOOL_CHUNK_BYTES = 1 << 20
-_COLUMN_NAMES = frozenset({
-    "source", "target", "src", "dst", "from", "to", "u", "v", "i", "j", "node1", "node2",
-    "node_1", "node_2", "source_id", "target_id", "head", "tail", "weight", "weights", "w",
-    "value", "time", "timestamp", "label", "sign", "user", "item", "rating",
-})
-_WEIGHT_NAMES = frozenset({"weight", "weights", "w", "wt", "value", "strength", "score"})
-# Header names of a third column that is something other than a weight.
-_NOT_WEIGHT_NAME = re.compile(
-    r"time|date|epoch|year|month|day|label|class|categor|type|kind|index|"
-    r"^(t|ts|unixts|id|idx|edge|edge_id|eid)$|_id$"
-)
-# Integer ids as written by a program: no sign other than "-", no leading zeros.
-_CANONICAL_INTEGER = re.compile(r"0|-?[1-9][0-9]*")
 _SCAN_CHUNK_BYTES = 1 << 24
-_BLANK_CHARACTERS = " \t"
-_BLANKS = re.compile("[ \t]+")
-_FIELD_BREAKS = b" \t\r\n,;\"\x0b\x0c"
 
 
 class EdgeListError(ValueError):
@@ -104,7 +111,7 @@ class _Layout:
     sample: tuple[tuple[str, ...], ...]  # fields of the first edge lines
 
     def split(self, content: str) -> list[str]:
-        return _split(content, self.delimiter)
+        return split(content, self.delimiter)
 
     def error(self, problem: str, line: int | None = None) -> EdgeListError:
         where = self.name if line is None else f"{self.name}, line {line}"
@@ -222,7 +229,7 @@ def _read_edgelist(path: Any, *, directed: bool, weighted: bool | None, delimite
         try:
             graph = Graph.from_edges(sources, targets, weights, directed=directed,
                                      self_loops=self_loops, duplicates=duplicates)
-        except _EdgeInputError as exc:
+        except EdgeInputError as exc:
             raise _edge_error(layout, exc, sources, targets) from exc
     if weights is not None:
         graph.weighted = True
@@ -245,8 +252,8 @@ def _check_options(delimiter, comments, header, node_type, self_loops, duplicate
         raise ValueError(f"header must be 'infer', True or False; got {header!r}")
     if node_type not in (None, int, str):
         raise ValueError(f"node_type must be None, int or str; got {node_type!r}")
-    _check_choice(self_loops, "self_loops", SELF_LOOP_POLICIES)
-    _check_choice(duplicates, "duplicates", DUPLICATE_POLICIES)
+    check_choice(self_loops, "self_loops", SELF_LOOP_POLICIES)
+    check_choice(duplicates, "duplicates", DUPLICATE_POLICIES)
 
 
 def _check_weight_options(weighted: bool | None, weight_column: int | str | None) -> None:
@@ -305,22 +312,17 @@ def _spooled(stream: Any, name: str) -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="graphkit-edges-") as folder:
         path = os.path.join(folder, "edges")
         with open(path, "wb") as copy:
-            first = _read_bytes(stream, _SPOOL_CHUNK_BYTES)
-            if _compression_of_bytes(first) is None and b"\x00" in first:
+            first = read_bytes(stream, _SPOOL_CHUNK_BYTES)
+            if compression_of_bytes(first) is None and b"\x00" in first:
                 raise EdgeListError(f"{name}: holds NUL bytes; this is binary data, not a text "
                                     "edge list")
             copy.write(first)
             while True:
-                chunk = _read_bytes(stream, _SPOOL_CHUNK_BYTES)
+                chunk = read_bytes(stream, _SPOOL_CHUNK_BYTES)
                 if not chunk:
                     break
                 copy.write(chunk)
         yield path
-
-
-def _read_bytes(stream: Any, size: int) -> bytes:
-    chunk = stream.read(size)
-    return chunk.encode("utf-8") if isinstance(chunk, str) else chunk
 
 
 def _check_file_exists(path: str) -> None:
@@ -330,19 +332,10 @@ def _check_file_exists(path: str) -> None:
         raise EdgeListError(f"{path}: is a directory, not an edge-list file")
 
 
-def _compression_of_bytes(start: bytes) -> str | None:
-    return next((kind for magic, kind in _MAGIC_NUMBERS if start.startswith(magic)), None)
-
-
-def _compression_of(path: str) -> str | None:
-    with open(path, "rb") as handle:
-        return _compression_of_bytes(handle.read(8))
-
-
 def _content_lines(path: str, name: str, compression: str | None,
                    comments: str | None) -> Iterator[tuple[int, str]]:
     """``(line number, text)`` of each line that is not blank once its comment is removed."""
-    with _OPENERS[compression](path, "rt", encoding="utf-8-sig") as handle:
+    with OPENERS[compression](path, "rt", encoding="utf-8-sig") as handle:
         for number, line in enumerate(iter(lambda: handle.readline(_MAX_LINE_CHARS + 1), ""),
                                       start=1):
             if len(line) > _MAX_LINE_CHARS:
@@ -353,23 +346,9 @@ def _content_lines(path: str, name: str, compression: str | None,
                                     "data, not a text edge list")
             if comments:
                 line = line.split(comments, 1)[0]
-            content = line.strip(_BLANK_CHARACTERS + "\r\n")
+            content = line.strip(BLANK_CHARACTERS + "\r\n")
             if content:
                 yield number, content
-
-
-def _split(content: str, delimiter: str | None) -> list[str]:
-    """The fields of a line as pandas' C parser finds them, quotes included (its whitespace is
-    spaces and tabs only)."""
-    if delimiter is None:
-        spaced = _BLANKS.sub(" ", content.strip(_BLANK_CHARACTERS))
-        if '"' not in spaced:
-            return spaced.split(" ")
-        return [field for field in next(csv.reader([spaced], delimiter=" ")) if field]
-    if '"' not in content:
-        return [field.strip(_BLANK_CHARACTERS) for field in content.split(delimiter)]
-    return [field.strip(_BLANK_CHARACTERS) for field in next(csv.reader(
-        [content], delimiter=delimiter, skipinitialspace=True))]
 
 
 # -- layout detection ---------------------------------------------------------------------------
@@ -377,7 +356,7 @@ def _split(content: str, delimiter: str | None) -> list[str]:
 def _sniff_layout(path: str, name: str, delimiter: str | None, comments: str | None,
                   header: bool | str) -> _Layout:
     try:
-        compression = _compression_of(path)
+        compression = compression_of(path)
     except OSError as exc:
         raise EdgeListError(f"{name}: cannot be read ({exc.strerror or exc})") from exc
     try:
@@ -389,14 +368,14 @@ def _sniff_layout(path: str, name: str, delimiter: str | None, comments: str | N
         raise EdgeListError(f"{name}: no edges (the file is empty or holds only comments and "
                             "blank lines)")
     if delimiter is None:
-        delimiter = _detect_delimiter([content for _, content in sample])
+        delimiter = detect_delimiter([content for _, content in sample])
     elif delimiter in _WHITESPACE_SPELLINGS:
         delimiter = None
     rows = [(number, fields) for number, fields in
-            ((number, _split(content, delimiter)) for number, content in sample) if any(fields)]
+            ((number, split(content, delimiter)) for number, content in sample) if any(fields)]
     if not rows:
         raise EdgeListError(f"{name}: no edges (its first lines hold only delimiters)")
-    has_header = _looks_like_header(rows) if header == "infer" else header
+    has_header = looks_like_header(rows) if header == "infer" else header
     edge_rows = rows[1:] if has_header else rows
     if not edge_rows:
         raise EdgeListError(f"{name}: no edges after the header on line {rows[0][0]}")
@@ -410,59 +389,6 @@ def _sniff_layout(path: str, name: str, delimiter: str | None, comments: str | N
     if layout.n_fields < 2:
         raise layout.error("has a single field; an edge needs a source and a target", first_line)
     return layout
-
-
-def _detect_delimiter(contents: list[str]) -> str | None:
-    """The first candidate splitting most sample lines in two or more; None: whitespace."""
-    for candidate in _DELIMITER_CANDIDATES:
-        n_split = sum(len(_split(content, candidate)) >= 2 for content in contents)
-        if 2 * n_split > len(contents):
-            if candidate == "\t" and not _fields_hold_spaces(contents, "\t"):
-                return None  # same fields, and whitespace mode also forgives stray spaces
-            return candidate
-    return None
-
-
-def _fields_hold_spaces(contents: list[str], delimiter: str) -> bool:
-    return any(" " in field for content in contents for field in _split(content, delimiter))
-
-
-def _looks_like_header(rows: list[tuple[int, list[str]]]) -> bool:
-    """Whether the first row cannot be an edge of the shape of the rows that follow it."""
-    first = rows[0][1]
-    known = [field.lower() in _COLUMN_NAMES for field in first]
-    if all(known):
-        return True
-    following = [fields for _, fields in rows[1:]]
-    if not following:
-        return False
-    odd = [_differs_from_column(field, column, following) for column, field in enumerate(first)]
-    if all(name or different for name, different in zip(known, odd)):
-        return True
-    return any(name and different for name, different in list(zip(known, odd))[2:])
-
-
-def _differs_from_column(field: str, column: int, following: list[list[str]]) -> bool:
-    """Whether ``field`` is of another kind than the column below it (ids: integers;
-    other columns: numbers)."""
-    values = [fields[column] for fields in following if len(fields) > column]
-    if len(values) < len(following):
-        return False
-    kind = _is_integer if column < 2 else _is_number
-    return not kind(field) and all(kind(value) for value in values)
-
-
-def _is_number(token: str) -> bool:
-    try:
-        float(token)
-    except ValueError:
-        return False
-    return True
-
-
-def _is_integer(token: str) -> bool:
-    """Whether ``token`` is an integer id written plainly, so that reading it as one keeps it."""
-    return _CANONICAL_INTEGER.fullmatch(token) is not None
 
 
 def _choose_weight_column(weighted: bool | None, weight_column: int | str | None,
@@ -480,10 +406,10 @@ def _choose_weight_column(weighted: bool | None, weight_column: int | str | None
         return _WeightChoice(None)
     names = [name.lower() for name in (layout.header or ())]
     named_weight = next((column for column, name in enumerate(names)
-                         if column >= 2 and name in _WEIGHT_NAMES), None)
+                         if column >= 2 and name in WEIGHT_NAMES), None)
     if named_weight is not None and named_weight < layout.n_fields:
         return _WeightChoice(named_weight)
-    if not weighted and len(names) > 2 and _NOT_WEIGHT_NAME.search(names[2]):
+    if not weighted and len(names) > 2 and NOT_WEIGHT_NAME.search(names[2]):
         return _WeightChoice(None, ignored=2)
     return _WeightChoice(2)
 
@@ -534,7 +460,7 @@ def _column_name(layout: _Layout, column: int) -> str:
 def _read_edge_table(layout: _Layout, all_fields: bool, node_type: type | None) -> pd.DataFrame:
     """The edge lines as columns: source, target, then the other fields when ``all_fields``."""
     ids_as_strings = node_type is str or (node_type is None and not all(
-        len(fields) < 2 or (_is_integer(fields[0]) and _is_integer(fields[1]))
+        len(fields) < 2 or (is_integer(fields[0]) and is_integer(fields[1]))
         for fields in layout.sample
     ))
     table = _read_table(layout, all_fields, ids_as_strings)
@@ -556,36 +482,23 @@ def _ids_written_plainly(layout: _Layout) -> bool:
     if not _may_hold_padded_integers(layout):
         return True
     ids = _read_table(layout, all_fields=False, ids_as_strings=True)
-    return all(ids.iloc[:, column].str.fullmatch(_CANONICAL_INTEGER.pattern).all()
+    return all(ids.iloc[:, column].str.fullmatch(CANONICAL_INTEGER.pattern).all()
                for column in (0, 1))
 
 
 def _may_hold_padded_integers(layout: _Layout) -> bool:
     """Whether some field starts like "+7", "007" or "-0" (weights and comments included)."""
-    breaks = _FIELD_BREAKS + (layout.delimiter or "").encode()
+    breaks = FIELD_BREAKS + (layout.delimiter or "").encode()
     carried = b"\n"
-    with _OPENERS[layout.compression](layout.path, "rb") as handle:
+    with OPENERS[layout.compression](layout.path, "rb") as handle:
         while True:
             chunk = handle.read(_SCAN_CHUNK_BYTES)
             data = carried + (chunk or b"\n\n")
-            if _padded_integer_starts(np.frombuffer(data, np.uint8), breaks):
+            if padded_integer_starts(np.frombuffer(data, np.uint8), breaks):
                 return True
             if not chunk:
                 return False
             carried = data[-3:]
-
-
-def _padded_integer_starts(data: np.ndarray, breaks: bytes) -> bool:
-    """Whether a field of ``data`` (checked at positions 1 .. len - 3) starts like a padded
-    integer."""
-    is_break_byte = np.zeros(256, dtype=bool)
-    is_break_byte[np.frombuffer(breaks, np.uint8)] = True
-    is_break = is_break_byte[data]
-    is_digit = (data >= ord("0")) & (data <= ord("9"))
-    here, after, second = data[1:-2], slice(2, -1), slice(3, None)
-    padded = (here == ord("+")) | ((here == ord("0")) & is_digit[after]) | (
-        (here == ord("-")) & (data[after] == ord("0")) & (is_digit[second] | is_break[second]))
-    return bool(np.any(padded & is_break[:-3]))
 
 
 def _read_table(layout: _Layout, all_fields: bool, ids_as_strings: bool) -> pd.DataFrame:
@@ -687,7 +600,7 @@ def _non_integer_id_error(layout: _Layout, table: pd.DataFrame) -> EdgeListError
     first_bad_row, bad_token = len(table), None
     for column in (0, 1):
         ids = table.iloc[:, column]
-        bad = ~np.array([_is_integer(str(token)) for token in ids.to_numpy()], dtype=bool)
+        bad = ~np.array([is_integer(str(token)) for token in ids.to_numpy()], dtype=bool)
         if bad.any() and int(np.argmax(bad)) < first_bad_row:
             first_bad_row = int(np.argmax(bad))
             bad_token = ids.iloc[first_bad_row]
@@ -704,28 +617,14 @@ def _weight_column(column: pd.Series, layout: _Layout) -> np.ndarray:
     if bad.any():
         row = int(np.argmax(bad))
         line = _line_numbers_of_rows(layout, [row]).get(row)
-        problem = _weight_problem(column.iloc[row])
+        problem = weight_problem(column.iloc[row])
         if line == layout.first_edge_line and layout.header is None:
             problem += f"; if line {line} is a header, pass header=True (--header)"
         raise layout.error(problem, line)
     return weights
 
 
-def _weight_problem(token: Any) -> str:
-    if isinstance(token, np.generic):
-        token = token.item()
-    shown = repr(token) if isinstance(token, str) else str(token)
-    try:
-        value = float(token)
-    except (TypeError, ValueError):
-        return (f"weight {shown} is not a number (pass weighted=False to ignore the weight "
-                "column)")
-    if not np.isfinite(value):
-        return f"weight {shown} is not finite"
-    return f"weight {shown} is negative"
-
-
-def _edge_error(layout: _Layout, exc: _EdgeInputError, sources: np.ndarray,
+def _edge_error(layout: _Layout, exc: EdgeInputError, sources: np.ndarray,
                 targets: np.ndarray) -> EdgeListError:
     lines = _line_numbers_of_rows(layout, list(exc.positions))
     if len(exc.positions) == 2:
@@ -736,3 +635,145 @@ def _edge_error(layout: _Layout, exc: _EdgeInputError, sources: np.ndarray,
             lines.get(second),
         )
     return layout.error(str(exc), lines.get(exc.positions[0]) if exc.positions else None)
+
+
+# -- any graph input ----------------------------------------------------------------------------
+
+def as_graph(obj: Any, *, directed: bool | None = None, weighted: bool | None = None) -> Graph:
+    """Turn any supported graph input into a :class:`Graph`.
+
+    Parameters
+    ----------
+    obj
+        - :class:`Graph`: returned as it is;
+        - ``str`` or ``os.PathLike``: an edge-list file, read by :func:`read_edgelist`;
+        - a tuple or list ``(src, dst)`` or ``(src, dst, weight)`` of arrays: see
+          :meth:`Graph.from_edges`;
+        - a square NumPy array (or square floating torch tensor): a dense adjacency matrix;
+        - any other NumPy array of shape ``(E, 2)`` or ``(E, 3)``: one edge per row
+          (source, target[, weight]); pass a list of two or three edges as a tuple of
+          columns, since a 2 x 2 or 3 x 3 array is read as an adjacency;
+        - a SciPy sparse adjacency: see :meth:`Graph.from_scipy`;
+        - a networkx graph: see :meth:`Graph.from_networkx`;
+        - a PyTorch Geometric ``Data`` or a ``2 x E`` integer tensor: see :meth:`Graph.from_pyg`.
+    directed : bool, optional
+        For edge lists (files, tuples, arrays) None means undirected; for SciPy matrices and
+        PyG input None infers it from symmetry. A networkx graph or a :class:`Graph` must
+        already agree with a given value.
+    weighted : bool, optional
+        None keeps what the input says. False replaces every weight by 1; True marks the
+        weights as meaningful.
+
+    Returns
+    -------
+    Graph
+
+    Raises
+    ------
+    TypeError
+        For any other kind of input.
+    ValueError
+        If the graph has no nodes, or a networkx graph or :class:`Graph` disagrees with
+        ``directed``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> as_graph(np.array([[0, 1], [1, 2], [2, 3]]))  # three edges
+    Graph(n_nodes=4, n_edges=3, directed=False, weighted=False)
+    >>> as_graph(np.array([[0, 1], [1, 0]]))  # square: an adjacency matrix
+    Graph(n_nodes=2, n_edges=1, directed=False, weighted=False)
+    >>> as_graph(([0, 1], [1, 2], [0.5, 2.0]), directed=True)
+    Graph(n_nodes=3, n_edges=2, directed=True, weighted=True)
+    """
+    _reject_complex_input(obj)
+    graph = _graph_from_any(obj, directed, weighted)
+    if graph.n_nodes == 0:
+        raise ValueError("graph has no nodes")
+    if directed is not None and graph.directed != bool(directed):
+        raise ValueError(
+            f"directed={directed!r} was asked for, but the {type(obj).__name__} given is "
+            f"{'directed' if graph.directed else 'undirected'}; convert it first"
+        )
+    return _with_weighted(graph, weighted)
+
+
+# -- as_graph helpers ---------------------------------------------------------------------------
+
+_ACCEPTED_INPUTS = (
+    "a graphkit Graph, a path to an edge-list file, a tuple (src, dst[, weight]), a square "
+    "NumPy adjacency, a NumPy array of shape (E, 2) or (E, 3), a SciPy sparse adjacency, a "
+    "networkx graph, a PyTorch Geometric Data object or a 2 x E edge-index tensor"
+)
+
+
+def _reject_complex_input(obj: Any) -> None:
+    """A TypeError for complex arrays (or a tuple of arrays) before anything casts them."""
+    if isinstance(obj, (tuple, list)) and len(obj) in (2, 3):
+        for name, part in zip(("src", "dst", "weight"), obj):
+            reject_complex(part, name)
+    elif isinstance(obj, (np.ndarray, torch.Tensor)) or sp.issparse(obj):
+        reject_complex(obj, "graph")
+
+
+def _graph_from_any(obj: Any, directed: bool | None, weighted: bool | None) -> Graph:
+    if isinstance(obj, Graph):
+        return obj
+    if isinstance(obj, (str, os.PathLike)):
+        return read_edgelist(obj, directed=bool(directed), weighted=weighted)
+    if isinstance(obj, list) and len(obj) not in (2, 3):
+        obj = np.asarray(obj)
+    if isinstance(obj, (tuple, list)) and len(obj) in (2, 3):
+        return Graph.from_edges(*obj, directed=bool(directed))
+    if not isinstance(obj, (np.ndarray, torch.Tensor, tuple, list, str, os.PathLike, Graph)) \
+            and hasattr(obj, "__array__") and not sp.issparse(obj):
+        obj = np.asarray(obj)
+    if _is_dense_square(obj):
+        return Graph.from_scipy(sp.csr_matrix(np.asarray(obj.cpu() if isinstance(obj, torch.Tensor) else obj,
+                                                         dtype=np.float64)), directed=directed)
+    if isinstance(obj, np.ndarray) and obj.ndim == 2 and obj.shape[1] in (2, 3):
+        weights = obj[:, 2] if obj.shape[1] == 3 else None
+        return Graph.from_edges(obj[:, 0], obj[:, 1], weights, directed=bool(directed))
+    if sp.issparse(obj):
+        return Graph.from_scipy(obj, directed=directed)
+    if _is_networkx_graph(obj):
+        return Graph.from_networkx(obj)
+    if _is_pyg_data(obj) or (isinstance(obj, torch.Tensor) and obj.ndim == 2 and obj.shape[0] == 2):
+        return Graph.from_pyg(obj, directed=directed)
+    if isinstance(obj, (np.ndarray, torch.Tensor)):
+        raise ValueError(f"cannot make a graph from an array of shape {tuple(obj.shape)}; expected {_ACCEPTED_INPUTS}")
+    raise TypeError(f"cannot make a graph from {type(obj).__name__}; expected {_ACCEPTED_INPUTS}")
+
+
+def _is_dense_square(obj: Any) -> bool:
+    """A square NumPy array, or a square floating torch tensor, is read as a dense adjacency."""
+    if isinstance(obj, np.ndarray):
+        return obj.ndim == 2 and obj.shape[0] == obj.shape[1]
+    return isinstance(obj, torch.Tensor) and obj.layout == torch.strided and obj.ndim == 2 \
+        and obj.shape[0] == obj.shape[1] and obj.is_floating_point()
+
+
+def _is_networkx_graph(obj: Any) -> bool:
+    # An object can only be a networkx graph if networkx is already imported.
+    nx = sys.modules.get("networkx")
+    return nx is not None and isinstance(obj, nx.Graph)
+
+
+def _is_pyg_data(obj: Any) -> bool:
+    pyg_data = sys.modules.get("torch_geometric.data")
+    return pyg_data is not None and isinstance(obj, pyg_data.Data)
+
+
+def _with_weighted(graph: Graph, weighted: bool | None) -> Graph:
+    """``graph`` itself when it already matches ``weighted``, else a re-flagged copy."""
+    if weighted is None:
+        return graph
+    if weighted:
+        if graph.weighted:
+            return graph
+        return Graph._from_canonical(graph.adjacency.copy(), graph.node_ids, graph.directed, True)
+    if not graph.weighted and not has_non_unit_values(graph.adjacency):
+        return graph
+    unit_weights = graph.adjacency.copy()
+    unit_weights.data[:] = 1.0
+    return Graph._from_canonical(unit_weights, graph.node_ids, graph.directed, False)

@@ -26,7 +26,6 @@ warm-up with the total coding rate alone.
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from typing import Any, Optional
@@ -34,7 +33,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
 import sklearn
 from sklearn.cluster import KMeans
 from sklearn.neighbors import NearestNeighbors
@@ -42,9 +41,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
 from graphkit.metrics import clustering_scores
-from graphkit.pamc import _check_scale, _or_float64
+from graphkit._pamc_encoders import _check_scale, _module_on, _or_float64
 from tensorkit import backend
-from tensorkit._utils import progress
+from tensorkit.base import StrOptions, TorchEstimator, integers, reals
 from tensorkit.validation import check_finite_result, real_dtype, reject_complex
 
 __all__ = ["MLC", "MLCNetwork", "ManifoldClustering", "coding_rate", "compressed_coding_rate", "log_sinkhorn",
@@ -315,7 +314,7 @@ class MLCNetwork(nn.Module):
 
 # -- the estimator --------------------------------------------------------------------------------
 
-class ManifoldClustering(ClusterMixin, TransformerMixin, BaseEstimator):
+class ManifoldClustering(ClusterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
     """Manifold linearizing and clustering (MLC): MCR² with a doubly stochastic membership.
 
     Ding, Tong, Chan, Dai, Ma and Haeffele, "Unsupervised Manifold Linearizing and Clustering",
@@ -342,14 +341,7 @@ class ManifoldClustering(ClusterMixin, TransformerMixin, BaseEstimator):
       feature matrix has no augmentations; with ``augment="knn"`` (the default) each of
       ``n_views`` views of a sample is the sample itself or one of its ``n_neighbors`` nearest
       neighbours in ``X``, drawn uniformly, so the constraint becomes locality (neighbours
-      belong together). Measured (``benchmarks/results/mlc_clustering.md``, 3 seeds, ACC/NMI
-      without → with views): digits 0.868/0.809 → 0.865/0.841, the FastRP embedding of Cora
-      0.404/0.213 → 0.427/0.282, Citeseer's TF-IDF features 0.445/0.233 → 0.549/0.300 (with 10
-      neighbours instead of the 50 that ``"auto"`` picks there, 0.29/0.10: only 38% of those
-      rows' 10 nearest neighbours share their class). On Citeseer ours still trails KMeans (0.549
-      against 0.651); the report's "Where ours falls short" gives the probes (other neighbours, views
-      from the citation graph, word dropout, the network, the settings). ``augment=None`` is the
-      plain objective.
+      belong together); evidence: docs/mlc.md. ``augment=None`` is the plain objective.
     - Adam instead of SGD. The ``½‖Γ‖²_F`` term is read as a penalty (it discourages a
       permutation-like ``Γ``), as CPP's default weight of 0.05 suggests; ``Γ``'s diagonal (a
       point's membership with itself) is kept.
@@ -430,7 +422,7 @@ class ManifoldClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         ``acc``/``nmi``/``ari``/``f1``
         of the k-means labels of ``C`` for monitoring only (never used to fit).
     network_ : MLCNetwork
-        The trained network (on the CPU, eval mode).
+        The trained network, in eval mode, on the device of the fit (on the CPU after unpickling).
     n_iter_ : int
     n_features_in_ : int
 
@@ -449,9 +441,32 @@ class ManifoldClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     ((300, 300), (300, 16))
     """
 
+    _parameter_constraints: dict = {
+        **TorchEstimator._parameter_constraints,
+        "n_clusters": [integers(1)],
+        "n_components": [integers(1)],
+        "hidden": [integers(1)],
+        "eps": [reals(0, closed="neither")],
+        "eta": [reals(0, closed="neither")],
+        "gamma": [reals(0)],
+        "augment": [StrOptions({"knn"}), None],
+        "n_neighbors": [integers(1), StrOptions({"auto"})],
+        "n_views": [integers(1)],
+        "invariance": [reals(0)],
+        "n_epochs": [integers(0)],
+        "warmup_epochs": [integers(0)],
+        "batch_size": [integers(1)],
+        "lr": [reals(0, closed="neither")],
+        "sinkhorn_iter": [integers(1)],
+        "spectral_samples": [integers(2)],
+        "n_init": [integers(1)],
+        "float64_logdet": ["boolean"],
+    }
+
     def __init__(
         self,
         n_clusters: int = 8,
+        *,
         n_components: int = 32,
         hidden: int = 512,
         eps: float = 0.1,
@@ -499,30 +514,8 @@ class ManifoldClustering(ClusterMixin, TransformerMixin, BaseEstimator):
 
     # -- validation -----------------------------------------------------------------------------
 
-    def _validate_params(self) -> None:
-        for name in ("n_clusters", "n_components", "hidden", "batch_size", "sinkhorn_iter", "n_init", "n_views"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive int; got {value!r}")
-        for name in ("n_epochs", "warmup_epochs"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-                raise ValueError(f"{name} must be a non-negative int; got {value!r}")
-        value = self.spectral_samples
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 2:
-            raise ValueError(f"spectral_samples must be an int of at least 2; got {value!r}")
-        value = self.n_neighbors
-        if not (isinstance(value, str) and value == "auto") and (
-                isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
-            raise ValueError(f"n_neighbors must be a positive int or 'auto'; got {value!r}")
-        if self.augment not in (None, "knn"):
-            raise ValueError(f"augment must be 'knn' or None; got {self.augment!r}")
-        for name, positive in (("eps", True), ("eta", True), ("lr", True), ("gamma", False), ("invariance", False)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not np.isfinite(value) \
-                    or value < 0 or (positive and value == 0):
-                raise ValueError(f"{name} must be a {'positive' if positive else 'non-negative'} finite number; "
-                                 f"got {value!r}")
+    def _check_param_combinations(self) -> None:
+        """``dtype`` is a real floating dtype."""
         real_dtype(self.dtype)
 
     def _check_X(self, X: Any, reset: bool) -> np.ndarray:
@@ -574,7 +567,7 @@ class ManifoldClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             the membership become NaN or infinite (the message suggests scaling ``X``, lowering
             ``lr``, or float64).
         """
-        self._validate_params()
+        device, dtype, source = self._fit_setup()
         X = self._check_X(X, reset=True)
         n = X.shape[0]
         if self.n_clusters > n:
@@ -584,10 +577,8 @@ class ManifoldClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             labels = np.asarray(backend.to_numpy(y) if isinstance(y, torch.Tensor) else y)
             if labels.ndim != 1 or len(labels) != n:
                 raise ValueError(f"y must hold one label per sample ({n}); got shape {labels.shape}")
-        device = backend.resolve_device(self.device)
-        dtype = backend.resolve_dtype(self.dtype)
-        source = backend.check_random_state(self.random_state)
-        with backend.torch_seeded(source.seed):
+        network_seed, self._monitor_seed = source.spawn_seed(), source.spawn_seed()
+        with backend.torch_seeded(network_seed):
             network = MLCNetwork(X.shape[1], int(self.hidden), int(self.n_components))
         network = network.to(device=device, dtype=dtype)
         x_all = torch.tensor(X, device=device, dtype=dtype)
@@ -629,7 +620,8 @@ class ManifoldClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         else:
             self.labels_ = self._assign(c)
             self.labels_[index] = sub_labels
-        self.network_ = network.cpu()
+        self.network_ = network
+        self._n_features_out = int(self.n_components)
         return self
 
     def fit_predict(self, X: Any, y: Any = None) -> Any:
@@ -671,7 +663,7 @@ class ManifoldClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         X = self._check_X(X, reset=False)
         device = backend.resolve_device(self.device)
         dtype = backend.resolve_dtype(self.dtype)
-        network = self.network_ if device.type == "cpu" else copy.deepcopy(self.network_).to(device)
+        network = _module_on(self.network_, device)
         network.eval()
         with torch.no_grad():
             z, c = self._embed(network, torch.tensor(X, device=device, dtype=dtype))
@@ -758,7 +750,7 @@ class ManifoldClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             parameters += list(network.cluster_head.parameters())
         optimizer = torch.optim.Adam(parameters, lr=self.lr, weight_decay=5e-4)
         n_batches = max(1, math.ceil(n / self.batch_size))
-        bar = progress(range(n_epochs), self.verbose, desc="MLC warm-up (TCR)" if warmup else "MLC")
+        bar = self._progress(range(n_epochs), desc="MLC warm-up (TCR)" if warmup else "MLC")
         for epoch in bar:
             network.train()
             order = torch.randperm(n, generator=source.torch).numpy()
@@ -798,7 +790,8 @@ class ManifoldClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                 network.eval()
                 with torch.no_grad():
                     _, c = self._embed(network, x_all)
-                guess = KMeans(self.n_clusters, n_init=3, random_state=0).fit_predict(c.cpu().double().numpy())
+                guess = KMeans(self.n_clusters, n_init=3, random_state=self._monitor_seed).fit_predict(
+                    c.cpu().double().numpy())
                 entry.update(clustering_scores(labels, guess))
             self.history_.append(entry)
             bar.set_postfix(loss=f"{record['loss']:.4g}")

@@ -6,10 +6,11 @@
   around any torch model and optimizer, :class:`recsys.sparse.SparseTable` storing only active weights).
 - :mod:`recsys.ctr`: CTR models (DNN, DeepFM, DCN, DCN-V2) with :class:`CTRClassifier`, and their
   low-rank compression by Atomic Feature Mimicking (:func:`recsys.ctr.compress`).
-- :mod:`recsys.data`: implicit-feedback :class:`Interactions` with id maps, readers (LightGCN
-  ``train.txt``/``test.txt``, MovieLens ``u.data``, RecBole ``.inter``), splits by user and by time,
-  a planted low-rank generator; CTR readers and generators (Criteo format, a synthetic Criteo-like
-  log, MovieLens as CTR).
+- :mod:`recsys.interactions`: implicit-feedback :class:`Interactions` with id maps, readers (LightGCN
+  ``train.txt``/``test.txt``, MovieLens ``u.data``, RecBole ``.inter``), splits by user and by time.
+- :mod:`recsys.ctr.data`: CTR readers and writers (Criteo format, MovieLens as CTR).
+- :mod:`recsys.datasets`: synthetic data with a planted truth (low-rank implicit feedback, a
+  Criteo-like click log). :mod:`recsys.data` re-exports all of these under their former common name.
 - :mod:`recsys.metrics`: Recall@K, NDCG@K and precision@K with batched full ranking; AUC and log loss.
 
 Everything shares the device layer :mod:`tensorkit.backend`.
@@ -28,7 +29,8 @@ True
 """
 
 from recsys.ctr import CTRClassifier
-from recsys.data import Interactions, make_low_rank_interactions
+from recsys.datasets import make_low_rank_interactions
+from recsys.interactions import Interactions
 from recsys.dsl import DSLRecommender
 
 __all__: list[str] = ["CTRClassifier", "DSLRecommender", "Interactions", "make_low_rank_interactions"]

@@ -10,18 +10,17 @@ from ``update_ratio`` to ``final_update_ratio`` of the active weights on a cosin
 
 Backbones: ``"mf"`` (a user's score for an item is the dot product of their embeddings) and
 ``"lightgcn"`` (He et al., SIGIR 2020: the embeddings are propagated ``n_layers`` times over the
-symmetric-normalised user-item graph ``D^-1/2 A D^-1/2`` and averaged over the layers, ``1/(L+1)`` each).
-The layer mean is one linear, self-adjoint map, so training applies it (and, in the backward pass, to the
-gradient) in place with two layer buffers and int32 graph indices, where autograd through the layers
-would keep every layer and its running sum; the result is the same.
+symmetric-normalised user-item graph ``D^-1/2 A D^-1/2`` and averaged over the layers, ``1/(L+1)`` each;
+the network is in :mod:`recsys._dsl_net`).
 
 With ``sparse_storage=True`` (default) the tables are :class:`recsys.sparse.SparseTable` modules that
 hold only the active weights, and Adam keeps moments for them only, so memory falls with the density;
 ``sparse_storage=False`` keeps dense tables under masks. ``density=1.0`` trains the dense model.
+Measurements and the evidence behind the defaults: docs/dsl.md.
 
 Examples
 --------
->>> from recsys.data import make_low_rank_interactions
+>>> from recsys.datasets import make_low_rank_interactions
 >>> from recsys.dsl import DSLRecommender
 >>> data = make_low_rank_interactions(n_users=60, n_items=50, rank=4, interactions_per_user=8, random_state=0)
 >>> rec = DSLRecommender(n_factors=8, density=0.5, n_epochs=2, update_interval=2, random_state=0,
@@ -34,8 +33,6 @@ True
 
 from __future__ import annotations
 
-import copy
-import numbers
 import time
 from typing import Any, Optional
 
@@ -43,18 +40,16 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import torch
-import torch.nn.functional as F
-from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
-from torch import nn
 
-from recsys.sparse import (GROW_RULES, REDISTRIBUTIONS, REGROW_INITS, REGROW_MOMENTS, DynamicSparsity, SparseTable,
-                           check_density, degree_row_counts)
+from recsys._dsl_net import _DSLNet, bpr_loss, normalized_adjacency, training_state_bytes
+from recsys.sparse import (GROW_RULES, REDISTRIBUTIONS, REGROW_INITS, REGROW_MOMENTS, DynamicSparsity,
+                           degree_row_counts)
 from tensorkit import backend
-from tensorkit._utils import progress
+from tensorkit.base import StrOptions, TorchEstimator, integers, reals
 from tensorkit.validation import check_finite_result, reject_complex
 
-__all__ = ["DSLRecommender", "bpr_loss", "normalized_adjacency", "sample_negatives"]
+__all__ = ["DSLRecommender", "auto_update_epochs", "bpr_loss", "normalized_adjacency", "sample_negatives"]
 
 BACKBONES = ("mf", "lightgcn")
 LR_SCHEDULES = ("constant", "cosine")
@@ -79,7 +74,7 @@ def auto_update_epochs(backbone: str, n_epochs: int) -> int:
 
 
 def _interactions(data: Any, n_users: Optional[int] = None, n_items: Optional[int] = None):
-    from recsys.data import as_interactions
+    from recsys.interactions import as_interactions
 
     return as_interactions(data, n_users=n_users, n_items=n_items)
 
@@ -154,162 +149,24 @@ def _interacted(keys: np.ndarray, users: np.ndarray, items: np.ndarray, n_items:
         out[start:stop] = keys[where] == query
     return out
 
-
-def normalized_adjacency(train: sp.csr_matrix, device: Any = "cpu", dtype: Any = "float32") -> torch.Tensor:
-    """``D^-1/2 A D^-1/2`` of the user-item bipartite graph (users first), as a torch sparse CSR tensor.
-
-    ``A = [[0, R], [R^T, 0]]`` is built as a :class:`graphkit.graph.Graph`; nodes without edges get a zero row.
-    """
-    from graphkit.graph import Graph
-
-    n_users, n_items = train.shape
-    adjacency = sp.bmat([[None, train], [train.T, None]], format="csr", dtype=np.float64)
-    graph = Graph(adjacency, directed=False)
-    degrees = graph.degrees()
-    inv_sqrt = np.zeros_like(degrees)
-    inv_sqrt[degrees > 0] = degrees[degrees > 0] ** -0.5
-    scale = sp.diags(inv_sqrt)
-    normalized = scale @ graph.adjacency @ scale
-    narrow = max(normalized.nnz, normalized.shape[0]) < 2**31
-    return backend.as_sparse_tensor(normalized, device=device, dtype=dtype,
-                                    index_dtype=torch.int32 if narrow else torch.int64)
-
-
-def mean_of_layers(adj: torch.Tensor, x: torch.Tensor, n_layers: int, total: torch.Tensor) -> torch.Tensor:
-    """``total <- (x + adj x + ... + adj^n_layers x) / (n_layers + 1)``, LightGCN's layer mean, in place.
-
-    ``total`` must hold a copy of ``x`` (or be ``x`` itself, which is then overwritten). Each layer is
-    written by ``torch.addmm(..., beta=0, out=...)`` into one of two reused buffers, so the whole sum takes
-    ``total`` and two ``x``-sized buffers; ``adj @ x`` would allocate two blocks per layer, and on a CPU
-    CSR operand it is also about 2.5 times slower (Gowalla, one thread).
-    """
-    current, spare = x, None
-    for _ in range(n_layers):
-        layer = torch.empty_like(x) if spare is None else spare
-        torch.addmm(layer, adj, current, beta=0, out=layer)
-        total.add_(layer)
-        spare = None if current is x else current   # x is the caller's (or total): never overwritten
-        current = layer
-    return total.div_(n_layers + 1)
-
-
-class _LightGCNPropagation(torch.autograd.Function):
-    """LightGCN's final embeddings ``mean_k adj^k ego`` (k = 0 .. n_layers) for a symmetric ``adj``.
-
-    The map is linear and, with ``adj`` symmetric, self-adjoint, so the backward applies it to the
-    gradient. Nothing but ``adj`` is saved: autograd through the layers would keep every layer and its
-    running sum.
-    """
-
-    @staticmethod
-    def forward(ctx, ego, adj, n_layers):
-        ctx.adj, ctx.n_layers = adj, n_layers
-        return mean_of_layers(adj, ego, n_layers, ego.clone())
-
-    @staticmethod
-    def backward(ctx, grad):
-        total = grad.clone(memory_format=torch.contiguous_format)   # ours to overwrite: x and total at once
-        return mean_of_layers(ctx.adj, total, ctx.n_layers, total), None, None
-
-
-class _SquaredRowNorms(torch.autograd.Function):
-    """``|x_r|^2`` for every row ``r`` of a 2-D ``x``; the backward, ``2 grad_r x_r``, takes one ``x``-sized
-    block (autograd through ``x.pow(2).sum(1)`` takes three, and the forward one more)."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return torch.bmm(x.unsqueeze(1), x.unsqueeze(2)).view(-1)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        return x * (2 * grad).unsqueeze(1)
-
-
-def bpr_loss(pos_scores: torch.Tensor, neg_scores: torch.Tensor) -> torch.Tensor:
-    """Mean BPR loss ``-log sigmoid(pos - neg)``."""
-    return F.softplus(neg_scores - pos_scores).mean()
-
-
-# ------------------------------------------------------------------------------------------------
-# the network
-
-
-class _DSLNet(nn.Module):
-    """User and item tables (dense ``nn.Embedding`` or :class:`SparseTable`) and the backbone's forward."""
-
-    def __init__(self, n_users: int, n_items: int, dim: int, backbone: str, n_layers: int, storage: str,
-                 density: float, init_std: float, generator: torch.Generator, device, dtype,
-                 row_balanced: bool = False, row_counts: Optional[tuple] = None):
-        super().__init__()
-        self.n_users, self.n_items, self.backbone, self.n_layers = n_users, n_items, backbone, n_layers
-        self.storage = storage
-        if storage == "table":
-            seeds = torch.randint(0, 2**31 - 1, (2,), generator=generator).tolist()
-            user_counts, item_counts = row_counts if row_counts is not None else (None, None)
-            self.user = SparseTable(n_users, dim, density, init_std, seeds[0], device, dtype, row_balanced, user_counts)
-            self.item = SparseTable(n_items, dim, density, init_std, seeds[1], device, dtype, row_balanced, item_counts)
-        else:
-            self.user = nn.Embedding(n_users, dim)
-            self.item = nn.Embedding(n_items, dim)
-            with torch.no_grad():
-                for emb in (self.user, self.item):
-                    w = torch.randn(emb.weight.shape, generator=generator) * init_std
-                    emb.weight.copy_(w)
-            self.to(device=device, dtype=dtype)
-
-    def _rows(self, table: nn.Module, rows: torch.Tensor) -> torch.Tensor:
-        return table(rows) if isinstance(table, SparseTable) else table.weight[rows]
-
-    def _full(self, table: nn.Module) -> torch.Tensor:
-        return table() if isinstance(table, SparseTable) else table.weight
-
-    def embeddings(self, adj: Optional[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Final user and item embeddings and the stacked ego embeddings (layer 0)."""
-        final, ego = self._stacked(adj)
-        return final[: self.n_users], final[self.n_users:], ego
-
-    def _stacked(self, adj: Optional[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Final and ego embeddings of all users, then all items, as two ``(n_users + n_items, dim)`` tables."""
-        ego = torch.cat([self._full(self.user), self._full(self.item)])
-        if self.backbone == "mf":
-            return ego, ego
-        return _LightGCNPropagation.apply(ego, adj, self.n_layers), ego
-
-    def loss(self, users, pos, neg, reg: float, adj: Optional[torch.Tensor]) -> torch.Tensor:
-        """BPR loss of a batch plus ``reg * (|u|^2 + |i|^2 + |j|^2) / 2 / batch`` on the ego embeddings."""
-        if self.backbone == "mf":
-            eu = self._rows(self.user, users)
-            items = self._rows(self.item, torch.cat([pos, neg]))
-            ei, ej = items[: pos.numel()], items[pos.numel():]
-            ranking = bpr_loss((eu * ei).sum(1), (eu * ej).sum(1))
-            penalty = (eu.pow(2).sum() + ei.pow(2).sum() + ej.pow(2).sum()) / 2 / users.numel()
-            return ranking + reg * penalty
-        final, ego = self._stacked(adj)
-        # one gather from the stacked table (users first), so the backward scatters into one zero table
-        rows = torch.cat([users, pos + self.n_users, neg + self.n_users])
-        fu, fi, fj = final[rows].view(3, users.numel(), -1).unbind(0)
-        ranking = bpr_loss((fu * fi).sum(1), (fu * fj).sum(1))
-        penalty = _SquaredRowNorms.apply(ego)[rows].sum()   # all rows' squared norms, then the batch's
-        return ranking + reg * penalty / 2 / users.numel()
-
-    def n_active(self) -> int:
-        if self.storage == "table":
-            return self.user.budget + self.item.budget
-        return int((self.user.weight != 0).sum() + (self.item.weight != 0).sum())
-
-
 # ------------------------------------------------------------------------------------------------
 # the estimator
 
 
-class DSLRecommender(BaseEstimator):
+class _CaseInsensitiveOptions(StrOptions):
+    """:class:`StrOptions` whose strings match in any case (``"MF"`` is ``"mf"``)."""
+
+    def is_satisfied_by(self, val: Any) -> bool:
+        return isinstance(val, str) and val.lower() in self.options
+
+
+class DSLRecommender(TorchEstimator):
     """Top-k recommender trained with Dynamic Sparse Learning (DSL) on MF or LightGCN, BPR loss.
 
     Parameters
     ----------
     backbone : {"mf", "lightgcn"}, default="mf"
+        Matrix factorisation, or LightGCN's propagation over the user-item graph (any case).
     n_factors : int, default=64
         Embedding width ``d``.
     n_layers : int, default=3
@@ -319,102 +176,39 @@ class DSLRecommender(BaseEstimator):
     fix : bool, default=False
         Keep the initial random sparse pattern (static sparse training).
     update_interval : "auto", None or int, default="auto"
-        Optimizer steps between prune/grow updates (``Delta T``). None: one update an epoch (every
-        ``ceil(n_pairs / batch_size)`` steps). "auto": for MF one update every ``max(1, round(n_epochs / 10))``
-        epochs, about ten over the fit; for LightGCN one every ``max(1, round(n_epochs / 20))`` epochs,
-        about twenty (one an epoch up to 29 epochs). On Gowalla (MF, 396 steps an epoch; LightGCN, 25)
-        rare updates did better than frequent ones: at density 0.5 MF's Recall@20 rose from 0.114 with
-        ``Delta T = 100`` to 0.119 with 300-600, LightGCN's from 0.133 with 6 to 0.137 with 25 (MF 10
-        epochs at Adam 3e-3, LightGCN 20; regrown weights at zero; test split,
-        ``benchmarks/dsl_gowalla.py``), and once an epoch beat the earlier intervals for both on a
-        validation split held out of train (10% of each user's items). For MF trained 30 epochs at
-        1e-3 (where its dense model peaks), Recall@20 on that validation split at density 0.2 by epochs
-        between updates, 1 / 2 / 3 / 4 / 5: 0.1137 / 0.1224 / 0.1242 / 0.1188 / 0.1088, and at 0.5 0.1277
-        with 1 and 0.1367 with 3 (dense: 0.1325), hence about ten updates. LightGCN on that split, at 0.5
-        / 0.2: over 20 epochs 0.1319 / 0.1255 once an epoch and 0.1334 / 0.1182 every two epochs; over 100,
-        0.1606 / 0.1449, 0.1695 / 0.1519 and 0.1721 / 0.1466 every 1, 5 and 10 epochs (dense 0.1776), so
-        about twenty updates is the best count on average at both lengths. No update happens on the
-        last step, where nothing would train what it regrows.
-    update_ratio : float, default=0.5
+        Optimizer steps between prune/grow updates (``Delta T``). None: one update an epoch. "auto":
+        one every :func:`auto_update_epochs` epochs (about ten updates over an MF fit, twenty over a
+        LightGCN one). The last step takes no update, as nothing would train what it regrows.
+    update_ratio : float in [0, 1], default=0.5
         Fraction of active weights replaced at the first update (``r_0``).
-    final_update_ratio : float, default=0.005
+    final_update_ratio : float in [0, 1], default=0.005
         The fraction at the last step; the cosine schedule of :func:`recsys.sparse.update_ratio` runs
-        over the whole training (``T_end`` = the number of optimizer steps minus one: the last step
-        takes no update).
+        over the whole training.
     redistribution : {None, "global"}, default=None
         "global": one budget for both tables; the user/item split moves with the pooled magnitudes and
         gradients.
     grow : {"gradient", "random"}, default="gradient"
+        RigL's rule (largest gradient magnitude) or SET's uniformly random choice.
     regrow_init : {"zero", "random", "gradient"}, default="gradient"
-        Initial value of regrown weights. "gradient": a step along the negative growth gradient, scaled
-        to the root mean square of the pruned weights (see :class:`recsys.sparse.DynamicSparsity`). This
-        deviates from the paper and from RigL, which start regrown weights at zero ("zero", still
-        available): a weight at zero adds nothing to a score until Adam, with its moments reset, has
-        moved it over several of its row's batches, while the gradient that chose it already says which
-        way to go. Measured on Gowalla (MF 10 epochs at 3e-3, LightGCN 20), Recall@20 at density 0.5 rose
-        from 0.119 to 0.122 for MF (every 600 steps; dense: 0.124) and from 0.137 to 0.140 for LightGCN (once
-        an epoch; dense: 0.142). On the validation split above (once an epoch), Recall@20 at 0.5 / 0.2 rose
-        from 0.118 / 0.097 to 0.122 / 0.110 for MF and from 0.128 / 0.115 to 0.132 / 0.121 for LightGCN;
-        for MF in its present regime (30 epochs at 1e-3, every 3 epochs) from 0.127 / 0.101 to 0.137 / 0.124
-        ("zero" with moments at zero against the defaults).
+        Initial value of regrown weights. "gradient" (an extension; the paper and RigL use "zero"): a
+        step along the negative growth gradient, scaled to the root mean square of the pruned weights.
     regrow_moments : {"auto", "zero", "gradient"}, default="auto"
-        Initial Adam moments of regrown weights (see :class:`recsys.sparse.DynamicSparsity`). "zero" (the
-        paper's reset, RigL's): under Adam's bias correction, near 1 by then, a regrown weight's first steps
-        are several times the learning rate. "gradient" (an extension): the moments a steady gradient
-        would have built, from the growth gradient's mean over the window, so those steps are about the
-        learning rate. "auto": "gradient" for MF, "zero" for LightGCN, as chosen on a validation split of
-        Gowalla (10% of each user's training items held out; LightGCN 20 epochs, once an epoch; MF then 10
-        epochs at Adam 3e-3, once an epoch; ``benchmarks/dsl_gowalla.py``): Recall@20 at density 0.5 / 0.2,
-        MF seed 0 0.1216 / 0.1099 with "zero" and 0.1229 / 0.1117 with "gradient", seed 1 0.1221 / 0.1075
-        and 0.1241 / 0.1102; LightGCN (seed 0) 0.1317 / 0.1208 with "zero" and 0.1218 / 0.1060 with
-        "gradient" (with ``grad_decay=0``; with its default 1, 0.1319 / 0.1255 and 0.1318 / 0.1188).
-        LightGCN, far from converged after 20 epochs, gains from its regrown weights' large first steps; MF
-        from steadier ones. In MF's present regime there (30 epochs at 1e-3, every 3 epochs), "gradient"
-        still leads: 0.1367 / 0.1242 against 0.1347 / 0.1236 with "zero".
+        Initial Adam moments of regrown weights: "zero" (the paper's reset), or "gradient", the moments
+        a steady gradient would have built from the growth window's mean gradient (an extension).
+        "auto": "gradient" for MF, "zero" for LightGCN.
     grad_window : int or None, default=None
-        Steps whose gradients are summed to choose regrown weights (see
-        :class:`recsys.sparse.DynamicSparsity`). None: the whole ``update_interval``. This deviates from
-        the paper and its code, which grow by the gradient of the last mini-batch (``grad_window=1``,
-        still available): an MF mini-batch touches a few thousand of the table's rows, so that gradient
-        is zero elsewhere and growth can only go to those rows while pruning takes from all of them.
-        On Gowalla (MF, d = 64, Adam 3e-3, 10 epochs, every 100 steps, regrown weights at zero) the
-        interval's gradient lifts Recall@20 at density 0.5 from 0.093 to 0.114 and at density 0.2 from
-        0.048 to 0.091 (dense: 0.124).
+        Steps whose gradients are summed to choose regrown weights. None: the whole
+        ``update_interval``; 1: the last mini-batch only (the paper's rule).
     grad_decay : "auto" or float in [0, 1], default="auto"
-        How much of the earlier windows' gradient still counts when choosing regrown weights (see
-        :class:`recsys.sparse.DynamicSparsity`; an extension, not in the paper). 0: the current window's
-        gradient alone (the paper's and RigL's rule); 1: each inactive weight's gradient summed since it
-        last became inactive. "auto": 1 for LightGCN, 0 for MF, chosen on the validation split described
-        under ``regrow_moments`` (seed 0; Recall@20 at density 0.5 / 0.2). LightGCN: 0.1317 / 0.1208 with
-        0, 0.1319 / 0.1255 with 1 (0.1218 at 0.2 with 0.5; one budget per table in all of these); on the
-        test split (mean of seeds 0-2) it went from 0.1402 / 0.1314 to 0.1417 / 0.1351 (dense: 0.1419);
-        trained for 100 epochs instead (seed 0), DSL at 0.2 with one update an epoch still ends 11.3% below
-        dense (11.8% with 0), and 8.7% below with an update every 5 epochs (0.1484 with 0). MF (then 10 epochs
-        at 3e-3): 0.1229 / 0.1117 with 0 and 0.1232 / 0.1126 with 1, within the seed-to-seed spread, while
-        on the test split (seeds 0 and 1, at 0.2) 1 lowered MF from 0.1166 / 0.1156 to 0.1143 / 0.1138, so MF
-        keeps the paper's rule; in its present regime (30 epochs at 1e-3, every 3 epochs) 0.1367 / 0.1242
-        with 0 and 0.1377 / 0.1228 with 1, mixed again.
+        How much of the earlier windows' gradient still counts when choosing regrown weights (an
+        extension). 0: the current window alone; 1: each inactive weight's gradient since it last
+        became inactive. "auto": 1 for LightGCN, 0 for MF.
     balance : {"auto", None, "row", "degree"}, default="auto"
-        "row" (an extension, not in the paper): every user and item row keeps ``round(density *
-        n_factors)`` weights; prune/grow happens within rows (see :class:`recsys.sparse.DynamicSparsity`).
-        "degree" (an extension too): the same total, but the quarter of users and of items with the most
-        training interactions keep 1.5 times that each and the other rows share the rest
-        (:func:`recsys.sparse.degree_row_counts`); prune/grow again keeps every row at its own count.
-        Both need ``sparse_storage=True`` and no ``redistribution``. None: one budget per table (the
-        paper's). "auto": "row" for LightGCN (where the settings allow it), None for MF. On the
-        validation split described under ``regrow_moments`` (seed 0, Recall@20 at density 0.5 / 0.2),
-        LightGCN over 20 epochs: 0.1319 / 0.1255 with one budget per table, 0.1372 / 0.1290 row-balanced
-        (dense: 0.1347); over 100 epochs 0.1695 / 0.1519 against 0.1742 / 0.1576 (dense: 0.1776). MF did
-        not gain from it: 0.1367 / 0.1242 against 0.1310 / 0.1199 (30 epochs), and in its earlier 10-epoch regime
-        0.1099 / 0.1075 against 0.1096 / 0.1119 at 0.2 (seeds 0 / 1). "degree" against "row" for LightGCN
-        on the same split over 20 epochs: 0.1365 / 0.1291 against 0.1372 / 0.1290 (seed 0), 0.1377 / 0.1293
-        against 0.1348 / 0.1280 (seed 1), and 0.1205 against 0.1185 at 0.1 (seed 0); over 100 epochs
-        (seed 0) 0.1731 / 0.1606 against 0.1742 / 0.1576. On the test split over 20 epochs (mean of seeds
-        0-2) 0.1449 / 0.1376 against 0.1435 / 0.1375, and 0.1283 against 0.1269 at 0.1 (seed 0;
-        ``benchmarks/results/dsl_gowalla.md``), and over 100 epochs (seed 0) 0.1647 / 0.1578 against
-        0.1640 / 0.1556 (dense: 0.1683). Ahead by about the seed-to-seed spread over 20 epochs, so "auto"
-        stays "row". The quarter at 1.25 times the mean (instead of 1.5) gave 0.1354 / 0.1283
-        (seed 0) and 0.1368 / 0.1287 (seed 1) on the validation split over 20 epochs.
+        None: one budget per table (the paper's). "row": every user and item row keeps ``round(density
+        * n_factors)`` weights and prune/grow happens within rows. "degree": the same total, the busiest
+        quarter of the rows holding 1.5 times as many (:func:`recsys.sparse.degree_row_counts`). Both
+        need ``sparse_storage=True`` and no ``redistribution``. "auto": "row" for LightGCN where the
+        settings allow it, None for MF.
     sparse_storage : bool, default=True
         Hold only the active weights (:class:`recsys.sparse.SparseTable`) rather than dense tables
         under masks.
@@ -423,8 +217,7 @@ class DSLRecommender(BaseEstimator):
     lr : float, default=1e-3
         Adam's learning rate.
     lr_schedule : {"constant", "cosine"}, default="constant"
-        "cosine": the learning rate follows a cosine from ``lr`` down to ``min_lr`` over the epochs
-        (stepped once per epoch, as the authors' DSL code does with ``CosineAnnealingLR``).
+        "cosine": a cosine from ``lr`` down to ``min_lr`` over the epochs, stepped once per epoch.
     min_lr : float, default=1e-4
         The learning rate after the last epoch with ``lr_schedule="cosine"``.
     reg : float, default=1e-4
@@ -432,24 +225,24 @@ class DSLRecommender(BaseEstimator):
     n_negatives : int, default=1
         Negative items per training pair, uniform over the items the user has not interacted with.
     init_std : float, default=0.1
-        Embeddings start as ``N(0, init_std^2)`` (LightGCN's initialisation).
+        Embeddings start as ``N(0, init_std^2)``.
     eval_every : int, default=0
         With ``eval_set``: evaluate every this many epochs (0: after the last epoch only).
-    eval_k : tuple of int, default=(20,)
+    eval_k : int or tuple of int, default=(20,)
         Cut-offs of the metrics recorded in ``history_``.
     random_state : None, int or RandomState
     device : str or torch.device, default="auto"
     dtype : str or torch.dtype, default="float32"
     verbose : int, default=1
-        Progress bar over the epochs.
+        Progress bar over the epochs (see :meth:`tensorkit.base.TorchEstimator._progress`).
 
     Attributes
     ----------
     model_ : nn.Module
-        The trained tables (on the CPU after pickling).
+        The trained tables, on the device of the fit (pickles hold CPU copies).
     n_users_, n_items_ : int
     user_ids_, item_ids_ : ndarray
-        The ids behind the internal indices (those of the training :class:`~recsys.data.Interactions`;
+        The ids behind the internal indices (those of the training :class:`~recsys.interactions.Interactions`;
         ``arange`` when the model was fitted on indices): :meth:`recommend` and :meth:`scores` take
         user ids and name items by them.
     train_ : scipy.sparse.csr_matrix
@@ -466,44 +259,21 @@ class DSLRecommender(BaseEstimator):
         Prune/grow updates performed.
     training_state_bytes_ : int
         Memory held between optimizer steps at the end of training: weights, gradients, Adam's moments,
-        index buffers (and masks in masked mode). With ``sparse_storage`` it is about
-        ``(4 + 4 + 8 + 4) * active`` bytes in float32 (values, gradient, two moments, int32 index) against
-        ``16 * n_parameters_`` for the dense model, so it falls with the density (below dense for
-        densities under 0.8).
+        index buffers (and masks in masked mode); with ``sparse_storage`` about ``20 * active`` bytes
+        in float32 against ``16 * n_parameters_`` for the dense model.
     history_ : list of dict
-        Per epoch: ``epoch``, ``loss``, ``seconds``, ``n_active`` and, with ``eval_set``, the metrics.
+        Per epoch: ``epoch``, ``loss``, ``seconds``, ``n_active``, ``lr`` and, with ``eval_set``, the
+        metrics.
+
+    See Also
+    --------
+    recsys.sparse.DynamicSparsity : The prune/grow engine, around any torch model.
 
     Notes
     -----
-    What a density buys. An MF score ``u · i`` sums over the dimensions where both rows are non-zero,
-    so under a uniform random mask at density ``p`` a pair shares about ``p² · n_factors`` of them.
-    Measured on Gowalla with the defaults (MF, d = 64, Adam 3e-3, 10 epochs;
-    ``benchmarks/results/dsl_gowalla.md``):
-
-    - static sparse training at 0.5 keeps that overlap (16 of 64 dimensions) and reaches Recall@20
-      0.068, against 0.124 dense;
-    - DSL's prune/grow aligns the masks: a test pair shares 26.5 dimensions of a row's 32, a random
-      pair 20.6, and Recall@20 reaches 0.123;
-    - a dense model with as many weights reaches 0.120 (d = 32), and DSL is ahead of it at every
-      density: 0.117 against 0.110 (d = 13) at 0.2, 0.105 against 0.091 (d = 6) at 0.1. Its budget is
-      per table, so some rows hold more weights than others; held to the same share in every row
-      (``balance="row"``), DSL gives 0.119 at 0.5, below the dense d = 32.
-
-    LightGCN averages each row with its neighbours', so its final embeddings are dense whatever the
-    mask. There (Adam 1e-2, batch 32,768, 20 epochs, row-balanced budgets) DSL is ahead of the dense
-    model of as many weights at every density: 0.143 against 0.133 (d = 32) at 0.5, 0.138 against
-    0.122 (d = 13) at 0.2, 0.127 against 0.100 (d = 6) at 0.1; the dense d = 64 model reaches 0.142.
-    Trained until the dense model levels off (300 epochs, seed 0, ``balance="degree"``) DSL at 0.5
-    still matches dense (0.168 against 0.170, 1.1% lower), while 0.2 falls behind: 0.157, 7.6% lower.
-    The dense models of as many weights end lower still (0.159 for d = 32, 0.141 for d = 13): at 0.2
-    DSL recovers 55% of what the dense model gains from d = 13 to d = 64.
-
-    Memory. The peak resident memory a fit adds (same benchmark, Gowalla, 3 epochs) falls with the
-    density, by less than the weights do: MF 122 MiB dense, 108, 79 and 74 MiB at 0.5, 0.2 and 0.1 (an
-    update rebuilds the values and Adam moments beside the old ones, and growth keeps the gradient at
-    the inactive entries); LightGCN 192, 186, 171 and 167 MiB, most of it the backward pass through the
-    propagation over the whole graph, whose ``(n_users + n_items) x n_factors`` blocks are dense at
-    every density.
+    Evidence for the defaults that differ from the paper (update interval, regrown values and
+    moments, growth window and decay, row balance) and measured Recall@20 and memory on Gowalla:
+    docs/dsl.md.
 
     References
     ----------
@@ -514,7 +284,7 @@ class DSLRecommender(BaseEstimator):
 
     Examples
     --------
-    >>> from recsys.data import make_low_rank_interactions
+    >>> from recsys.datasets import make_low_rank_interactions
     >>> data = make_low_rank_interactions(n_users=60, n_items=50, rank=4, interactions_per_user=8,
     ...                                   random_state=0)
     >>> rec = DSLRecommender(backbone="lightgcn", n_factors=8, n_layers=2, density=0.5, n_epochs=2,
@@ -523,16 +293,45 @@ class DSLRecommender(BaseEstimator):
     ((60, 8), (50, 8))
     """
 
-    def __init__(self, backbone: str = "mf", n_factors: int = 64, n_layers: int = 3, density: float = 0.5,
+    _parameter_constraints: dict = {
+        **TorchEstimator._parameter_constraints,
+        "backbone": [_CaseInsensitiveOptions(set(BACKBONES))],
+        "n_factors": [integers(1)],
+        "n_layers": [integers(0)],
+        "density": [reals(0, 1, closed="right")],
+        "fix": ["boolean"],
+        "update_interval": [StrOptions({"auto"}), None, integers(1)],
+        "update_ratio": [reals(0, 1)],
+        "final_update_ratio": [reals(0, 1)],
+        "redistribution": [StrOptions({r for r in REDISTRIBUTIONS if r is not None}), None],
+        "grow": [StrOptions(set(GROW_RULES))],
+        "regrow_init": [StrOptions(set(REGROW_INITS))],
+        "regrow_moments": [StrOptions({"auto", *REGROW_MOMENTS})],
+        "grad_window": [None, integers(1)],
+        "grad_decay": [StrOptions({"auto"}), reals(0, 1)],
+        "balance": [StrOptions(set(BALANCE_OPTIONS)), None],
+        "sparse_storage": ["boolean"],
+        "n_epochs": [integers(1)],
+        "batch_size": [integers(1)],
+        "lr": [reals(0, None, closed="neither")],
+        "lr_schedule": [StrOptions(set(LR_SCHEDULES))],
+        "min_lr": [reals(0)],
+        "reg": [reals(0)],
+        "n_negatives": [integers(1)],
+        "init_std": [reals(0)],
+        "eval_every": [integers(0)],
+        "eval_k": [integers(1), "array-like"],
+    }
+
+    def __init__(self, backbone: str = "mf", *, n_factors: int = 64, n_layers: int = 3, density: float = 0.5,
                  fix: bool = False, update_interval: Any = "auto", update_ratio: float = 0.5,
                  final_update_ratio: float = 0.005, redistribution: Optional[str] = None, grow: str = "gradient",
                  regrow_init: str = "gradient", regrow_moments: str = "auto", grad_window: Optional[int] = None,
-                 grad_decay: Any = "auto", balance: Optional[str] = "auto",
-                 sparse_storage: bool = True, n_epochs: int = 30,
-                 batch_size: int = 2048, lr: float = 1e-3, lr_schedule: str = "constant", min_lr: float = 1e-4,
-                 reg: float = 1e-4, n_negatives: int = 1, init_std: float = 0.1, eval_every: int = 0,
-                 eval_k: tuple = (20,), random_state: Any = None,
-                 device: Any = "auto", dtype: Any = "float32", verbose: int = 1):
+                 grad_decay: Any = "auto", balance: Optional[str] = "auto", sparse_storage: bool = True,
+                 n_epochs: int = 30, batch_size: int = 2048, lr: float = 1e-3, lr_schedule: str = "constant",
+                 min_lr: float = 1e-4, reg: float = 1e-4, n_negatives: int = 1, init_std: float = 0.1,
+                 eval_every: int = 0, eval_k: Any = (20,), random_state: Any = None, device: Any = "auto",
+                 dtype: Any = "float32", verbose: int = 1):
         self.backbone = backbone
         self.n_factors = n_factors
         self.n_layers = n_layers
@@ -564,56 +363,12 @@ class DSLRecommender(BaseEstimator):
         self.dtype = dtype
         self.verbose = verbose
 
-    # -- validation -----------------------------------------------------------------------------
-    def _validate_params(self) -> None:
-        if not isinstance(self.backbone, str) or self.backbone.lower() not in BACKBONES:
-            raise ValueError(f"backbone must be one of {BACKBONES}; got {self.backbone!r}")
-        check_density(self.density)
-        if not (self.balance is None or (isinstance(self.balance, str) and self.balance in BALANCE_OPTIONS)):
-            raise ValueError(f"balance must be None or one of {BALANCE_OPTIONS}; got {self.balance!r}")
+    # -- parameters -------------------------------------------------------------------------------
+    def _check_param_combinations(self) -> None:
         if self.balance in _ROW_BALANCES and not self._row_balance_possible():
             raise ValueError(f"balance={self.balance!r} needs sparse_storage=True and redistribution=None")
-        if self.grad_window is not None and (isinstance(self.grad_window, bool)
-                                             or not isinstance(self.grad_window, (int, np.integer))
-                                             or self.grad_window < 1):
-            raise ValueError(f"grad_window must be None or a positive int; got {self.grad_window!r}")
-        decay = self.grad_decay
-        if decay != "auto" and (isinstance(decay, bool) or not isinstance(decay, numbers.Real) or not 0 <= decay <= 1):
-            raise ValueError(f"grad_decay must be 'auto' or a number in [0, 1]; got {self.grad_decay!r}")
-        interval = self.update_interval
-        if not (interval is None or (isinstance(interval, str) and interval == "auto")
-                or (isinstance(interval, (int, np.integer)) and not isinstance(interval, bool) and interval >= 1)):
-            raise ValueError(f"update_interval must be 'auto', None or a positive int; got {interval!r}")
-        for name in ("n_factors", "n_epochs", "batch_size", "n_negatives"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive int; got {value!r}")
-        for name in ("n_layers", "eval_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-                raise ValueError(f"{name} must be a non-negative int; got {value!r}")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}; got {self.lr_schedule!r}")
-        for name, low in (("lr", 0.0), ("min_lr", None), ("reg", None), ("init_std", None)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0 \
-                    or (low is not None and value <= low):
-                raise ValueError(f"{name} must be a {'positive' if low is not None else 'non-negative'} "
-                                 f"number; got {value!r}")
-        for name in ("update_ratio", "final_update_ratio"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1:
-                raise ValueError(f"{name} must be a number in [0, 1]; got {value!r}")
-        if self.redistribution not in REDISTRIBUTIONS:
-            raise ValueError(f"redistribution must be one of {REDISTRIBUTIONS}; got {self.redistribution!r}")
-        if self.grow not in GROW_RULES:
-            raise ValueError(f"grow must be one of {GROW_RULES}; got {self.grow!r}")
-        if self.regrow_init not in REGROW_INITS:
-            raise ValueError(f"regrow_init must be one of {REGROW_INITS}; got {self.regrow_init!r}")
-        moments = ("auto",) + REGROW_MOMENTS
-        if self.regrow_moments not in moments:
-            raise ValueError(f"regrow_moments must be one of {moments}; got {self.regrow_moments!r}")
         _check_ks(self.eval_k, "eval_k")
+
 
     def _regrow_moments(self, backbone: str) -> str:
         """``regrow_moments`` with "auto" resolved for ``backbone``."""
@@ -654,7 +409,7 @@ class DSLRecommender(BaseEstimator):
         ----------
         interactions : Interactions, scipy sparse matrix (users x items), or (n, 2) array of
             (user, item) id pairs
-            Anything :func:`recsys.data.as_interactions` accepts. Pairs of sparse ids (hashed or
+            Anything :func:`recsys.interactions.as_interactions` accepts. Pairs of sparse ids (hashed or
             64-bit ids, far larger than the number of pairs) are remapped, so the tables follow the
             data, never the largest id; their ids are kept in ``user_ids_``/``item_ids_`` and
             :meth:`recommend` takes and returns them.
@@ -676,7 +431,8 @@ class DSLRecommender(BaseEstimator):
         TypeError
             Interactions that are not real numbers (complex numbers included).
         """
-        self._validate_params()
+        setup = self._fit_setup()
+        device, dtype, rng = setup.device, setup.dtype, setup.random
         inter = _interactions(interactions)
         train = _binary_csr(inter)
         if train.nnz == 0:
@@ -685,13 +441,10 @@ class DSLRecommender(BaseEstimator):
         test = None
         if eval_set is not None:
             test = _binary_csr(_aligned(eval_set, inter.user_ids, inter.item_ids))
-        device = backend.resolve_device(self.device)
-        dtype = backend.resolve_dtype(self.dtype)
-        rng = backend.check_random_state(self.random_state)
-        density = check_density(self.density)
+        density = float(self.density)
         dense = density >= 1.0
         storage = "dense" if dense or not self.sparse_storage else "table"
-        init_gen = torch.Generator().manual_seed(int(rng.numpy.randint(2**31 - 1)))
+        init_gen = rng.spawn_generator()
         backbone = self.backbone.lower()
         balance = self._balance(backbone) if storage == "table" else None
         row_counts = None
@@ -723,7 +476,7 @@ class DSLRecommender(BaseEstimator):
                                      final_update_ratio=float(self.final_update_ratio),
                                      end_step=int(self.n_epochs) * n_batches - 1, grow=self.grow,
                                      redistribution=self.redistribution, fix=bool(self.fix),
-                                     random_state=int(rng.numpy.randint(2**31 - 1)), optimizer=optimizer,
+                                     random_state=rng.spawn_seed(), optimizer=optimizer,
                                      regrow_init=self.regrow_init,
                                      regrow_moments=self._regrow_moments(backbone),
                                      balance="row" if balance in _ROW_BALANCES else None,
@@ -734,7 +487,7 @@ class DSLRecommender(BaseEstimator):
         self.user_ids_, self.item_ids_ = inter.user_ids, inter.item_ids
         self.train_ = train
         self.history_ = []
-        bar = progress(range(1, int(self.n_epochs) + 1), verbose=self.verbose, desc=f"DSL-{backbone}")
+        bar = self._progress(range(1, int(self.n_epochs) + 1), desc=f"DSL-{backbone}")
         try:
             for epoch in bar:
                 started = time.perf_counter()
@@ -757,7 +510,7 @@ class DSLRecommender(BaseEstimator):
             if engine is not None:
                 engine.remove_hooks()
         net.eval()
-        self.training_state_bytes_ = _training_state_bytes(net, optimizer, engine)
+        self.training_state_bytes_ = training_state_bytes(net, optimizer, engine)
         optimizer.state.clear()  # training is over: free the moments and gradients before the embeddings
         net.zero_grad(set_to_none=True)
         self.model_ = net
@@ -921,34 +674,10 @@ class DSLRecommender(BaseEstimator):
         """Recall@20 on held-out interactions ``X`` (for ``GridSearchCV``; larger is better)."""
         return self.evaluate(X, k=(20,))["recall@20"]
 
-    # -- persistence ------------------------------------------------------------------------------
-    def __getstate__(self) -> dict:
-        """Pickle the tables from the CPU, so a model trained on a GPU loads on a machine without one."""
-        state = self.__dict__.copy()
-        model = state.get("model_")
-        if model is not None and any(p.device.type != "cpu" for p in model.parameters()):
-            state["model_"] = copy.deepcopy(model).to("cpu")
-        return state
-
 
 def _numpy(x: torch.Tensor) -> np.ndarray:
     x = x.detach().cpu()
     return (x.float() if x.dtype == torch.bfloat16 else x).numpy().copy()
-
-
-def _training_state_bytes(net: nn.Module, optimizer: torch.optim.Optimizer,
-                          engine: Optional[DynamicSparsity]) -> int:
-    """Bytes held between steps: parameters, their gradients, optimizer state, index buffers and masks."""
-    total = sum(2 * p.numel() * p.element_size() for p in net.parameters())      # weights and gradients
-    total += sum(b.numel() * b.element_size() for b in net.buffers())
-    for state in optimizer.state.values():
-        total += sum(v.numel() * v.element_size() for v in state.values() if isinstance(v, torch.Tensor))
-    if engine is not None:
-        for target in engine.targets:
-            if target.kind == "masked":
-                total += target.mask.numel() * target.mask.element_size()
-                total += target.factor.numel() * target.factor.element_size()
-    return int(total)
 
 
 def _check_ks(k: Any, name: str) -> tuple:

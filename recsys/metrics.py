@@ -170,7 +170,7 @@ def _embedding_matrix(x: Any, name: str, device: Any = None, dtype: Any = None) 
 
 def _interaction_matrix(data: Any, name: str) -> sp.csr_matrix:
     """A binary CSR matrix (sorted indices, no duplicates or stored zeros) from sparse input or Interactions."""
-    from recsys.data import Interactions
+    from recsys.interactions import Interactions
 
     if isinstance(data, Interactions):
         return data.to_csr()

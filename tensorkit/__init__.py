@@ -8,14 +8,15 @@
   as safetensors files and loaded strictly).
 - :class:`FunBaT`: functional Bayesian Tucker decomposition of continuous-indexed tensors
   (Fang et al., ICLR 2024): Matérn-GP latent functions per mode, Kalman/RTS smoothing and
-  conditional-EP updates, predictions with calibrated uncertainty anywhere; with
-  :func:`make_functional_tucker` to draw synthetic data from the model.
+  conditional-EP updates, predictions with calibrated uncertainty anywhere.
 - :class:`KroneckerSBL`: sparse Bayesian learning for Kronecker-structured dictionaries
-  (He and Joseph, IEEE TSP 2024), with :func:`make_kronecker_problem`, :func:`nmse_db` and
-  :func:`support_recovery_rate` to plant and score recoveries.
+  (He and Joseph, IEEE TSP 2024), with :func:`nmse_db` and :func:`support_recovery_rate` to score
+  recoveries.
+- :mod:`tensorkit.datasets`: synthetic data from these models with the truth kept
+  (:func:`make_kronecker_problem`, :func:`make_functional_tucker`).
 """
 
-from tensorkit import backend, kron
+from tensorkit import backend, datasets, kron
 from tensorkit.backend import check_random_state, resolve_device, resolve_dtype
 from tensorkit.flora import (
     FLoRAConfig,
@@ -32,8 +33,9 @@ from tensorkit.flora import (
     save_flora_adapter,
     set_active_adapter,
 )
-from tensorkit.funbat import FunBaT, FunctionalTensor, make_functional_tucker
-from tensorkit.sbl import KroneckerSBL, kronecker_sbl, make_kronecker_problem, nmse_db, support_recovery_rate
+from tensorkit.datasets import FunctionalTensor, make_functional_tucker, make_kronecker_problem
+from tensorkit.funbat import FunBaT
+from tensorkit.sbl import KroneckerSBL, kronecker_sbl, nmse_db, support_recovery_rate
 
 __all__ = [
     "FLoRAConfig",
@@ -48,6 +50,7 @@ __all__ = [
     "backend",
     "check_random_state",
     "count_trainable_parameters",
+    "datasets",
     "flora_state_dict",
     "inject_flora",
     "kron",

@@ -72,8 +72,8 @@ __all__ = [
 ]
 
 
-class _Integers(Interval):
-    """An interval of integers that, unlike scikit-learn's, does not count ``True`` as 1."""
+class _Numbers(Interval):
+    """An interval that, unlike scikit-learn's, does not count ``True`` as 1."""
 
     def is_satisfied_by(self, val: Any) -> bool:
         return not isinstance(val, (bool, np.bool_)) and super().is_satisfied_by(val)
@@ -87,7 +87,7 @@ def integers(low: Optional[int] = None, high: Optional[int] = None, closed: str 
     >>> integers(1).is_satisfied_by(3), integers(1).is_satisfied_by(True), integers(1).is_satisfied_by(0)
     (True, False, False)
     """
-    return _Integers(Integral, low, high, closed=_open_where_unbounded(low, high, closed))
+    return _Numbers(Integral, low, high, closed=_open_where_unbounded(low, high, closed))
 
 
 def reals(low: Optional[float] = None, high: Optional[float] = None, closed: str = "both") -> Interval:
@@ -104,8 +104,10 @@ def reals(low: Optional[float] = None, high: Optional[float] = None, closed: str
     --------
     >>> reals(0, 1, closed="right").is_satisfied_by(0.0), reals().is_satisfied_by(float("inf"))
     (False, False)
+    >>> reals(0, 1).is_satisfied_by(True)
+    False
     """
-    return Interval(Real, low, high, closed=_open_where_unbounded(low, high, closed))
+    return _Numbers(Real, low, high, closed=_open_where_unbounded(low, high, closed))
 
 
 def _open_where_unbounded(low: Any, high: Any, closed: str) -> str:
@@ -169,7 +171,7 @@ class TorchEstimator(BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "random_state": ["random_state"],
+        "random_state": ["random_state", np.random.Generator],
         "device": [str, torch.device, None],
         "dtype": [str, torch.dtype, type, None],
         "verbose": ["verbose"],

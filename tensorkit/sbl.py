@@ -19,7 +19,9 @@ that fits ``E[|x|²]`` by a Kronecker product:
 is ``10⁻⁵ + (C_k g_k)_i`` with ``C_k = I + β (sub- and super-diagonal)``; the AM update of ``g_k``
 is a non-negative least-squares problem.
 
-The functional core is :func:`kronecker_sbl`; :class:`KroneckerSBL` is the estimator.
+The functional core is :func:`kronecker_sbl`; :class:`KroneckerSBL` is the estimator;
+:func:`nmse_db` and :func:`support_recovery_rate` score a recovery (planted problems come from
+:func:`tensorkit.datasets.make_kronecker_problem`).
 """
 
 from __future__ import annotations
@@ -33,22 +35,20 @@ import numpy as np
 import scipy.optimize
 import scipy.sparse as sp
 import torch
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from tensorkit import backend
-from tensorkit._sbl_data import KroneckerProblem, make_kronecker_problem, nmse_db, support_recovery_rate
-from tensorkit.utils import progress
+from tensorkit.base import StrOptions, TorchEstimator, integers, reals
 from tensorkit.kron import kron_matvec, kron_sbl_posterior, kron_vector
+from tensorkit.utils import progress
 from tensorkit.validation import array_shape, check_finite_result
 
 __all__ = [
-    "KroneckerProblem",
     "KroneckerSBL",
     "SBLResult",
     "kronecker_sbl",
-    "make_kronecker_problem",
     "nmse_db",
     "support_recovery_rate",
 ]
@@ -84,6 +84,36 @@ class SBLResult(NamedTuple):
     noise_var: float
     n_iter: int
     history: list
+
+
+def nmse_db(estimate: Any, truth: Any) -> float:
+    """Normalised mean squared error ``||estimate - truth||² / ||truth||²`` in decibels.
+
+    Examples
+    --------
+    >>> round(nmse_db([1.0, 0.0], [1.0, 1.0]), 2)
+    -3.01
+    """
+    estimate, truth = np.asarray(estimate), np.asarray(truth)
+    return float(10 * np.log10(np.linalg.norm(estimate - truth) ** 2 / np.linalg.norm(truth) ** 2))
+
+
+def support_recovery_rate(estimate: Any, truth: Any, relative_threshold: float = 1e-3) -> float:
+    """|estimated support ∩ true support| / |estimated support ∪ true support|.
+
+    The estimated support holds the entries above ``relative_threshold`` times the largest
+    magnitude, as in the protocol of He and Joseph (and of Fang et al. before them).
+
+    Examples
+    --------
+    >>> support_recovery_rate([1.0, 1e-6, 0.5], [2.0, 0.0, 0.0])
+    0.5
+    """
+    estimate, truth = np.abs(np.asarray(estimate)), np.abs(np.asarray(truth))
+    found = estimate > relative_threshold * estimate.max() if estimate.max() > 0 else np.zeros(estimate.shape, bool)
+    true = truth > 0
+    union = np.logical_or(found, true).sum()
+    return float(np.logical_and(found, true).sum() / union) if union else 1.0
 
 
 def _coupling_matrix(size: int, beta: float, like: torch.Tensor) -> torch.Tensor:
@@ -276,7 +306,7 @@ def _coupling_betas(block: Any, n_factors: int) -> list:
     return [None if beta is None else float(beta) for beta in betas]
 
 
-class KroneckerSBL(RegressorMixin, BaseEstimator):
+class KroneckerSBL(RegressorMixin, TorchEstimator):
     """Sparse Bayesian learning for Kronecker-structured dictionaries (He and Joseph, TSP 2024).
 
     Recovers a sparse ``x`` from ``y = (A_1 ⊗ ... ⊗ A_K) x + noise`` without forming the
@@ -294,9 +324,8 @@ class KroneckerSBL(RegressorMixin, BaseEstimator):
     noise_var : float or None, default=None
         Fixed noise variance, or None to learn it by EM.
     max_iter : int, default=150
-        A :class:`~sklearn.exceptions.ConvergenceWarning` says when it was reached first. AM on
-        problems with three or more factors, one of them underdetermined (``m_k < n_k`` with a
-        small ``m_k``), can need several hundred iterations where SVD needs about a hundred.
+        Most EM iterations; a :class:`~sklearn.exceptions.ConvergenceWarning` says when it was
+        reached first (AM can need several hundred; evidence: docs/kronecker_sbl.md).
     tol : float, default=1e-4
         Stop when the relative change of the hyperparameters is below ``tol``.
     prune : float or None, default=None
@@ -311,8 +340,8 @@ class KroneckerSBL(RegressorMixin, BaseEstimator):
     device : str or torch.device, default="auto"
     dtype : str or torch.dtype, default="float64"
         Real dtype of the computation; complex data use the matching complex dtype.
-    verbose : int, default=0
-        Show a progress bar over the EM iterations.
+    verbose : int, default=1
+        Progress bar over the EM iterations: 0 none, 1 once a fit runs 2 s, 2 at once.
 
     Attributes
     ----------
@@ -326,7 +355,8 @@ class KroneckerSBL(RegressorMixin, BaseEstimator):
         The entries of ``x`` that survived pruning.
     n_iter_ : int
     history_ : list of dict
-        Per iteration: relative change, noise variance, active entries, SBL objective.
+        One per EM iteration: ``iteration``, ``relative_change``, ``noise_var``, ``n_active`` and
+        ``objective`` (see :class:`SBLResult`).
     n_features_in_ : int
         ``n_1 ⋯ n_K``.
 
@@ -339,16 +369,27 @@ class KroneckerSBL(RegressorMixin, BaseEstimator):
 
     Examples
     --------
-    >>> from tensorkit import KroneckerSBL, make_kronecker_problem, nmse_db
+    >>> from tensorkit import KroneckerSBL, nmse_db
+    >>> from tensorkit.datasets import make_kronecker_problem
     >>> problem = make_kronecker_problem(shapes=((16, 32), (16, 32)), support_sizes=4, snr_db=20, random_state=0)
     >>> model = KroneckerSBL(method="svd").fit(problem.factors, problem.y)
     >>> nmse_db(model.coef_, problem.coef) < -20
     True
     """
 
-    def __init__(self, method: str = "svd", noise_var: Optional[float] = None, max_iter: int = 150,
+    _parameter_constraints: dict = {
+        **TorchEstimator._parameter_constraints,
+        "method": [StrOptions(set(METHODS))],
+        "noise_var": [reals(0, None, closed="neither"), None],
+        "max_iter": [integers(1)],
+        "tol": [reals(0)],
+        "prune": [reals(0, 1, closed="left"), None],
+        "block": [reals(0), "array-like", None],
+    }
+
+    def __init__(self, method: str = "svd", *, noise_var: Optional[float] = None, max_iter: int = 150,
                  tol: float = 1e-4, prune: Optional[float] = None, block: Any = None, random_state: Any = None,
-                 device: Any = "auto", dtype: Any = "float64", verbose: int = 0):
+                 device: Any = "auto", dtype: Any = "float64", verbose: int = 1):
         self.method = method
         self.noise_var = noise_var
         self.max_iter = max_iter
@@ -382,17 +423,18 @@ class KroneckerSBL(RegressorMixin, BaseEstimator):
             after conversion to ``dtype``), or the fit overflows (a
             :class:`~tensorkit.validation.NonFiniteResultError` naming the likely cause).
         """
-        self._validate_params()
+        setup = self._fit_setup(default_dtype=torch.float64)
         if y is None:
             raise ValueError("KroneckerSBL requires y to be passed, but the target y is None.")
-        factors, target = self._check_data(X, y, reset=True)
+        factors, target = self._check_data(X, y, reset=True, device=setup.device, real=setup.dtype)
         self._factor_columns = [int(f.shape[1]) for f in factors]
         if self.method == "classic" and len(factors) > 1:
             factors = [_dense_kron(factors)]
         overflow = _overflow_hint(factors[0].dtype)
         try:
-            result = kronecker_sbl(factors, target, self.method, self.noise_var, self.max_iter, self.tol,
-                                   self.prune, self.block, self.verbose)
+            result = kronecker_sbl(factors, target, method=self.method, noise_var=self.noise_var,
+                                   max_iter=self.max_iter, tol=self.tol, prune=self.prune, block=self.block,
+                                   verbose=self.verbose)
         except torch.linalg.LinAlgError as error:
             raise ValueError(f"KroneckerSBL ({self.method}) failed: {str(error).rstrip('.')}; likely cause: "
                              f"{overflow}") from error
@@ -420,7 +462,8 @@ class KroneckerSBL(RegressorMixin, BaseEstimator):
             overflows (a :class:`~tensorkit.validation.NonFiniteResultError`).
         """
         check_is_fitted(self, "coef_")
-        factors, _ = self._check_data(X, None, reset=False)
+        factors, _ = self._check_data(X, None, reset=False, device=backend.resolve_device(self.device),
+                                      real=backend.resolve_dtype(self.dtype, default=torch.float64))
         columns = [int(f.shape[1]) for f in factors]
         if columns != self._factor_columns:
             raise ValueError(
@@ -437,21 +480,12 @@ class KroneckerSBL(RegressorMixin, BaseEstimator):
         first = X[0] if isinstance(X, (list, tuple)) else X
         return backend.to_output(prediction, like=first)
 
-    def _validate_params(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}; got {self.method!r}")
-        if self.noise_var is not None and not (_is_real(self.noise_var) and np.isfinite(self.noise_var)
-                                               and self.noise_var > 0):
-            raise ValueError(f"noise_var must be None or a positive number; got {self.noise_var!r}")
-        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, (int, np.integer)) or self.max_iter < 1:
-            raise ValueError(f"max_iter must be a positive int; got {self.max_iter!r}")
-        if not (_is_real(self.tol) and self.tol >= 0):
-            raise ValueError(f"tol must be a non-negative number; got {self.tol!r}")
-        if self.prune is not None and not (_is_real(self.prune) and 0 <= self.prune < 1):
-            raise ValueError(f"prune must be None or in [0, 1); got {self.prune!r}")
+    def _check_param_combinations(self) -> None:
         if self.block is not None and self.method == "svd":
             raise ValueError("block (pattern coupling) needs method='am' or 'classic'; the SVD update has no "
                              "non-negative least-squares step to couple")
+        if self.block is not None and not np.isscalar(self.block):
+            _coupling_betas(self.block, len(self.block))  # each coupling a non-negative number or None
 
     @staticmethod
     def _as_factor_list(X: Any, y: Any) -> list:
@@ -464,14 +498,13 @@ class KroneckerSBL(RegressorMixin, BaseEstimator):
         _check_design_matrix(X, y)
         return [X]  # one design matrix (a nested list is one too)
 
-    def _check_data(self, X: Any, y: Any, reset: bool) -> tuple[list, Optional[torch.Tensor]]:
-        """Factors (and target) as tensors of one dtype on the estimator's device.
+    def _check_data(self, X: Any, y: Any, reset: bool, device: torch.device,
+                    real: torch.dtype) -> tuple[list, Optional[torch.Tensor]]:
+        """Factors (and target) as tensors on ``device``, in ``real`` or its complex counterpart.
 
         One real design matrix goes through scikit-learn's ``validate_data`` (its messages, its
         ``n_features_in_``); factor lists and complex data are checked here.
         """
-        device = backend.resolve_device(self.device)
-        real = backend.resolve_dtype(self.dtype)
         factors = self._as_factor_list(X, y)
         plain = factors[0] is X and not backend.is_torch(X) and not _is_complex(X) \
             and (y is None or not _is_complex(y))

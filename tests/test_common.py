@@ -149,3 +149,130 @@ def test_dsl_recommender_clone_pickle_and_grid_search():
     scores = search.cv_results_["mean_test_score"]
     assert np.all((scores > 0) & (scores <= 1))  # accuracy itself is tested in tests/recsys/test_dsl.py
     assert search.best_estimator_.n_active_parameters_ <= search.best_estimator_.n_parameters_
+
+
+# -- the shared contract (tensorkit.base.TorchEstimator) ------------------------------------------
+
+def dsl_recommender():
+    from recsys import DSLRecommender
+
+    return DSLRecommender(n_factors=8, density=0.5, n_epochs=2, update_interval=2, random_state=0, device="cpu",
+                          verbose=0)
+
+
+CONTRACT_ESTIMATORS = ESTIMATORS + [dsl_recommender()]
+
+
+def contract_fit_data(estimator):
+    """Fit arguments and an output that depends on everything fitted: ``(fit_args, output(fitted))``."""
+    from recsys import DSLRecommender
+
+    if isinstance(estimator, DSLRecommender):
+        from recsys import make_low_rank_interactions
+
+        data = make_low_rank_interactions(n_users=60, n_items=40, rank=3, interactions_per_user=8, random_state=0)
+        return (np.stack([data.users, data.items], axis=1),), lambda fitted: fitted.recommend(k=5)
+    fit_args, method, X = fit_data(estimator)
+    return fit_args, lambda fitted: getattr(fitted, method)(X)
+
+
+def contract_id(estimator):
+    return type(estimator).__name__
+
+
+class _NotAValidValue:
+    """A value that satisfies no declared constraint (not a number, string, type, callable or array)."""
+
+    def __repr__(self):
+        return "<not a valid value>"
+
+
+@pytest.mark.parametrize("estimator", CONTRACT_ESTIMATORS, ids=contract_id)
+def test_estimator_is_built_on_the_shared_base(estimator):
+    from tensorkit.base import TorchEstimator
+
+    assert isinstance(estimator, TorchEstimator)
+    assert "_validate_params" not in vars(type(estimator)), "declare _parameter_constraints instead"
+    assert set(estimator._parameter_constraints) == set(estimator.get_params(deep=False))
+    assert type(estimator)().verbose == 1
+
+
+@pytest.mark.parametrize("estimator", CONTRACT_ESTIMATORS, ids=contract_id)
+def test_parameters_are_keyword_only_after_the_first(estimator):
+    import inspect
+
+    parameters = list(inspect.signature(type(estimator).__init__).parameters.values())[1:]
+    positional = [p.name for p in parameters if p.kind is not inspect.Parameter.KEYWORD_ONLY]
+    assert len(positional) <= 1, positional
+    with pytest.raises(TypeError):
+        type(estimator)(*[p.default for p in parameters[:2]])
+
+
+@pytest.mark.parametrize("estimator", CONTRACT_ESTIMATORS, ids=contract_id)
+def test_every_parameter_error_names_the_parameter(estimator):
+    from tensorkit.base import InvalidParameterError
+
+    fit_args, _ = contract_fit_data(estimator)
+    for name in estimator.get_params(deep=False):
+        bad = clone(estimator).set_params(**{name: _NotAValidValue()})
+        with pytest.raises(InvalidParameterError, match=f"'{name}' parameter of {type(estimator).__name__}"):
+            bad.fit(*fit_args)
+
+
+@pytest.mark.parametrize("estimator", CONTRACT_ESTIMATORS, ids=contract_id)
+def test_same_seed_same_result_and_history(estimator):
+    fit_args, output = contract_fit_data(estimator)
+    first = clone(estimator).set_params(random_state=0).fit(*fit_args)
+    second = clone(estimator).set_params(random_state=0).fit(*fit_args)
+    np.testing.assert_array_equal(output(first), output(second))
+    assert isinstance(first.history_, list) and all(isinstance(record, dict) for record in first.history_)
+
+
+def fitted_tensors(value, seen=None):
+    """Every tensor reachable from a fitted estimator's attributes (modules' parameters included)."""
+    seen = set() if seen is None else seen
+    if id(value) in seen:
+        return
+    seen.add(id(value))
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, torch.nn.Module):
+        yield from value.parameters()
+        yield from value.buffers()
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from fitted_tensors(item, seen)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from fitted_tensors(item, seen)
+    elif hasattr(value, "__dict__") and not isinstance(value, type) and type(value).__module__.split(".")[0] in (
+            "tensorkit", "graphkit", "recsys"):
+        yield from fitted_tensors(vars(value), seen)
+
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("estimator", CONTRACT_ESTIMATORS, ids=contract_id)
+def test_a_pickle_from_any_device_loads_on_the_cpu(estimator, device):
+    fit_args, output = contract_fit_data(estimator)
+    fitted = clone(estimator).set_params(device=device).fit(*fit_args)
+    payload = pickle.dumps(fitted)
+    restored = pickle.loads(payload)
+    devices = {tensor.device.type for tensor in fitted_tensors(vars(restored))}
+    assert devices <= {"cpu"}, devices
+    restored.set_params(device="cpu")
+    np.testing.assert_allclose(np.asarray(output(restored), dtype=float), np.asarray(output(fitted), dtype=float),
+                               rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("estimator", [e for e in CONTRACT_ESTIMATORS if hasattr(e, "transform")], ids=contract_id)
+def test_transformers_name_their_output_columns(estimator):
+    pandas = pytest.importorskip("pandas")
+    fit_args, _ = contract_fit_data(estimator)
+    fitted = clone(estimator).set_output(transform="pandas")
+    frame = fitted.fit_transform(*fit_args)
+    assert isinstance(frame, pandas.DataFrame)
+    assert list(frame.columns) == list(fitted.get_feature_names_out())
+    assert frame.shape[1] == len(set(frame.columns))

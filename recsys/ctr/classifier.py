@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import copy
-import numbers
 import time
 import warnings
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import ClassifierMixin
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from recsys.ctr.models import MODELS, CTRModel, build_model
 from recsys.ctr.schema import CTRInputs, CTRPreprocessor, Schema
 from tensorkit import backend
-from tensorkit._utils import progress
+from tensorkit.base import StrOptions, TorchEstimator, integers, reals
+from tensorkit.utils import progress
 from tensorkit.validation import check_finite_result, reject_complex
 
 __all__ = ["CTRClassifier", "check_click_labels"]
@@ -62,7 +63,14 @@ def check_click_labels(y: Any, n_samples: Optional[int] = None) -> np.ndarray:
     return labels.astype(np.int64)
 
 
-class CTRClassifier(ClassifierMixin, BaseEstimator):
+class _ModelNames(StrOptions):
+    """The model names of :data:`recsys.ctr.models.MODELS`, in any case (``"DeepFM"`` is ``"deepfm"``)."""
+
+    def is_satisfied_by(self, val: Any) -> bool:
+        return isinstance(val, str) and val.lower() in self.options
+
+
+class CTRClassifier(ClassifierMixin, TorchEstimator):
     """Click-through-rate prediction with DNN, DeepFM, DCN or DCN-V2 on a field schema.
 
     ``fit`` learns the field transforms (:class:`~recsys.ctr.CTRPreprocessor`) on the training rows,
@@ -101,11 +109,12 @@ class CTRClassifier(ClassifierMixin, BaseEstimator):
     init_std : float, default=0.01
         Standard deviation of the embeddings' initialisation.
     random_state : None, int or RandomState, default=None
-        Seeds the split, the initialisation and the batch order.
+        Seeds the split, the initialisation and the batch order (one random source, drawn from in
+        that order).
     device : str or torch.device, default="auto"
     dtype : str or torch.dtype, default="float32"
-    verbose : int, default=0
-        Show a progress bar over the epochs.
+    verbose : int, default=1
+        A progress bar over the epochs: 0 none, 1 once training has run 2 seconds, 2 at once.
 
     Attributes
     ----------
@@ -132,7 +141,7 @@ class CTRClassifier(ClassifierMixin, BaseEstimator):
     Examples
     --------
     >>> from recsys import CTRClassifier
-    >>> from recsys.data import make_criteo_like
+    >>> from recsys.datasets import make_criteo_like
     >>> frame = make_criteo_like(n_samples=4000, n_dense=2, n_categorical=4, random_state=0)
     >>> X, y = frame.drop(columns="label"), frame["label"]
     >>> clf = CTRClassifier(embed_dim=4, hidden=(16,), max_epochs=3, random_state=0, device="cpu").fit(X, y)
@@ -140,12 +149,30 @@ class CTRClassifier(ClassifierMixin, BaseEstimator):
     (2, 2)
     """
 
-    def __init__(self, model: str = "deepfm", embed_dim: int = 16, hidden: tuple = (400, 400, 400),
+    _parameter_constraints: dict = {
+        **TorchEstimator._parameter_constraints,
+        "model": [_ModelNames(set(MODELS))],
+        "embed_dim": [integers(1)],
+        "hidden": ["array-like"],
+        "cross_layers": [integers(1)],
+        "dropout": [reals(0, 1, closed="left")],
+        "schema": [Schema, dict, None],
+        "min_frequency": [integers(1)],
+        "batch_size": [integers(1)],
+        "max_epochs": [integers(1)],
+        "learning_rate": [reals(0, None, closed="neither")],
+        "weight_decay": [reals(0, None)],
+        "validation_fraction": [reals(0, 1, closed="left")],
+        "patience": [integers(1)],
+        "init_std": [reals(0, None)],
+    }
+
+    def __init__(self, model: str = "deepfm", *, embed_dim: int = 16, hidden: tuple = (400, 400, 400),
                  cross_layers: int = 3, dropout: float = 0.0, schema: Any = None, min_frequency: int = 1,
                  batch_size: int = 1024, max_epochs: int = 10, learning_rate: float = 1e-3,
                  weight_decay: float = 0.0, validation_fraction: float = 0.1, patience: int = 2,
                  init_std: float = 0.01, random_state: Any = None, device: Any = "auto", dtype: Any = "float32",
-                 verbose: int = 0):
+                 verbose: int = 1):
         self.model = model
         self.embed_dim = embed_dim
         self.hidden = hidden
@@ -180,53 +207,35 @@ class CTRClassifier(ClassifierMixin, BaseEstimator):
         -------
         self
         """
-        self._validate_params()
+        setup = self._fit_setup()
         X = self._check_X(X, reset=True)
         labels = check_click_labels(y, _n_rows(X))
-        device = backend.resolve_device(self.device)
-        dtype = backend.resolve_dtype(self.dtype)
-        rng = backend.check_random_state(self.random_state)
         n = labels.shape[0]
         n_val = int(np.floor(self.validation_fraction * n))
         if n_val < 1 or n - n_val < 1:
             n_val = 0
-        order = rng.numpy.permutation(n)
+        order = setup.random.numpy.permutation(n)
         train_idx, val_idx = np.sort(order[n_val:]), np.sort(order[:n_val])
         frame = _frame(X)
-        self.preprocessor_ = CTRPreprocessor(self.schema, self.min_frequency).fit(_rows(frame, train_idx))
+        self.preprocessor_ = CTRPreprocessor(self.schema, min_frequency=self.min_frequency).fit(
+            _rows(frame, train_idx))
         self.schema_ = self.preprocessor_.schema_
         inputs = self.preprocessor_.transform(frame)
         self.model_ = build_model(self.model, self.preprocessor_.n_dense_, self.preprocessor_.cardinalities_,
                                   self.embed_dim, self.hidden, self.cross_layers, self.dropout, self.init_std,
-                                  random_state=int(rng.numpy.randint(2**31 - 1))).to(device=device, dtype=dtype)
+                                  random_state=setup.random.spawn_seed()).to(device=setup.device, dtype=setup.dtype)
         self.classes_ = np.array([0, 1])
         self.history_, self.best_epoch_ = train_ctr_model(
             self.model_, inputs.subset(train_idx), labels[train_idx],
             inputs.subset(val_idx) if n_val else None, labels[val_idx] if n_val else None,
             batch_size=self.batch_size, max_epochs=self.max_epochs, learning_rate=self.learning_rate,
-            weight_decay=self.weight_decay, patience=self.patience, rng=rng.numpy, verbose=self.verbose)
+            weight_decay=self.weight_decay, patience=self.patience, random_state=setup.random.numpy,
+            progress_bar=self._progress)
         return self
 
-    def _validate_params(self) -> None:
-        if not isinstance(self.model, str) or self.model.lower() not in MODELS:
-            raise ValueError(f"model must be one of {sorted(MODELS)}; got {self.model!r}")
-        for name in ("embed_dim", "batch_size", "max_epochs", "cross_layers", "patience"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive int; got {value!r}")
-        if isinstance(self.hidden, (str, bytes)) or not all(
-                isinstance(h, (int, np.integer)) and not isinstance(h, bool) and h > 0 for h in self.hidden):
+    def _check_param_combinations(self) -> None:
+        if not all(isinstance(h, (int, np.integer)) and not isinstance(h, bool) and h > 0 for h in self.hidden):
             raise ValueError(f"hidden must be a tuple of positive ints; got {self.hidden!r}")
-        if not (_is_finite_real(self.learning_rate) and self.learning_rate > 0):
-            raise ValueError(f"learning_rate must be a positive finite number; got {self.learning_rate!r}")
-        for name in ("weight_decay", "init_std"):
-            value = getattr(self, name)
-            if not (_is_finite_real(value) and value >= 0):
-                raise ValueError(f"{name} must be a non-negative finite number; got {value!r}")
-        for name in ("dropout", "validation_fraction"):
-            value = getattr(self, name)
-            if not (_is_finite_real(value) and 0 <= value < 1):
-                raise ValueError(f"{name} must be a number in [0, 1); got {value!r}")
         if self.schema is not None:
             Schema.coerce(self.schema)
 
@@ -296,14 +305,6 @@ class CTRClassifier(ClassifierMixin, BaseEstimator):
             self.model_.to(device)
         return self.model_
 
-    # -- persistence ------------------------------------------------------------------------
-    def __getstate__(self) -> dict:
-        """Pickle the module from the CPU, so a model trained on a GPU loads on a machine without one."""
-        state = self.__dict__.copy()
-        if "model_" in state and _module_device(state["model_"]).type != "cpu":
-            state["model_"] = copy.deepcopy(state["model_"]).to("cpu")
-        return state
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = False
@@ -312,10 +313,6 @@ class CTRClassifier(ClassifierMixin, BaseEstimator):
         tags.input_tags.categorical = True
         tags.input_tags.string = True
         return tags
-
-
-def _is_finite_real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and bool(np.isfinite(value))
 
 
 def _n_rows(X: Any) -> int:
@@ -384,8 +381,8 @@ def _warn_if_one_class(labels: np.ndarray, part: str) -> bool:
 def train_ctr_model(model: torch.nn.Module, train: CTRInputs, y_train: np.ndarray,
                     val: Optional[CTRInputs] = None, y_val: Optional[np.ndarray] = None, *,
                     batch_size: int = 1024, max_epochs: int = 10, learning_rate: float = 1e-3,
-                    weight_decay: float = 0.0, patience: int = 2, rng: Any = None, verbose: int = 0,
-                    desc: str = "CTR training") -> tuple:
+                    weight_decay: float = 0.0, patience: int = 2, random_state: Any = None, verbose: int = 0,
+                    desc: str = "CTR training", progress_bar: Optional[Callable] = None) -> tuple:
     """Adam on the binary cross-entropy, early stopping on the validation log loss.
 
     Used by :meth:`CTRClassifier.fit` and by the fine-tuning step of :func:`recsys.ctr.compress`.
@@ -393,6 +390,22 @@ def train_ctr_model(model: torch.nn.Module, train: CTRInputs, y_train: np.ndarra
 
     Labels of one class train only the base rate and make the AUC undefined: a ``UserWarning`` says
     so (and ``val_auc`` is then left out of the history).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Trained in place, on the device and in the dtype of its parameters.
+    train, val : CTRInputs
+        Encoded training and (optional) validation rows.
+    y_train, y_val : ndarray of 0/1
+    batch_size, max_epochs, learning_rate, weight_decay, patience
+        As in :class:`CTRClassifier`.
+    random_state : None, int or RandomState
+        The batch order of every epoch (one permutation per epoch, drawn in turn).
+    verbose : int, default=0
+        The progress bar over the epochs (:func:`tensorkit.utils.progress`), titled ``desc``.
+    progress_bar : callable, optional
+        ``progress_bar(iterable, total=..., desc=...)`` in place of that bar (an estimator's ``_progress``).
 
     Returns
     -------
@@ -411,7 +424,7 @@ def train_ctr_model(model: torch.nn.Module, train: CTRInputs, y_train: np.ndarra
 
     if not _warn_if_one_class(y_train, "training") and val is not None and len(val):
         _warn_if_one_class(y_val, "validation")
-    rng = np.random.RandomState(0) if rng is None else rng
+    rng = check_random_state(random_state)   # NumPy only: a torch generator would take a draw from it
     device = _module_device(model)
     dtype = next(model.parameters()).dtype
     dense = torch.as_tensor(train.dense, device=device).to(dtype)
@@ -431,7 +444,9 @@ def train_ctr_model(model: torch.nn.Module, train: CTRInputs, y_train: np.ndarra
     history: list = []
     best_loss, best_epoch, best_state, waited = np.inf, 0, None, 0
     n = labels.shape[0]
-    bar = progress(range(1, max_epochs + 1), verbose=verbose, desc=desc)
+    epochs = range(1, max_epochs + 1)
+    bar = progress(epochs, verbose=verbose, desc=desc) if progress_bar is None else \
+        progress_bar(epochs, total=max_epochs, desc=desc)
     for epoch in bar:
         started = time.perf_counter()
         model.train()

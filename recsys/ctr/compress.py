@@ -38,19 +38,20 @@ Examples
 >>> model = DNN(n_dense=2, cardinalities=(50, 40), embed_dim=8, hidden=(32, 16), random_state=0)
 >>> rng = np.random.default_rng(0)
 >>> X = CTRInputs(rng.random((500, 2), dtype=np.float32), np.stack([rng.integers(0, 50, 500), rng.integers(0, 40, 500)], 1))
->>> small, report = compress(model, X, ranks={"embeddings": 3, "mlp.linear0": 8})
->>> type(small).__name__, report["ranks"]
+>>> small = compress(model, X, ranks={"embeddings": 3, "mlp.linear0": 8})
+>>> type(small).__name__, small.compression_["ranks"]
 ('DNN', {'embeddings.0': 3, 'embeddings.1': 3, 'mlp.linear0': 8})
->>> report["params_after"] < report["params_before"]
+>>> small.compression_["params_after"] < small.compression_["params_before"]
 True
+
+:func:`recsys.ctr.evaluate_compression` reports the sizes, and the AUC, log loss and latency on
+held-out data, of the compressed model next to the original.
 """
 
 from __future__ import annotations
 
 import copy
 import numbers
-import statistics
-import time
 import warnings
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
@@ -61,13 +62,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from recsys.ctr.classifier import CTRClassifier, check_click_labels, predict_logits, train_ctr_model
+from recsys.ctr.evaluation import _model_parts, count_bytes, count_parameters
 from recsys.ctr.models import CTRModel
-from recsys.ctr.schema import CTRInputs
-from tensorkit import backend
-from tensorkit.validation import check_finite_result, reject_complex
+from recsys.ctr.schema import as_inputs
+from tensorkit.validation import check_finite_result
 
-__all__ = ["LowRankEmbedding", "LowRankLinear", "compress", "count_bytes", "count_parameters",
-           "measure_latency", "output_statistics"]
+__all__ = ["LowRankEmbedding", "LowRankLinear", "compress", "output_statistics"]
 
 METHODS = ("afm", "svd")
 TARGETS = ("embeddings", "mlp", "cross")
@@ -154,52 +154,6 @@ class LowRankEmbedding(nn.Module):
 
 
 # ------------------------------------------------------------------------------------------------
-# Sizes and latency
-
-
-def count_parameters(module: nn.Module) -> int:
-    """Parameters of ``module`` (trainable or not)."""
-    return int(sum(p.numel() for p in module.parameters()))
-
-
-def count_bytes(module: nn.Module) -> int:
-    """Bytes of the parameters and buffers of ``module``."""
-    tensors = list(module.parameters()) + list(module.buffers())
-    return int(sum(t.numel() * t.element_size() for t in tensors))
-
-
-def measure_latency(model: nn.Module, inputs: CTRInputs, batch_size: int, min_time: float = 0.2,
-                    min_repeats: int = 5, warmup: int = 2) -> float:
-    """Median seconds of one forward pass over ``batch_size`` rows, on the CPU, in inference mode.
-
-    The rows are taken from ``inputs`` (cycled when there are fewer); a CPU copy of ``model`` is
-    timed with the number of torch threads in force.
-    """
-    cpu_model = copy.deepcopy(model).to("cpu").eval()
-    n = len(inputs)
-    if n == 0:
-        raise ValueError("latency needs at least one input row")
-    take = np.arange(batch_size) % n
-    dtype = next(cpu_model.parameters()).dtype
-    dense = torch.as_tensor(inputs.dense[take]).to(dtype)
-    cats = torch.as_tensor(inputs.categorical[take])
-    times = []
-    with torch.inference_mode():
-        for _ in range(warmup):
-            cpu_model(dense, cats)
-        total = 0.0
-        while len(times) < min_repeats or total < min_time:
-            started = time.perf_counter()
-            cpu_model(dense, cats)
-            elapsed = time.perf_counter() - started
-            times.append(elapsed)
-            total += elapsed
-            if len(times) >= 1000:
-                break
-    return float(statistics.median(times))
-
-
-# ------------------------------------------------------------------------------------------------
 # Calibration statistics
 
 
@@ -228,25 +182,6 @@ class _Moments:
         return self.shift + m, self.s2 / self.count - torch.outer(m, m)
 
 
-def _encoded(inputs: Any) -> CTRInputs:
-    if isinstance(inputs, CTRInputs):
-        return inputs
-    if isinstance(inputs, (tuple, list)) and len(inputs) == 2:
-        for name, part in zip(("dense", "categorical"), inputs):
-            reject_complex(part, f"the {name} inputs")
-        dense, cats = (backend.to_numpy(part) for part in inputs)
-        dense = np.asarray(dense, dtype=np.float32)
-        cats = np.asarray(cats)
-        if dense.ndim != 2 or cats.ndim != 2 or dense.shape[0] != cats.shape[0]:
-            raise ValueError(f"encoded inputs must be (dense (n, n_dense), categorical (n, n_categorical)); "
-                             f"got shapes {dense.shape} and {cats.shape}")
-        if cats.size and (cats.dtype.kind not in "iu" or cats.min() < 0):
-            raise ValueError("categorical inputs must be non-negative integer indices")
-        return CTRInputs(dense, cats.astype(np.int64))
-    raise TypeError("a torch CTR model takes encoded inputs: CTRInputs or a (dense, categorical) pair "
-                    "(CTRClassifier.encode gives them); raw rows need the fitted CTRClassifier")
-
-
 def output_statistics(model: CTRModel, inputs: Any, layers: Sequence[str], batch_size: int = 4096) -> dict:
     """Mean and covariance of the outputs of the named modules over ``inputs``.
 
@@ -257,7 +192,7 @@ def output_statistics(model: CTRModel, inputs: Any, layers: Sequence[str], batch
     -------
     dict of str to (mean, covariance)
     """
-    inputs = _encoded(inputs)
+    inputs = as_inputs(inputs)
     modules = dict(model.named_modules())
     moments = {}
     hooks = []
@@ -590,14 +525,15 @@ def _build(model: CTRModel, targets: list, ranks: dict, method: str, fold: bool,
 # The entry point
 
 
-def compress(model: Any, X_calibration: Any = None, method: str = "afm", ranks: Any = None,
-             ratio: Optional[float] = None, targets: Sequence[str] = ("embeddings", "mlp"), fold: bool = True, *,
-             y_calibration: Any = None, X_eval: Any = None, y_eval: Any = None, activation: Optional[str] = None,
-             finetune_epochs: int = 0, finetune_learning_rate: float = 1e-4, batch_size: Optional[int] = None,
-             latency_batches: Sequence[int] = (1, 4096), random_state: Any = None, verbose: int = 0):
+def compress(model: Any, X_calibration: Any = None, *, method: str = "afm", ranks: Any = None,
+             ratio: Optional[float] = None, targets: Sequence[str] = ("embeddings", "mlp"), fold: bool = True,
+             y_calibration: Any = None, activation: Optional[str] = None, finetune_epochs: int = 0,
+             finetune_learning_rate: float = 1e-4, batch_size: Optional[int] = None, random_state: Any = None,
+             verbose: int = 0) -> Any:
     """Compress a CTR model by Atomic Feature Mimicking (AFM) or weight SVD (Yu et al., KDD 2024).
 
-    See the module docstring for the method.
+    See the module docstring for the method; :func:`recsys.ctr.evaluate_compression` measures the
+    result (sizes, AUC, log loss, latency) next to the original.
 
     Parameters
     ----------
@@ -619,31 +555,26 @@ def compress(model: Any, X_calibration: Any = None, method: str = "afm", ranks: 
         Fold embedding up-projections into the first MLP layer where nothing sits in between (DNN).
     y_calibration : array-like of 0/1, optional
         Labels of ``X_calibration``, needed for fine-tuning.
-    X_eval, y_eval : optional
-        Held-out data: the report then has AUC, log loss and CPU latency before and after.
     activation : None or "relu", default=None
         Activation between the two factors of each compressed linear layer (needs fine-tuning).
     finetune_epochs : int, default=0
         Epochs of Adam on ``(X_calibration, y_calibration)`` after compression.
     finetune_learning_rate : float, default=1e-4
     batch_size : int, optional
-        For calibration, fine-tuning and evaluation (default: the classifier's, or 4096).
-    latency_batches : sequence of int, default=(1, 4096)
-        Batch sizes of the latency measurement.
-    random_state : None or int
+        For calibration and fine-tuning (default: the classifier's, at least 1024, or 4096).
+    random_state : None, int or RandomState
         Batch order of fine-tuning.
     verbose : int, default=0
+        A progress bar over the fine-tuning epochs.
 
     Returns
     -------
     compressed : same kind as ``model``
-        A fitted CTRClassifier with the smaller module, or the smaller module; the original is unchanged.
-    report : dict
-        ``method``, ``targets``, ``ranks`` (compressed layer -> rank), ``params_before``,
-        ``params_after``, ``bytes_before``, ``bytes_after``, ``ratio`` (achieved); with fine-tuning
-        ``finetune_history``; with ``X_eval``/``y_eval`` also ``auc_before``, ``auc_after``,
-        ``logloss_before``, ``logloss_after``, ``latency_before`` and ``latency_after``
-        (dict batch size -> median seconds on the CPU).
+        A fitted CTRClassifier with the smaller module, or the smaller module; the original is
+        unchanged. Its attribute ``compression_`` (on the classifier and on its module) records
+        ``method``, ``targets``, ``ranks`` (compressed layer -> rank), ``folded``, ``activation``,
+        with fine-tuning ``finetune_history``, and the sizes ``params_before``, ``params_after``,
+        ``bytes_before``, ``bytes_after`` and ``ratio`` (achieved).
 
     Raises
     ------
@@ -653,10 +584,54 @@ def compress(model: Any, X_calibration: Any = None, method: str = "afm", ranks: 
         :class:`tensorkit.validation.NonFiniteResultError` when a weight of the compressed model is not
         finite (or fine-tuning diverges).
     TypeError
-        Complex calibration or evaluation inputs.
+        Complex calibration inputs, or a model that is neither a fitted CTRClassifier nor a CTRModel.
     """
-    from recsys.metrics import log_loss, roc_auc
+    targets = _check_arguments(method, ranks, ratio, targets, activation, finetune_epochs, finetune_learning_rate)
+    module, encode, batch_size = _model_parts(model, batch_size)
+    if (method == "afm" or finetune_epochs > 0) and X_calibration is None:
+        raise ValueError("X_calibration is needed for method='afm' and for fine-tuning (the training set, "
+                         "or a sample of it)")
+    calibration = encode(X_calibration) if X_calibration is not None else None
+    if calibration is not None and len(calibration) == 0:
+        raise ValueError("X_calibration has no rows")
+    labels = check_click_labels(y_calibration, len(calibration)) if finetune_epochs > 0 else None
 
+    was_training = module.training
+    module.eval()
+    found = _targets(module, targets)
+    if not found:
+        raise ValueError(f"the model has no layer to compress among targets {tuple(targets)}")
+    stats = output_statistics(module, calibration, [t.name for t in found], batch_size) if method == "afm" else None
+    _spectra(module, found, method, stats)
+    before = count_parameters(module)
+    chosen = _ranks_given(found, ranks) if ranks is not None else \
+        _ranks_from_ratio(module, found, float(ratio), method, fold, before)
+    small = _build(module, found, chosen, method, fold, stats, activation)
+    module.train(was_training)
+
+    record: dict = {"method": method, "targets": tuple(targets),
+                    "ranks": dict(sorted(chosen.items(), key=lambda kv: _order(kv[0]))),
+                    "folded": bool(fold and _can_fold(module) and any(n.startswith("embeddings") for n in chosen)),
+                    "activation": activation}
+    if finetune_epochs > 0:
+        record["finetune_history"], _ = train_ctr_model(
+            small, calibration, labels, batch_size=batch_size, max_epochs=finetune_epochs,
+            learning_rate=finetune_learning_rate, random_state=random_state, verbose=verbose, desc="fine-tuning")
+    small.eval()
+    for name, parameter in small.named_parameters():
+        check_finite_result(parameter.detach(), f"the compressed model's {name}",
+                            "the model or the calibration data hold values too large for the output "
+                            "statistics (check X_calibration and the model's weights)")
+    record.update(params_before=before, params_after=count_parameters(small), bytes_before=count_bytes(module),
+                  bytes_after=count_bytes(small))
+    record["ratio"] = record["params_before"] / record["params_after"]
+    small.compression_ = record
+    return small if isinstance(model, CTRModel) else _with_module(model, small)
+
+
+def _check_arguments(method: str, ranks: Any, ratio: Any, targets: Any, activation: Any, finetune_epochs: Any,
+                     finetune_learning_rate: Any) -> tuple:
+    """The checked ``targets`` (a tuple), or a ``ValueError`` naming the argument that is wrong."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}; got {method!r}")
     if isinstance(targets, str):
@@ -677,74 +652,13 @@ def compress(model: Any, X_calibration: Any = None, method: str = "afm", ranks: 
         raise ValueError(f"finetune_learning_rate must be a positive finite number; got {finetune_learning_rate!r}")
     if activation is not None and finetune_epochs == 0:
         warnings.warn("activation between the factors changes the layer's function; without fine-tuning "
-                      "(finetune_epochs > 0) the compressed model is not a PCA reconstruction", UserWarning)
+                      "(finetune_epochs > 0) the compressed model is not a PCA reconstruction", UserWarning,
+                      stacklevel=3)
+    return tuple(targets)
 
-    classifier = model if isinstance(model, CTRClassifier) else None
-    if classifier is not None:
-        module = classifier.module()
-        encode = classifier.encode
-        batch_size = batch_size or max(classifier.batch_size, 1024)
-    elif isinstance(model, CTRModel):
-        module = model
-        encode = _encoded
-        batch_size = batch_size or 4096
-    else:
-        raise TypeError(f"model must be a fitted CTRClassifier or a recsys.ctr CTRModel; got {type(model).__name__}")
-    needs_calibration = method == "afm" or finetune_epochs > 0
-    if needs_calibration and X_calibration is None:
-        raise ValueError("X_calibration is needed for method='afm' and for fine-tuning (the training set, "
-                         "or a sample of it)")
-    calibration = encode(X_calibration) if X_calibration is not None else None
-    if calibration is not None and len(calibration) == 0:
-        raise ValueError("X_calibration has no rows")
-    labels = None
-    if finetune_epochs > 0:
-        labels = check_click_labels(y_calibration, len(calibration))
 
-    was_training = module.training
-    module.eval()
-    found = _targets(module, targets)
-    if not found:
-        raise ValueError(f"the model has no layer to compress among targets {tuple(targets)}")
-    stats = output_statistics(module, calibration, [t.name for t in found], batch_size) if method == "afm" else None
-    _spectra(module, found, method, stats)
-    before = count_parameters(module)
-    chosen = _ranks_given(found, ranks) if ranks is not None else \
-        _ranks_from_ratio(module, found, float(ratio), method, fold, before)
-    small = _build(module, found, chosen, method, fold, stats, activation)
-    module.train(was_training)
-
-    report: dict = {"method": method, "targets": tuple(targets), "ranks": dict(sorted(chosen.items(),
-                                                                                         key=lambda kv: _order(kv[0]))),
-                    "folded": bool(fold and _can_fold(module) and any(n.startswith("embeddings") for n in chosen)),
-                    "activation": activation}
-    if finetune_epochs > 0:
-        rng = backend.check_random_state(random_state).numpy
-        history, _ = train_ctr_model(small, calibration, labels, batch_size=batch_size, max_epochs=finetune_epochs,
-                                     learning_rate=finetune_learning_rate, rng=rng, verbose=verbose,
-                                     desc="fine-tuning")
-        report["finetune_history"] = history
-    small.eval()
-    for name, parameter in small.named_parameters():
-        check_finite_result(parameter.detach(), f"the compressed model's {name}",
-                            "the model or the calibration data hold values too large for the output "
-                            "statistics (check X_calibration and the model's weights)")
-    report.update(params_before=before, params_after=count_parameters(small), bytes_before=count_bytes(module),
-                  bytes_after=count_bytes(small))
-    report["ratio"] = report["params_before"] / report["params_after"]
-    if (X_eval is None) != (y_eval is None):
-        raise ValueError("give both X_eval and y_eval, or neither")
-    if X_eval is not None:
-        held_out = encode(X_eval)
-        truth = check_click_labels(y_eval, len(held_out))
-        for tag, net in (("before", module), ("after", small)):
-            logits = predict_logits(net, held_out, batch_size)
-            prob = torch.sigmoid(logits.to(torch.float64))
-            report[f"auc_{tag}"] = roc_auc(truth, logits) if 0 < truth.sum() < truth.shape[0] else float("nan")
-            report[f"logloss_{tag}"] = log_loss(truth, prob)
-            report[f"latency_{tag}"] = {int(b): measure_latency(net, held_out, int(b)) for b in latency_batches}
-    if classifier is None:
-        return small, report
+def _with_module(classifier: CTRClassifier, small: CTRModel) -> CTRClassifier:
+    """A fitted copy of ``classifier`` (same parameters and fitted state) around the module ``small``."""
     from sklearn.base import clone
 
     compressed = clone(classifier)
@@ -752,8 +666,8 @@ def compress(model: Any, X_calibration: Any = None, method: str = "afm", ranks: 
         if key.endswith("_") and not key.startswith("__") and key != "model_":
             setattr(compressed, key, value)
     compressed.model_ = small
-    compressed.compression_ = report
-    return compressed, report
+    compressed.compression_ = small.compression_
+    return compressed
 
 
 def _order(name: str) -> tuple:

@@ -13,7 +13,7 @@ are dense). :class:`CTRPreprocessor` learns the transforms on training data only
   stable (CRC-32, process-independent) hash of the value's text.
 
 ``partial_fit`` accumulates counts and ranges chunk by chunk, so a file larger than memory can be
-fitted through :func:`recsys.data.iter_criteo`.
+fitted through :func:`recsys.ctr.data.iter_criteo`.
 
 Examples
 --------
@@ -40,6 +40,7 @@ import torch
 from sklearn.base import BaseEstimator
 
 from tensorkit import backend
+from tensorkit.base import integers
 from tensorkit.validation import reject_complex
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "DenseField",
     "Schema",
     "as_frame",
+    "as_inputs",
     "infer_schema",
 ]
 
@@ -242,6 +244,38 @@ class CTRInputs(NamedTuple):
         return CTRInputs(self.dense[index], self.categorical[index])
 
 
+def as_inputs(inputs: Any) -> CTRInputs:
+    """Encoded model inputs from :class:`CTRInputs` or a ``(dense, categorical)`` pair of arrays.
+
+    What the torch CTR models take (raw rows go through a fitted :class:`CTRPreprocessor` or
+    :meth:`recsys.ctr.CTRClassifier.encode` first). Complex parts raise a ``TypeError``; misshapen
+    parts and categorical values that are not non-negative integers a ``ValueError``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> inputs = as_inputs((np.zeros((2, 1)), np.array([[0, 3], [1, 2]])))
+    >>> inputs.dense.dtype, inputs.categorical.dtype, len(inputs)
+    (dtype('float32'), dtype('int64'), 2)
+    """
+    if isinstance(inputs, CTRInputs):
+        return inputs
+    if isinstance(inputs, (tuple, list)) and len(inputs) == 2:
+        for name, part in zip(("dense", "categorical"), inputs):
+            reject_complex(part, f"the {name} inputs")
+        dense, cats = (backend.to_numpy(part) for part in inputs)
+        dense = np.asarray(dense, dtype=np.float32)
+        cats = np.asarray(cats)
+        if dense.ndim != 2 or cats.ndim != 2 or dense.shape[0] != cats.shape[0]:
+            raise ValueError(f"encoded inputs must be (dense (n, n_dense), categorical (n, n_categorical)); "
+                             f"got shapes {dense.shape} and {cats.shape}")
+        if cats.size and (cats.dtype.kind not in "iu" or cats.min() < 0):
+            raise ValueError("categorical inputs must be non-negative integer indices")
+        return CTRInputs(dense, cats.astype(np.int64))
+    raise TypeError("a torch CTR model takes encoded inputs: CTRInputs or a (dense, categorical) pair "
+                    "(CTRClassifier.encode gives them); raw rows need the fitted CTRClassifier")
+
+
 def _stable_hash(values: pd.Series, buckets: int) -> np.ndarray:
     """Bucket ``1 + crc32(str(value)) % buckets`` for each value, 0 for missing (hashed per unique value)."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
@@ -275,9 +309,21 @@ class CTRPreprocessor(BaseEstimator):
         Training range of each dense field after its log transform.
     n_seen_ : int
         Rows seen by ``fit``/``partial_fit``.
+
+    Notes
+    -----
+    A plain scikit-learn estimator (it holds no torch state, so it has no device): its parameters
+    are checked against ``_parameter_constraints`` when fitting starts. :meth:`transform` returns
+    :class:`CTRInputs` (a dense block and a block of category indices), not a table, so there are
+    no output feature names.
     """
 
-    def __init__(self, schema: Any = None, min_frequency: int = 1):
+    _parameter_constraints: dict = {
+        "schema": [Schema, dict, None],
+        "min_frequency": [integers(1)],
+    }
+
+    def __init__(self, schema: Any = None, *, min_frequency: int = 1):
         self.schema = schema
         self.min_frequency = min_frequency
 
@@ -293,6 +339,7 @@ class CTRPreprocessor(BaseEstimator):
         """Accumulate counts and ranges from one chunk; call :meth:`finalize` after the last one."""
         frame = as_frame(X)
         if not hasattr(self, "schema_") or not hasattr(self, "_counts"):
+            self._validate_params()
             schema = infer_schema(frame) if self.schema is None else Schema.coerce(self.schema)
             self.schema_ = self._with_default_frequency(schema)
             self._counts = {f.name: pd.Series(dtype=np.int64) for f in self.schema_.categorical_fields
@@ -344,9 +391,6 @@ class CTRPreprocessor(BaseEstimator):
 
     def _with_default_frequency(self, schema: Schema) -> Schema:
         """Apply ``min_frequency`` to the vocabulary fields left at the default threshold of 1."""
-        if isinstance(self.min_frequency, bool) or not isinstance(self.min_frequency, (int, np.integer)) \
-                or self.min_frequency < 1:
-            raise ValueError(f"min_frequency must be an int >= 1; got {self.min_frequency!r}")
         if self.min_frequency == 1:
             return schema
         fields = [CategoricalField(f.name, int(self.min_frequency)) if f.min_frequency == 1 and f.hash_buckets is None

@@ -5,8 +5,8 @@ Decomposition for Continuous-indexed Tensor Data", ICLR 2024 (arXiv:2311.04829).
 
 - :class:`FunBaT`: the scikit-learn regressor (``fit(X, y)`` with one column of coordinates per
   mode, ``predict(X, return_std=True)``, ``latent_functions(mode, coords)``).
-- :func:`make_functional_tucker`: synthetic continuous-indexed tensors drawn from the model, with
-  the true latent functions and core kept.
+- :func:`make_functional_tucker` (from :mod:`tensorkit.datasets`, re-exported here): synthetic
+  continuous-indexed tensors drawn from the model, with the true latent functions and core kept.
 - :mod:`tensorkit.funbat._ssm`: Matérn GPs as state-space models (on
   :class:`pyro.ops.ssm_gp.MaternKernel`), batched Kalman filter, RTS smoother, exact conditionals
   between and beyond the smoothed coordinates.
@@ -23,7 +23,7 @@ Examples
 True
 """
 
-from tensorkit.funbat._data import FunctionalTensor, make_functional_tucker
+from tensorkit.datasets import FunctionalTensor, make_functional_tucker
 from tensorkit.funbat._estimator import FunBaT
 
 __all__ = ["FunBaT", "FunctionalTensor", "make_functional_tucker"]

@@ -9,11 +9,11 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from tensorkit import backend
-from tensorkit.utils import progress
+from tensorkit.base import StrOptions, TorchEstimator, integers, reals
 from tensorkit.funbat._cep import (
     core_posterior,
     core_statistics,
@@ -69,7 +69,7 @@ class _Mode(NamedTuple):
     gp: StateSpaceGP
 
 
-class FunBaT(RegressorMixin, BaseEstimator):
+class FunBaT(RegressorMixin, TorchEstimator):
     """Functional Bayesian Tucker decomposition of continuous-indexed tensor data.
 
     Fang, Yu, Wang, Li, Kirby and Zhe, "Functional Bayesian Tucker Decomposition for
@@ -107,10 +107,8 @@ class FunBaT(RegressorMixin, BaseEstimator):
     never ``n`` per-entry matrices; ``O(Σ_k U_k (R_k d)³)`` for the smoothers (``d`` = 1, 2, 3 for
     Matérn ½, 3/2, 5/2).
 
-    Compared with the authors' code this implementation keeps one core-axis convention everywhere
-    (messages, core update, prediction), predicts at unseen coordinates with the exact Gaussian
-    conditional given the smoothed neighbouring states, accumulates per-coordinate sums instead of
-    storing ``n`` per-entry ``R^K x R^K`` messages, and puts a proper Gaussian prior on the core.
+    How this implementation differs from the authors' code, and why the lengthscale search pauses:
+    docs/funbat.md.
 
     Parameters
     ----------
@@ -127,16 +125,12 @@ class FunBaT(RegressorMixin, BaseEstimator):
         Prior variance of each latent function (per mode); the target is standardised.
     learn_lengthscale : bool, default=True
         Adapt each mode's lengthscale every epoch (from the second on) by maximising the evidence
-        lower bound: with the messages fixed, that is the log normaliser of prior times messages,
-        which the Kalman filter computes; ``ℓ / c``, ``ℓ`` and ``ℓ c`` are compared in one batched
-        pass (``c`` grows while the search moves, shrinks when it stays), within
-        ``[1e-4, 10]``. Once ``c`` is at its floor (1.05) and ``ℓ`` keeps winning, the mode's search
-        pauses for 1, 2, 4, then 8 epochs (the three filters cost about 1.4 times one); any move
-        restarts it every epoch. With ``False`` the lengthscales stay fixed.
+        lower bound (the Kalman filter's log normaliser of prior times messages): ``ℓ / c``, ``ℓ``
+        and ``ℓ c`` are compared in one batched pass, within ``[1e-4, 10]``; a settled search pauses
+        for up to 8 epochs. With ``False`` the lengthscales stay fixed.
     core : {"tucker", "cp"}, default="tucker"
         ``"cp"`` is FunBaT-CP: a diagonal core ``diag(λ)`` (all modes share the rank ``R``) with
-        learned weights ``λ ~ N(0, core_prior I)``. (The authors' code fixes ``λ = 1``; learned
-        weights only add one scale per component, which the prior keeps in check.)
+        learned weights ``λ ~ N(0, core_prior I)``.
     core_prior : float, default=1.0
         Prior variance of each core entry (standardised target).
     n_epochs : int, default=200
@@ -198,7 +192,8 @@ class FunBaT(RegressorMixin, BaseEstimator):
 
     Examples
     --------
-    >>> from tensorkit import FunBaT, make_functional_tucker
+    >>> from tensorkit import FunBaT
+    >>> from tensorkit.datasets import make_functional_tucker
     >>> data = make_functional_tucker(n_entries=1500, rank=2, noise=0.1, random_state=0)
     >>> model = FunBaT(rank=2, n_epochs=30, random_state=0, verbose=0).fit(data.X[:1200], data.y[:1200])
     >>> mean, std = model.predict(data.X[1200:], return_std=True)
@@ -208,7 +203,22 @@ class FunBaT(RegressorMixin, BaseEstimator):
     (3, 2)
     """
 
-    def __init__(self, rank: Any = 3, kernel: Any = "matern32", lengthscale: Any = 0.1, variance: Any = 1.0,
+    _parameter_constraints: dict = {
+        **TorchEstimator._parameter_constraints,
+        "rank": [integers(1), "array-like"],
+        "kernel": [StrOptions(set(KERNELS)), "array-like"],
+        "lengthscale": [reals(0, None, closed="neither"), "array-like"],
+        "variance": [reals(0, None, closed="neither"), "array-like"],
+        "learn_lengthscale": ["boolean"],
+        "core": [StrOptions(set(CORES))],
+        "core_prior": [reals(0, None, closed="neither")],
+        "n_epochs": [integers(1)],
+        "n_init": [integers(1)],
+        "damping": [reals(0, 1, closed="right")],
+        "tol": [reals(0)],
+    }
+
+    def __init__(self, rank: Any = 3, *, kernel: Any = "matern32", lengthscale: Any = 0.1, variance: Any = 1.0,
                  learn_lengthscale: bool = True, core: str = "tucker", core_prior: float = 1.0, n_epochs: int = 200,
                  n_init: int = 3, damping: float = 1.0, tol: float = 1e-4, random_state: Any = None,
                  device: Any = "auto", dtype: Any = "float64", verbose: int = 1):
@@ -252,7 +262,8 @@ class FunBaT(RegressorMixin, BaseEstimator):
             distinct coordinates or a range beyond float64, or the fitted posterior is not finite (a
             :class:`~tensorkit.validation.NonFiniteResultError` naming the likely cause).
         """
-        self._validate_params()
+        setup = self._fit_setup(default_dtype=torch.float64)
+        device, dtype = setup.device, setup.dtype
         if y is None:
             raise ValueError("FunBaT requires y to be passed, but the target y is None.")
         X, y = self._check_X(X, y, reset=True)
@@ -261,9 +272,7 @@ class FunBaT(RegressorMixin, BaseEstimator):
         kernels = self._per_mode(self.kernel, K, "kernel")
         lengthscales = self._per_mode(self.lengthscale, K, "lengthscale")
         variances = self._per_mode(self.variance, K, "variance")
-        self._check_hyperparameters(ranks, kernels, lengthscales, variances)
-        device = backend.resolve_device(self.device)
-        dtype = backend.resolve_dtype(self.dtype, default=torch.float64)
+        self._check_core_size(ranks)
         if not dtype.is_floating_point:
             raise ValueError(f"dtype must be a real floating dtype; got {self.dtype!r}")
         n = X.shape[0]
@@ -295,10 +304,9 @@ class FunBaT(RegressorMixin, BaseEstimator):
             cp=self.core == "cp", order=self._sweep_order(modes, ranks, target, X), core_prior=float(self.core_prior),
             damping=float(self.damping), learn_lengthscale=bool(self.learn_lengthscale), device=device, dtype=dtype)
 
-        rng = backend.check_random_state(self.random_state).numpy
-        runs = [_Run(problem, modes, rng) for _ in range(self.n_init)]
-        bar = progress(total=self.n_epochs + (self.n_init - 1) * min(INIT_EPOCHS, self.n_epochs),
-                       verbose=self.verbose, desc="FunBaT")
+        runs = [_Run(problem, modes, setup.random.numpy) for _ in range(self.n_init)]
+        bar = self._progress(total=self.n_epochs + (self.n_init - 1) * min(INIT_EPOCHS, self.n_epochs),
+                             desc="FunBaT")
         if len(runs) > 1:
             for run in runs:
                 for _ in range(min(INIT_EPOCHS, self.n_epochs)):
@@ -329,8 +337,8 @@ class FunBaT(RegressorMixin, BaseEstimator):
         self._modes = run.modes
         self._states = run.states
         self._cp = problem.cp
-        self._core_mean_std = core_mean_std
-        self._core_second_std = run.core_second.detach().cpu().to(torch.float64)
+        self._core_mean_std = run.core_mean.detach()
+        self._core_second_std = run.core_second.detach()
         self._tau_std = tau
         self._y_mean, self._y_scale = y_mean, y_scale
         self.ranks_ = tuple(ranks)
@@ -458,19 +466,18 @@ class FunBaT(RegressorMixin, BaseEstimator):
         X, y = validate_data(self, X, y, reset=reset, dtype=np.float64, y_numeric=True, accept_sparse="csr")
         return (X.toarray() if sp.issparse(X) else X), np.asarray(y, dtype=np.float64)
 
-    def _validate_params(self) -> None:
-        if self.core not in CORES:
-            raise ValueError(f"core must be one of {CORES}; got {self.core!r}")
-        for name in ("n_epochs", "n_init"):
+    def _check_param_combinations(self) -> None:
+        """Each per-mode value of a sequence ``rank``, ``kernel``, ``lengthscale`` or ``variance``; CP's one rank."""
+        checks = (("rank", "a positive int", lambda r: integers(1).is_satisfied_by(r)),
+                  ("kernel", f"one of {tuple(KERNELS)}", lambda k: isinstance(k, str) and k in KERNELS),
+                  ("lengthscale", "a positive number", _is_positive_number),
+                  ("variance", "a positive number", _is_positive_number))
+        for name, what, valid in checks:
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive int; got {value!r}")
-        if not (_is_number(self.damping) and 0 < self.damping <= 1):
-            raise ValueError(f"damping must be a number in (0, 1]; got {self.damping!r}")
-        if not (_is_number(self.core_prior) and self.core_prior > 0):
-            raise ValueError(f"core_prior must be a positive number; got {self.core_prior!r}")
-        if not (_is_number(self.tol) and self.tol >= 0):
-            raise ValueError(f"tol must be a non-negative number; got {self.tol!r}")
+            if _is_sequence(value) and not all(valid(v) for v in value):
+                raise ValueError(f"{name} must be {what} or one per mode; got {value!r}")
+        if self.core == "cp" and _is_sequence(self.rank) and len(set(int(r) for r in self.rank)) > 1:
+            raise ValueError(f"core='cp' needs the same rank in every mode; got rank={self.rank!r}")
 
     @staticmethod
     def _per_mode(value: Any, K: int, name: str) -> list:
@@ -481,23 +488,11 @@ class FunBaT(RegressorMixin, BaseEstimator):
             raise ValueError(f"{name} must be one value or one per mode ({K} modes, the columns of X); got {value!r}")
         return values
 
-    def _check_hyperparameters(self, ranks: list, kernels: list, lengthscales: list, variances: list) -> None:
-        for r in ranks:
-            if isinstance(r, bool) or not isinstance(r, (numbers.Integral, np.integer)) or r < 1:
-                raise ValueError(f"rank must be a positive int or one positive int per mode; got {self.rank!r}")
-        for kernel in kernels:
-            if kernel not in KERNELS:
-                raise ValueError(f"kernel must be one of {tuple(KERNELS)}; got {self.kernel!r}")
-        for name, values in (("lengthscale", lengthscales), ("variance", variances)):
-            for v in values:
-                if not (_is_number(v) and 0 < v < np.inf):
-                    raise ValueError(f"{name} must be a positive number or one per mode; got {getattr(self, name)!r}")
-        if self.core == "cp" and len(set(int(r) for r in ranks)) != 1:
-            raise ValueError(f"core='cp' needs the same rank in every mode; got rank={self.rank!r}")
-        size = math.prod(int(r) for r in ranks)
+    def _check_core_size(self, ranks: list) -> None:
+        size = math.prod(ranks)
         if self.core == "tucker" and size > MAX_CORE_SIZE:
             raise ValueError(
-                f"a Tucker core of ranks {tuple(int(r) for r in ranks)} has {size} entries; FunBaT keeps its full "
+                f"a Tucker core of ranks {tuple(ranks)} has {size} entries; FunBaT keeps its full "
                 f"posterior covariance and allows at most {MAX_CORE_SIZE} (lower the rank, or use "
                 f"core='cp')")
 
@@ -690,6 +685,9 @@ def _spd_inverse(matrix: torch.Tensor) -> torch.Tensor:
     return torch.linalg.inv(matrix)
 
 
-def _is_number(value: Any) -> bool:
-    return (isinstance(value, (numbers.Real, np.floating, np.integer)) and not isinstance(value, bool)
-            and bool(np.isfinite(value)))
+def _is_positive_number(value: Any) -> bool:
+    return reals(0, None, closed="neither").is_satisfied_by(value)
+
+
+def _is_sequence(value: Any) -> bool:
+    return not isinstance(value, str) and np.ndim(value) > 0

@@ -81,7 +81,7 @@ FASTRP_CASES = [
          run=lambda folder: embed(path(), iteration_weights=(1, 1j)), raises=ValueError, match="^iteration_weights"),
     Case("graphkit-estimator-fastrp-nan-normalization-strength", "normalization_strength=nan is refused",
          run=lambda folder: embed(path(), normalization_strength=float("nan")), raises=ValueError,
-         match="^normalization_strength"),
+         match="^The 'normalization_strength' parameter of FastRP"),
     Case("graphkit-estimator-fastrp-huge-n-components",
          "n_components=10**12 is refused before anything is allocated",
          run=lambda folder: embed(path(), n_components=10**12), raises=ValueError,

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 
-from recsys.data import (CRITEO_CATEGORICAL, CRITEO_DENSE, read_criteo, read_lightgcn, read_lightgcn_split,
-                         read_movielens)
+from recsys.ctr.data import CRITEO_CATEGORICAL, CRITEO_DENSE, read_criteo
+from recsys.interactions import read_lightgcn, read_lightgcn_split, read_movielens
 from tests.fuzz.corpus import Case
 
 CRITEO = "day_0.txt"

@@ -25,10 +25,9 @@ from tensorkit import (
     flora_state_dict,
     inject_flora,
     load_flora_state_dict,
-    make_functional_tucker,
-    make_kronecker_problem,
     nmse_db,
 )
+from tensorkit.datasets import make_functional_tucker, make_kronecker_problem
 from tensorkit.flora import IncompatibleKeys
 from tensorkit.validation import NonFiniteResultError
 from tests.fuzz.corpus import Case

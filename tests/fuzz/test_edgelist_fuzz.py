@@ -14,7 +14,7 @@ import numpy as np
 from hypothesis import given, strategies as st
 
 from graphkit import EdgeListError, Graph, read_edgelist
-from graphkit.io import _COLUMN_NAMES
+from graphkit._edgelist_format import COLUMN_NAMES
 
 INT64, UINT64 = np.iinfo(np.int64), np.iinfo(np.uint64)
 COMPRESSORS = {"none": lambda data: data, "gzip": gzip.compress, "bz2": bz2.compress,
@@ -32,7 +32,7 @@ name_ids = st.text(
     alphabet=st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Zs", "Zl", "Zp"),
                            exclude_characters='#",;\t\ufeff\x85'),
     min_size=1, max_size=8,
-).filter(lambda s: any(c.isalpha() for c in s) and s.lower() not in _COLUMN_NAMES and s == s.strip())
+).filter(lambda s: any(c.isalpha() for c in s) and s.lower() not in COLUMN_NAMES and s == s.strip())
 weights = st.floats(min_value=5e-324, max_value=1.7e308, allow_nan=False, allow_infinity=False)
 
 

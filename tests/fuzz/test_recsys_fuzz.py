@@ -22,8 +22,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from recsys.data import (CRITEO_CATEGORICAL, CRITEO_COLUMNS, CRITEO_DENSE, as_interactions, read_criteo,
-                         read_lightgcn_split, read_movielens, write_criteo)
+from recsys.ctr.data import CRITEO_CATEGORICAL, CRITEO_COLUMNS, CRITEO_DENSE, read_criteo, write_criteo
+from recsys.interactions import as_interactions, read_lightgcn_split, read_movielens
 
 INT64_MAX = 2**63 - 1
 FIELD_TEXT = st.text(st.characters(exclude_characters="\t\n\r", exclude_categories=("Cs",)), min_size=1, max_size=6)

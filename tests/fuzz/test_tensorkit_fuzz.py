@@ -27,11 +27,10 @@ from tensorkit import (
     flora_state_dict,
     inject_flora,
     load_flora_state_dict,
-    make_functional_tucker,
-    make_kronecker_problem,
     save_flora_adapter,
     set_active_adapter,
 )
+from tensorkit.datasets import make_functional_tucker, make_kronecker_problem
 from tensorkit.flora import IncompatibleKeys
 
 # (module factory, input): one of each supported kind, small enough for many examples a second
@@ -198,3 +197,32 @@ def test_funbat_input_checks_name_the_argument(case):
     with pytest.raises((ValueError, TypeError)) as caught:
         FunBaT(rank=1, n_epochs=1, n_init=1, verbose=0).fit(X, y)
     assert re.search(rf"(^|\W){name}\W", str(caught.value)), str(caught.value)
+
+
+NON_NUMBERS = st.sampled_from([float("nan"), "1", 1j, True, None])
+NON_NUMBERS_BUT_NONE = NON_NUMBERS.filter(lambda value: value is not None)
+INVALID_ESTIMATOR_PARAMETERS = {
+    (KroneckerSBL, "method"): st.sampled_from(["lasso", "SVD", 1, None]),
+    (KroneckerSBL, "noise_var"): st.floats(max_value=0.0) | st.just(float("inf")) | NON_NUMBERS_BUT_NONE,
+    (KroneckerSBL, "max_iter"): st.integers(max_value=0) | st.floats(1, 10) | NON_NUMBERS,
+    (KroneckerSBL, "tol"): st.floats(max_value=-1e-12) | NON_NUMBERS,
+    (KroneckerSBL, "prune"): st.floats(min_value=1.0) | st.floats(max_value=-1e-12) | NON_NUMBERS_BUT_NONE,
+    (KroneckerSBL, "block"): st.floats(max_value=-1e-12) | st.tuples(st.just(0.5), st.floats(max_value=-1e-12)),
+    (FunBaT, "rank"): st.integers(max_value=0) | st.tuples(st.just(2), st.integers(max_value=0)) | NON_NUMBERS,
+    (FunBaT, "kernel"): st.sampled_from(["rbf", ("matern32", "rbf"), 3]),
+    (FunBaT, "lengthscale"): st.floats(max_value=0.0) | st.tuples(st.just(0.1), st.floats(max_value=0.0)),
+    (FunBaT, "damping"): st.floats(max_value=0.0) | st.floats(min_value=1.0 + 1e-9) | NON_NUMBERS,
+    (FunBaT, "n_epochs"): st.integers(max_value=0) | st.floats(1, 10) | NON_NUMBERS,
+    (FunBaT, "core_prior"): st.floats(max_value=0.0) | NON_NUMBERS,
+}
+ESTIMATOR_DATA = {KroneckerSBL: (SBL.factors, SBL.y), FunBaT: (FUNBAT.X, FUNBAT.y)}
+
+
+@given(st.sampled_from(sorted(INVALID_ESTIMATOR_PARAMETERS, key=str)).flatmap(
+    lambda key: st.tuples(st.just(key), INVALID_ESTIMATOR_PARAMETERS[key])))
+def test_invalid_estimator_parameters_are_refused_at_fit_naming_them(case):
+    (estimator, name), value = case
+    X, y = ESTIMATOR_DATA[estimator]
+    with pytest.raises(ValueError) as caught:
+        estimator(**{name: value, "verbose": 0}).fit(X, y)
+    assert name in str(caught.value)

@@ -1,4 +1,4 @@
-"""Tests of graphkit.graph: the Graph type, its constructors and as_graph."""
+"""Tests of graphkit.graph (the Graph type and its constructors) and graphkit.io.as_graph."""
 
 import pickle
 import warnings
@@ -9,7 +9,8 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from graphkit.graph import Graph, as_graph
+from graphkit.graph import Graph
+from graphkit.io import as_graph
 
 
 # -- references -----------------------------------------------------------------------------------
@@ -500,3 +501,16 @@ def test_a_sparse_edge_index_allocates_by_its_edges_not_its_largest_index():
     assert peak < 10_000_000  # bytes; PyG's largest-index-plus-one would take hundreds of MB
     dense = as_graph(torch.tensor([[0, 5], [1, 2]]))
     assert dense.node_ids.tolist() == list(range(6))  # small indices: isolated nodes kept
+
+
+def test_graph_module_imports_no_reader():
+    # graphkit.io builds Graphs, so graph.py (and the helpers it uses) must not import it back.
+    import ast
+    import importlib
+    import inspect
+
+    for name in ("graphkit.graph", "graphkit._edges"):
+        tree = ast.parse(inspect.getsource(importlib.import_module(name)))
+        imported = {node.module for node in tree.body if isinstance(node, ast.ImportFrom)}
+        imported |= {alias.name for node in tree.body if isinstance(node, ast.Import) for alias in node.names}
+        assert "graphkit.io" not in imported and "graphkit" not in imported, name

@@ -283,14 +283,14 @@ def test_same_seed_same_labels():
     (np.ones((5, 3)), dict(n_clusters=6), "n_clusters=6 must not exceed"),
     (np.ones((1, 3)), dict(n_clusters=1), "1 sample"),
     (np.array([[0.0, np.nan], [1.0, 2.0], [3.0, 4.0]]), dict(n_clusters=2), "NaN"),
-    (np.ones((5, 3)), dict(n_clusters=0), "n_clusters must be a positive int"),
-    (np.ones((5, 3)), dict(n_clusters=2, eta=0.0), "eta must be a positive"),
+    (np.ones((5, 3)), dict(n_clusters=0), "The 'n_clusters' parameter of ManifoldClustering must be"),
+    (np.ones((5, 3)), dict(n_clusters=2, eta=0.0), "The 'eta' parameter of ManifoldClustering must be"),
     (np.ones((5, 3)), dict(n_clusters=2, spectral_samples=1), "spectral_samples"),
-    (np.ones((5, 3)), dict(n_clusters=2, augment="noise"), "augment must be 'knn' or None"),
-    (np.ones((5, 3)), dict(n_clusters=2, n_views=0), "n_views must be a positive int"),
-    (np.ones((5, 3)), dict(n_clusters=2, n_neighbors=0), "n_neighbors must be a positive int or 'auto'"),
-    (np.ones((5, 3)), dict(n_clusters=2, n_neighbors="all"), "n_neighbors must be a positive int or 'auto'"),
-    (np.ones((5, 3)), dict(n_clusters=2, invariance=-1.0), "invariance must be a non-negative"),
+    (np.ones((5, 3)), dict(n_clusters=2, augment="noise"), "The 'augment' parameter of ManifoldClustering must be"),
+    (np.ones((5, 3)), dict(n_clusters=2, n_views=0), "The 'n_views' parameter of ManifoldClustering must be"),
+    (np.ones((5, 3)), dict(n_clusters=2, n_neighbors=0), "The 'n_neighbors' parameter of ManifoldClustering must be"),
+    (np.ones((5, 3)), dict(n_clusters=2, n_neighbors="all"), "The 'n_neighbors' parameter of ManifoldClustering must be"),
+    (np.ones((5, 3)), dict(n_clusters=2, invariance=-1.0), "The 'invariance' parameter of ManifoldClustering must be"),
 ])
 def test_bad_input_is_refused(X, params, message):
     with pytest.raises(ValueError, match=message):

@@ -15,19 +15,21 @@ from graphkit.pamc import (
     MLPEncoder,
     clustering_kl,
     kmeans_start,
-    knn_graph,
     meta_nodes,
     negative_term,
-    normalized_adjacency,
     pairwise_contrastive_loss,
     pamc_objective,
     positive_term,
-    rhop_adjacency,
-    sgc_features,
     student_t_assignments,
     target_distribution,
 )
+from graphkit.ops import knn_graph, normalized_adjacency, rhop_adjacency, sgc_features
 from tensorkit.validation import NonFiniteResultError
+
+def pamc_a_hat(adjacency):
+    """PamC's ``A_hat = D^-1 (max(A, A^T) + I)``."""
+    return normalized_adjacency(adjacency, self_loops=True, symmetrize=True)
+
 
 SMALL = dict(hidden=(32, 32), n_z=4, pretrain_epochs=5, n_epochs=10, verbose=0, device="cpu")
 
@@ -70,7 +72,7 @@ def torch_pairs(matrix):
 @pytest.mark.parametrize("weighted", [False, True])
 def test_normalized_adjacency_matches_dense(directed, weighted):
     A = random_adjacency(weighted=weighted, directed=directed)
-    got = normalized_adjacency(sp.csr_matrix(A)).toarray()
+    got = pamc_a_hat(sp.csr_matrix(A)).toarray()
     np.testing.assert_allclose(got, dense_a_hat(A), atol=1e-12)
     np.testing.assert_allclose(got.sum(axis=1), 1.0)
 
@@ -82,7 +84,7 @@ def test_rhop_adjacency_matches_dense_matrix_powers(order, cumulative):
     a_hat = dense_a_hat(A)
     powers = [np.linalg.matrix_power(a_hat, t) for t in range(1, order + 1)]
     expected = sum(powers) if cumulative else powers[-1]
-    got = rhop_adjacency(normalized_adjacency(sp.csr_matrix(A)), order, cumulative=cumulative)
+    got = rhop_adjacency(pamc_a_hat(sp.csr_matrix(A)), order, cumulative=cumulative)
     assert sp.issparse(got) and got.format == "csr"
     np.testing.assert_allclose(got.toarray(), expected, atol=1e-12)
     # only the pairs within r hops are stored: no dense n x n
@@ -92,7 +94,7 @@ def test_rhop_adjacency_matches_dense_matrix_powers(order, cumulative):
 
 def test_rhop_adjacency_stays_sparse_on_a_long_path():
     path = nx.to_scipy_sparse_array(nx.path_graph(2000), format="csr")
-    a_r = rhop_adjacency(normalized_adjacency(path), 4)
+    a_r = rhop_adjacency(pamc_a_hat(path), 4)
     assert a_r.nnz < 2000 * 9 + 1  # at most 9 nodes within 4 hops on a path
 
 
@@ -106,7 +108,7 @@ def test_rhop_adjacency_rejects_bad_order():
 @pytest.mark.parametrize("tau", [0.25, 1.5])
 def test_positive_term_matches_dense_numpy(tau):
     A = random_adjacency(n=14, weighted=True, seed=3)
-    a_r = rhop_adjacency(normalized_adjacency(sp.csr_matrix(A)), 2)
+    a_r = rhop_adjacency(pamc_a_hat(sp.csr_matrix(A)), 2)
     Z = np.random.default_rng(1).standard_normal((14, 5))
     E = np.exp(tau * dense_cosine_no_diagonal(Z))
     expected = -np.mean(np.log((a_r.toarray() * E).sum(axis=1) + 1e-10))
@@ -117,7 +119,7 @@ def test_positive_term_matches_dense_numpy(tau):
 def test_positive_term_with_anchors_is_the_dense_rows_of_the_batch():
     """Mini-batches: the anchors are the first rows of z, their neighbours follow."""
     A = random_adjacency(n=14, seed=4)
-    a_r = rhop_adjacency(normalized_adjacency(sp.csr_matrix(A)), 2).toarray()
+    a_r = rhop_adjacency(pamc_a_hat(sp.csr_matrix(A)), 2).toarray()
     Z = np.random.default_rng(2).standard_normal((14, 3))
     E = np.exp(0.8 * dense_cosine_no_diagonal(Z))
     batch = np.array([5, 1, 9])
@@ -189,7 +191,7 @@ def graph_mlp_ncontrast(Z, adj_label, tau):
 @pytest.mark.parametrize("block_rows", [None, 1, 4])
 def test_pairwise_loss_equals_graph_mlp_formula(block_rows):
     A = random_adjacency(n=13, seed=5)
-    a_r = rhop_adjacency(normalized_adjacency(sp.csr_matrix(A)), 3)
+    a_r = rhop_adjacency(pamc_a_hat(sp.csr_matrix(A)), 3)
     Z = np.random.default_rng(3).standard_normal((13, 4))
     got = pairwise_contrastive_loss(torch.as_tensor(Z), *torch_pairs(a_r), 0.7, block_rows=block_rows)
     np.testing.assert_allclose(float(got), graph_mlp_ncontrast(Z, a_r.toarray(), 0.7), rtol=1e-12)
@@ -197,7 +199,7 @@ def test_pairwise_loss_equals_graph_mlp_formula(block_rows):
 
 def test_pairwise_loss_gradient_equals_the_dense_autograd_gradient():
     A = random_adjacency(n=11, seed=6)
-    a_r = rhop_adjacency(normalized_adjacency(sp.csr_matrix(A)), 2)
+    a_r = rhop_adjacency(pamc_a_hat(sp.csr_matrix(A)), 2)
     pairs = torch_pairs(a_r)
     Z = torch.randn(11, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0), requires_grad=True)
 
@@ -215,7 +217,7 @@ def test_pairwise_loss_gradient_equals_the_dense_autograd_gradient():
 
 def test_pairwise_loss_with_anchors():
     A = random_adjacency(n=10, seed=7)
-    a_r = rhop_adjacency(normalized_adjacency(sp.csr_matrix(A)), 1).toarray()
+    a_r = rhop_adjacency(pamc_a_hat(sp.csr_matrix(A)), 1).toarray()
     Z = np.random.default_rng(4).standard_normal((10, 3))
     block = sp.coo_matrix(a_r[:4])  # anchors are the first 4 rows
     got = pairwise_contrastive_loss(torch.as_tensor(Z), torch.as_tensor(block.row, dtype=torch.int64),
@@ -233,7 +235,7 @@ def test_pairwise_loss_with_anchors():
 def test_pamc_loss_is_cheaper_than_all_pairs_but_shares_its_positives():
     """PamC's positive term is Graph-MLP's numerator; only the negatives differ."""
     A = random_adjacency(n=16, seed=8)
-    a_r = rhop_adjacency(normalized_adjacency(sp.csr_matrix(A)), 2)
+    a_r = rhop_adjacency(pamc_a_hat(sp.csr_matrix(A)), 2)
     Z = np.random.default_rng(5).standard_normal((16, 4))
     pairs = torch_pairs(a_r)
     x_dis = np.exp(0.6 * dense_cosine_no_diagonal(Z))
@@ -258,7 +260,7 @@ def test_dec_layer_matches_numpy():
 
 def test_objective_on_device_matches_the_cpu(device):
     A = random_adjacency(n=20, seed=9)
-    a_r = rhop_adjacency(normalized_adjacency(sp.csr_matrix(A)), 2)
+    a_r = rhop_adjacency(pamc_a_hat(sp.csr_matrix(A)), 2)
     Z = torch.randn(20, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     centers = torch.randn(3, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
     values = {}
@@ -275,7 +277,7 @@ def test_objective_on_device_matches_the_cpu(device):
 
 def test_gradients_reach_encoder_and_centres_but_not_through_hard_assignments():
     data = make_attributed_sbm(n_nodes=60, n_clusters=3, n_features=8, feature_signal=2.0, random_state=0)
-    a_r = rhop_adjacency(normalized_adjacency(data.graph.adjacency), 2)
+    a_r = rhop_adjacency(pamc_a_hat(data.graph.adjacency), 2)
     pairs = torch_pairs(a_r)
     pairs = (pairs[0], pairs[1], pairs[2].float())
     torch.manual_seed(0)
@@ -424,8 +426,9 @@ def test_mini_batches_train_and_keep_neighbours_outside_the_batch():
     data = make_attributed_sbm(n_nodes=300, n_clusters=3, n_features=16, feature_signal=3.0, random_state=6)
     config = dict(SMALL, hidden=(64, 64), n_z=8, pretrain_epochs=30, n_epochs=30, lr=3e-3)
     full = PamC(n_clusters=3, random_state=0, **config).fit(data.features, data.labels, graph=data.graph)
-    batched = PamC(n_clusters=3, batch_size=64, random_state=0, **config).fit(data.features, data.labels,
-                                                                               graph=data.graph)
+    # tol=0: all 30 epochs run (with this seed the stopping rule would end at epoch 23)
+    batched = PamC(n_clusters=3, batch_size=64, random_state=0, **dict(config, tol=0.0)).fit(
+        data.features, data.labels, graph=data.graph)
     assert len(batched.history_) == 30 and np.isfinite(batched.history_[-1]["loss"])
     assert clustering_accuracy(data.labels, batched.labels_) > 0.9
     assert clustering_accuracy(data.labels, full.labels_) > 0.9

@@ -15,8 +15,8 @@ from sklearn.metrics import roc_auc_score
 from recsys import CTRClassifier
 from recsys.ctr import (DCN, DNN, CategoricalField, CTRInputs, CTRPreprocessor, DCNv2, DeepFM, DenseField, Schema,
                         build_model, infer_schema)
-from recsys.data import (CRITEO_COLUMNS, iter_criteo, load_movielens_ctr, make_criteo_like, read_criteo,
-                         write_criteo)
+from recsys.ctr.data import CRITEO_COLUMNS, iter_criteo, load_movielens_ctr, read_criteo, write_criteo
+from recsys.datasets import make_criteo_like
 from recsys.metrics import log_loss, roc_auc
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "recsys"
@@ -310,5 +310,5 @@ def test_classifier_refuses_bad_labels_and_fields(planted):
         CTRClassifier(schema={"categorical": ["nope"]}, max_epochs=1, device="cpu").fit(X.iloc[:100], y[:100])
     with pytest.raises(ValueError, match="rows"):
         small.fit(X.iloc[:100], y[:99])
-    with pytest.raises(ValueError, match="model must be one of"):
+    with pytest.raises(ValueError, match="'model' parameter of CTRClassifier must be a str among"):
         CTRClassifier(model="xdeepfm").fit(X.iloc[:100], y[:100])

@@ -9,8 +9,8 @@ import torch.nn as nn
 
 from recsys import CTRClassifier
 from recsys.ctr import (DCN, DNN, CTRInputs, DCNv2, DeepFM, LowRankEmbedding, LowRankLinear, compress,
-                        count_bytes, count_parameters)
-from recsys.data import make_criteo_like
+                        count_bytes, count_parameters, evaluate_compression)
+from recsys.datasets import make_criteo_like
 from recsys.metrics import log_loss, roc_auc
 
 CARDS = (30, 20, 12)
@@ -68,7 +68,8 @@ def test_full_rank_reproduces_the_model(cls, device):
     targets = ("embeddings", "mlp", "cross") if cls is DCNv2 else ("embeddings", "mlp")
     if cls is DCNv2:
         full["cross"] = model.input_width
-    small, report = compress(model, X, ranks=full, targets=targets)
+    small = compress(model, X, ranks=full, targets=targets)
+    report = evaluate_compression(model, small)
     assert type(small) is cls
     np.testing.assert_allclose(logits(small, X, device), logits(model, X, device), atol=1e-10)
     assert isinstance(small.mlp.linear1, LowRankLinear)
@@ -79,7 +80,7 @@ def test_full_rank_reproduces_the_model(cls, device):
 def test_afm_linear_layer_is_the_pca_projection_of_its_outputs(name, rank, device):
     model = model_of(DeepFM, device)
     X, other = inputs(seed=0), inputs(seed=1)
-    small, _ = compress(model, X, ranks={name: rank})
+    small = compress(model, X, ranks={name: rank})
     project = pca_projection(outputs_of(model, name, X, device), rank)
     # on new data: the replacement maps the original output y to U_r U_rᵀ(y - μ) + μ, with μ, U_r from X
     replaced = dict(small.named_modules())[name]
@@ -98,8 +99,8 @@ def test_afm_linear_layer_is_the_pca_projection_of_its_outputs(name, rank, devic
 def test_afm_embedding_is_the_frequency_weighted_pca_of_looked_up_rows(device):
     model = model_of(DeepFM, device)
     X = inputs()
-    small, report = compress(model, X, ranks={"embeddings.0": 2, "embeddings.2": 4})
-    assert report["ranks"] == {"embeddings.0": 2, "embeddings.2": 4}
+    small = compress(model, X, ranks={"embeddings.0": 2, "embeddings.2": 4})
+    assert small.compression_["ranks"] == {"embeddings.0": 2, "embeddings.2": 4}
     for f, rank in ((0, 2), (2, 4)):
         looked_up = outputs_of(model, f"embeddings.{f}", X, device)   # one row per example: frequency weighted
         project = pca_projection(looked_up, rank)
@@ -116,8 +117,9 @@ def test_folding_into_the_first_layer_gives_identical_logits(device):
     model = model_of(DNN, device)
     X, other = inputs(seed=0), inputs(seed=3)
     ranks = {"embeddings": 3, "mlp.linear0": 10, "mlp.linear1": 8}
-    folded, report = compress(model, X, ranks=ranks, fold=True)
-    kept, _ = compress(model, X, ranks=ranks, fold=False)
+    folded = compress(model, X, ranks=ranks, fold=True)
+    kept = compress(model, X, ranks=ranks, fold=False)
+    report = evaluate_compression(model, folded)
     np.testing.assert_allclose(logits(folded, other, device), logits(kept, other, device), atol=1e-10)
     assert report["folded"]
     assert all(isinstance(t, nn.Embedding) and t.embedding_dim == 3 for t in folded.embeddings)
@@ -125,14 +127,14 @@ def test_folding_into_the_first_layer_gives_identical_logits(device):
     assert isinstance(kept.embeddings[0], LowRankEmbedding)
     assert count_parameters(folded) < count_parameters(kept)
     # DeepFM: the FM needs the full vectors, so nothing is folded
-    _, deepfm_report = compress(model_of(DeepFM, device), X, ranks={"embeddings": 3}, fold=True)
-    assert not deepfm_report["folded"]
+    deepfm = compress(model_of(DeepFM, device), X, ranks={"embeddings": 3}, fold=True)
+    assert not deepfm.compression_["folded"]
 
 
 def test_svd_is_the_truncated_svd_of_the_weights(device):
     model = model_of(DNN, device)
     X = inputs()
-    small, _ = compress(model, None, method="svd", ranks={"mlp.linear1": 4, "embeddings.1": 2}, fold=False)
+    small = compress(model, None, method="svd", ranks={"mlp.linear1": 4, "embeddings.1": 2}, fold=False)
     W = model.mlp.linear1.weight.detach().cpu().numpy()
     u, s, vt = np.linalg.svd(W)
     layer = small.mlp.linear1
@@ -154,7 +156,7 @@ def test_afm_reconstructs_outputs_better_than_weight_svd():
     Y = outputs_of(model, "mlp.linear0", X, "cpu")
     errors = {}
     for method in ("afm", "svd"):
-        small, _ = compress(model, X, method=method, ranks={"mlp.linear0": 4})
+        small = compress(model, X, method=method, ranks={"mlp.linear0": 4})
         errors[method] = np.mean((outputs_of(small, "mlp.linear0", X, "cpu") - Y) ** 2)
     assert errors["afm"] < errors["svd"]
 
@@ -168,7 +170,9 @@ def test_ratio_reaches_the_size_and_the_report_counts_the_module(cls, fold):
     model = model_of(cls, hidden=(64, 64))
     X = inputs()
     for ratio in (2, 3):
-        small, report = compress(model, X, ratio=ratio, fold=fold)
+        small = compress(model, X, ratio=ratio, fold=fold)
+        report = evaluate_compression(model, small)
+        assert report == small.compression_          # without held-out data: the record and the sizes
         assert report["params_before"] == count_parameters(model)
         assert report["params_after"] == count_parameters(small)
         assert report["bytes_after"] == count_bytes(small) == 8 * report["params_after"]
@@ -222,9 +226,10 @@ def test_compressing_a_classifier_reports_quality_and_latency(fitted):
     clf, X, y = fitted
     train, test = slice(0, 12000), slice(12000, None)
     before = clf.predict_proba(X.iloc[test])
-    small, report = compress(clf, X.iloc[train], ratio=3, X_eval=X.iloc[test], y_eval=y[test],
-                             latency_batches=(1, 256))
+    small = compress(clf, X.iloc[train], ratio=3)
+    report = evaluate_compression(clf, small, X.iloc[test], y[test], latency_batches=(1, 256))
     assert isinstance(small, CTRClassifier) and small.get_params() == clf.get_params()
+    assert small.compression_.items() <= report.items()
     proba = small.predict_proba(X.iloc[test])[:, 1]
     assert report["auc_after"] == pytest.approx(roc_auc(y[test], proba), abs=1e-9)
     assert report["logloss_after"] == pytest.approx(log_loss(y[test], proba), rel=1e-6)
@@ -240,14 +245,25 @@ def test_compressing_a_classifier_reports_quality_and_latency(fitted):
     np.testing.assert_array_equal(clf.predict_proba(X.iloc[test]), before)
 
 
+def test_evaluate_compression_refuses_half_the_held_out_data_and_mixed_kinds(fitted):
+    clf, X, y = fitted
+    small = compress(clf, X.iloc[:2000], ranks={"mlp": 4})
+    with pytest.raises(ValueError, match="both X_eval and y_eval"):
+        evaluate_compression(clf, small, X.iloc[:10])
+    with pytest.raises(ValueError, match="same kind"):
+        evaluate_compression(clf, small.model_)
+    with pytest.raises(TypeError, match="CTRClassifier or a recsys.ctr CTRModel"):
+        evaluate_compression(clf, "small")
+
+
 def test_finetuning_and_the_activation_variant(fitted):
     clf, X, y = fitted
     calib = X.iloc[:4000]
     with pytest.warns(UserWarning, match="fine-tuning"):
         compress(clf, calib, ranks={"mlp": 4}, activation="relu")
-    small, report = compress(clf, calib, ranks={"mlp": 4, "embeddings": 2}, activation="relu",
-                             y_calibration=y[:4000], finetune_epochs=2, finetune_learning_rate=1e-3)
-    losses = [h["train_loss"] for h in report["finetune_history"]]
+    small = compress(clf, calib, ranks={"mlp": 4, "embeddings": 2}, activation="relu",
+                     y_calibration=y[:4000], finetune_epochs=2, finetune_learning_rate=1e-3)
+    losses = [h["train_loss"] for h in small.compression_["finetune_history"]]
     assert len(losses) == 2 and losses[1] < losses[0]
     assert isinstance(small.model_.mlp.linear0.act, nn.ReLU)
     assert 0.5 < roc_auc(y[12000:], small.predict_proba(X.iloc[12000:])[:, 1])
@@ -258,7 +274,8 @@ def test_compress_on_the_device(device):
     X, y = frame.drop(columns="label"), frame["label"]
     clf = CTRClassifier(model="dcnv2", embed_dim=4, hidden=(16,), cross_layers=1, max_epochs=2,
                         random_state=0, device=device).fit(X, y)
-    small, report = compress(clf, X, ratio=2, targets=("embeddings", "mlp", "cross"))
+    small = compress(clf, X, ratio=2, targets=("embeddings", "mlp", "cross"))
+    report = evaluate_compression(clf, small)
     assert next(small.model_.parameters()).device.type == torch.device(device).type
     assert report["params_after"] * 2 <= report["params_before"]
     assert small.predict_proba(X).shape == (3000, 2)

@@ -9,9 +9,9 @@ import scipy.sparse as sp
 import torch
 from sklearn.base import clone
 
-from recsys.data import make_low_rank_interactions
-from recsys.dsl import (DSLRecommender, _DSLNet, _LightGCNPropagation, _SquaredRowNorms, mean_of_layers,
-                        normalized_adjacency, sample_negatives)
+from recsys.datasets import make_low_rank_interactions
+from recsys._dsl_net import _DSLNet, _LightGCNPropagation, _SquaredRowNorms, mean_of_layers
+from recsys.dsl import DSLRecommender, normalized_adjacency, sample_negatives
 from recsys.metrics import evaluate_ranking
 from recsys.sparse import SparseTable, degree_row_counts
 
@@ -381,7 +381,7 @@ def test_dense_density_trains_plain_embeddings(tiny):
 @pytest.mark.slow
 @pytest.mark.skipif(not GOWALLA.exists(), reason="Gowalla data not present")
 def test_gowalla_one_epoch_keeps_budget():
-    from recsys.data import read_lightgcn
+    from recsys.interactions import read_lightgcn
 
     train = read_lightgcn(GOWALLA)
     rec = DSLRecommender(n_factors=64, density=0.5, n_epochs=1, batch_size=2048, update_interval=100, device="cpu",

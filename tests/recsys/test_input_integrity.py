@@ -12,9 +12,9 @@ import torch
 
 from recsys import CTRClassifier, DSLRecommender
 from recsys.ctr import DNN, CTRInputs, compress
-from recsys.data import (CRITEO_CATEGORICAL, CRITEO_COLUMNS, CRITEO_DENSE, Interactions, as_interactions,
-                         make_criteo_like, read_criteo, read_lightgcn, read_lightgcn_split, read_movielens,
-                         write_criteo)
+from recsys.ctr.data import CRITEO_CATEGORICAL, CRITEO_COLUMNS, CRITEO_DENSE, read_criteo, write_criteo
+from recsys.datasets import make_criteo_like
+from recsys.interactions import Interactions, as_interactions, read_lightgcn, read_lightgcn_split, read_movielens
 from recsys.metrics import log_loss, roc_auc, topk_items
 
 # the message of a result that is not finite (tensorkit.validation.NonFiniteResultError, a ValueError)
@@ -108,9 +108,9 @@ def test_write_criteo_keeps_the_mode_of_the_file_it_replaces(tmp_path):
 
 
 def test_write_criteo_failing_half_way_leaves_the_target_and_no_temporary(tmp_path, monkeypatch):
-    import recsys.data
+    import recsys.ctr.data
 
-    monkeypatch.setattr(recsys.data, "_WRITE_BLOCK", 2, raising=False)   # the bad row: in the second block
+    monkeypatch.setattr(recsys.ctr.data, "_WRITE_BLOCK", 2)   # the bad row: in the second block
     target = tmp_path / "out.txt"
     target.write_text("old\n")
     frame = small_criteo_frame()
@@ -325,7 +325,7 @@ def test_dsl_names_the_learning_rate_when_training_diverges(density):
 @pytest.mark.parametrize("name, value", [("lr", 1e-3 + 0j), ("init_std", 0.1 + 0j), ("update_ratio", 0.5j),
                                          ("grad_decay", 1j)])
 def test_dsl_names_a_complex_parameter(name, value):
-    with pytest.raises(ValueError, match=f"^{name} must be"):
+    with pytest.raises(ValueError, match=f"^The '{name}' parameter of DSLRecommender must be"):
         DSLRecommender(**{name: value}, n_epochs=1, device="cpu", verbose=0).fit(dsl_pairs())
 
 
@@ -335,7 +335,7 @@ def test_dsl_names_a_complex_parameter(name, value):
 ])
 def test_ctr_classifier_names_an_absurd_parameter(name, value):
     X, y = np.random.default_rng(0).random((8, 2)), np.array([0, 1] * 4)
-    with pytest.raises(ValueError, match=f"^{name} must be"):
+    with pytest.raises(ValueError, match=f"^The '{name}' parameter of CTRClassifier must be"):
         CTRClassifier(hidden=(4,), max_epochs=1, device="cpu", **{name: value}).fit(X, y)
 
 

@@ -8,8 +8,8 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 import torch
 
-from recsys.data import (Interactions, LowRankTruth, as_interactions, make_low_rank_interactions, read_lightgcn,
-                         read_lightgcn_split, read_movielens)
+from recsys.datasets import LowRankTruth, make_low_rank_interactions
+from recsys.interactions import Interactions, as_interactions, read_lightgcn, read_lightgcn_split, read_movielens
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "recsys"
 

@@ -5,7 +5,8 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from recsys.data import Interactions, make_low_rank_interactions
+from recsys.datasets import make_low_rank_interactions
+from recsys.interactions import Interactions
 from recsys.metrics import (evaluate_ranking, ndcg_at_k, precision_at_k, ranking_scores, recall_at_k,
                             topk_items)
 

@@ -845,7 +845,7 @@ def test_rewiring_moves_every_per_entry_tensor_like_a_dense_reference(chunk, n_g
 
 @pytest.mark.parametrize("k", [1, 2, 50, 199, 200])
 def test_kth_largest_by_bisection_matches_sorting(k):
-    from recsys.sparse import _kth_largest
+    from recsys.sparse.selection import _kth_largest
 
     rng = np.random.RandomState(k)
     values = torch.tensor(np.concatenate([rng.rand(150), np.zeros(20), np.full(30, 0.25)]), dtype=torch.float32)
@@ -865,3 +865,15 @@ def test_update_without_a_recorded_gradient_is_an_error(grad_window):
     ds.step()
     with pytest.raises(RuntimeError, match="recorded no gradient"):
         ds.step()
+
+
+def test_table_random_growth_without_a_generator_follows_the_tables_random_state():
+    """prune_and_grow(grow="random") with no generator draws from the table's random_state (no fixed seed)."""
+    def grown(seed):
+        return SparseTable(30, 4, density=0.5, random_state=seed, device="cpu").prune_and_grow(5, grow="random")[1]
+
+    assert torch.equal(grown(3), grown(3))
+    # the generator is seeded with the next sub-seed of the table's random state
+    table = SparseTable(30, 4, density=0.5, random_state=3, device="cpu")
+    generator = torch.Generator().manual_seed(int(np.random.RandomState(3).randint(2**31 - 1)))
+    assert torch.equal(table.prune_and_grow(5, grow="random", generator=generator)[1], grown(3))

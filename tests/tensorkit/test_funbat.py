@@ -571,3 +571,29 @@ def test_converged_lengthscale_search_pauses_and_a_move_restarts_it(monkeypatch)
     monkeypatch.setattr(_estimator, "_lengthscale_step", moving)
     FunBaT(rank=2, n_epochs=10, tol=0.0, n_init=1, random_state=0, verbose=0).fit(data.X, data.y)
     assert len(searched) == 3 * 9  # every epoch after the first, every mode
+
+
+# ----------------------------------------------------------------------------- issue 33
+def test_parameters_after_rank_are_keyword_only():
+    assert FunBaT(2).rank == 2 and FunBaT().verbose == 1
+    with pytest.raises(TypeError):
+        FunBaT(2, "matern12")
+
+
+def test_per_mode_parameters_are_checked_before_the_data(small):
+    with pytest.raises(ValueError, match=r"^kernel must be one of .* or one per mode"):
+        FunBaT(kernel=("matern32", "rbf", "matern32"), verbose=0).fit(small.X[:, :1], small.y)
+
+
+def test_fitted_core_stays_in_the_fit_dtype_and_a_pickle_predicts_the_same(small):
+    model = FunBaT(rank=2, n_epochs=3, n_init=1, random_state=0, dtype="float32", verbose=0).fit(small.X, small.y)
+    assert model._core_second_std.dtype == torch.float32
+    restored = pickle.loads(pickle.dumps(model))
+    assert restored._core_mean_std.device.type == "cpu"
+    np.testing.assert_array_equal(restored.predict(small.X[:20]), model.predict(small.X[:20]))
+
+
+def test_datasets_module_is_the_home_of_the_generator():
+    from tensorkit import datasets, funbat
+    assert funbat.make_functional_tucker is datasets.make_functional_tucker
+    assert isinstance(datasets.make_functional_tucker(n_entries=10, random_state=0), datasets.FunctionalTensor)

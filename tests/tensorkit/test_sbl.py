@@ -251,7 +251,9 @@ def test_bad_input_raises_clear_errors(make_input, message):
     (dict(prune=1.5), "prune"),
     (dict(method="svd", block=0.5), "block"),
     (dict(method="am", block=(0.5,)), "one value per factor"),
-    (dict(method="am", block=-1.0), "non-negative"),
+    (dict(method="am", block=-1.0), "'block' parameter"),
+    (dict(method="am", block=(0.5, -1.0)), "non-negative"),
+    (dict(tol=float("nan")), "'tol' parameter"),
 ])
 def test_bad_parameters_raise(params, message):
     problem = make_kronecker_problem(SHAPES[2], support_sizes=2, random_state=0)
@@ -329,3 +331,26 @@ def test_non_real_parameters_raise_value_errors_naming_them(params, name):
 def test_planted_problem_refuses_an_snr_that_would_give_nan_or_no_problem(snr_db):
     with pytest.raises(ValueError, match="^snr_db must be a real number"):
         make_kronecker_problem(SHAPES[2], snr_db=snr_db, random_state=0)
+
+
+# ----------------------------------------------------------------------------- issue 33
+def test_parameters_after_method_are_keyword_only_and_verbose_defaults_to_one():
+    assert KroneckerSBL().verbose == 1
+    assert KroneckerSBL("am").method == "am"
+    with pytest.raises(TypeError):
+        KroneckerSBL("am", None)
+
+
+def test_history_is_one_dict_per_em_iteration():
+    problem = make_kronecker_problem(SHAPES[2], support_sizes=2, random_state=0)
+    model = KroneckerSBL(verbose=0).fit(problem.factors, problem.y)
+    assert [h["iteration"] for h in model.history_] == list(range(1, model.n_iter_ + 1))
+    assert {"relative_change", "noise_var", "n_active", "objective"} <= set(model.history_[0])
+
+
+def test_datasets_module_is_the_home_of_the_planted_problem():
+    from tensorkit import datasets
+    a = datasets.make_kronecker_problem(SHAPES[2], support_sizes=2, random_state=5)
+    b = make_kronecker_problem(SHAPES[2], support_sizes=2, random_state=5)
+    assert isinstance(a, datasets.KroneckerProblem)
+    np.testing.assert_array_equal(a.y, b.y)

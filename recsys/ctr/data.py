@@ -1,0 +1,452 @@
+"""CTR data: the Criteo format and MovieLens as click-through data.
+
+- :func:`iter_criteo` / :func:`read_criteo`: the Criteo display-advertising format (label, 13 integer
+  fields I1-I13, 26 hashed categorical fields C1-C26, tab separated, empty = missing), streamed in
+  chunks; also reads the comma-separated samples with a header line that DeepCTR ships.
+- :func:`write_criteo`: the inverse, for round trips and for handing synthetic data to other tools.
+- :func:`load_movielens_ctr`: MovieLens ratings as a CTR task (label = rating >= 4) from RecBole's
+  atomic files (``ml-100k.inter`` with ``.user`` and ``.item`` beside it).
+
+Every reader names the file and line of a row it cannot read exactly, rather than pad, guess or
+drop a field; :func:`write_criteo` refuses a frame that :func:`read_criteo` would not read back.
+A synthetic Criteo-like log comes from :func:`recsys.datasets.make_criteo_like`.
+
+Examples
+--------
+>>> import tempfile, pathlib
+>>> from recsys.ctr.data import CRITEO_COLUMNS, read_criteo, write_criteo
+>>> from recsys.datasets import make_criteo_like
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "day_0.txt"
+>>> write_criteo(make_criteo_like(n_samples=3, random_state=0), path)
+>>> read_criteo(path).shape == (3, len(CRITEO_COLUMNS))
+True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import itertools
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import numpy as np
+import pandas as pd
+
+from tensorkit.utils import replaced_atomically
+
+__all__ = [
+    "CRITEO_CATEGORICAL",
+    "CRITEO_COLUMNS",
+    "CRITEO_DENSE",
+    "iter_criteo",
+    "load_movielens_ctr",
+    "read_criteo",
+    "write_criteo",
+]
+
+# ------------------------------------------------------------------------------------------------
+# The Criteo format
+
+CRITEO_DENSE = tuple(f"I{i}" for i in range(1, 14))
+CRITEO_CATEGORICAL = tuple(f"C{i}" for i in range(1, 27))
+CRITEO_COLUMNS = ("label",) + CRITEO_DENSE + CRITEO_CATEGORICAL
+_CRITEO_FIELDS = "(label, I1-I13, C1-C26)"
+_WRITE_BLOCK = 65_536   # rows formatted and written at a time by write_criteo
+
+
+def _separator_name(separator: str) -> str:
+    return "tab" if separator == "\t" else "comma"
+
+
+def _criteo_layout(path: Path) -> tuple:
+    """``(separator, has_header)`` from the first line."""
+    with open(path, "r", encoding="utf-8", errors="replace") as handle:
+        first = handle.readline().rstrip("\r\n")
+    if not first and path.stat().st_size == 0:
+        raise ValueError(f"{path} is empty; expected Criteo rows {_CRITEO_FIELDS}")
+    separator = "\t" if "\t" in first else ","
+    cells = first.split(separator)
+    if len(cells) != len(CRITEO_COLUMNS):
+        raise ValueError(f"{path}, line 1: a Criteo row has {len(CRITEO_COLUMNS)} {_separator_name(separator)}"
+                         f"-separated fields {_CRITEO_FIELDS}; got {len(cells)}")
+    has_header = cells[0].strip().lower() == "label"
+    if has_header and [c.strip() for c in cells] != list(CRITEO_COLUMNS):
+        raise ValueError(f"{path}: header must be {','.join(CRITEO_COLUMNS[:3])},...,C26; got {first[:80]!r}")
+    return separator, has_header
+
+
+def _check_row_count(value: Any, name: str, smallest: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < smallest:
+        kind = "positive" if smallest > 0 else "non-negative"
+        raise ValueError(f"{name} must be a {kind} int; got {value!r}")
+
+
+def _line_blocks(path: Path, skip: int, size: int, limit: Optional[int]) -> Iterator[tuple]:
+    """``(number of the first line, list of raw lines)`` of at most ``size`` lines each, after ``skip``
+    lines, ``limit`` lines in all (None: to the end)."""
+    with open(path, "rb") as handle:
+        for _ in range(skip):
+            handle.readline()
+        number, left = skip + 1, limit
+        while left is None or left > 0:
+            lines = list(itertools.islice(handle, size if left is None else min(size, left)))
+            if not lines:
+                return
+            yield number, lines
+            number += len(lines)
+            left = None if left is None else left - len(lines)
+
+
+def _decoded(path: Path, first: int, lines: list) -> str:
+    """The lines as one UTF-8 text, or a ``ValueError`` naming the line that is not UTF-8."""
+    try:
+        return b"".join(lines).decode("utf-8")
+    except UnicodeDecodeError:
+        for offset, line in enumerate(lines):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise ValueError(f"{path}, line {first + offset}: not UTF-8 text ({error.reason} at byte "
+                                 f"{error.start})") from None
+        raise
+
+
+def _check_criteo_fields(path: Path, first: int, lines: list, separator: str) -> None:
+    """Every line holds exactly the 40 fields (and no carriage return but at its end).
+
+    The separators of every line are counted at once over the block's bytes (each line ends at its
+    newline, so none is empty).
+    """
+    block = np.frombuffer(b"".join(lines), dtype=np.uint8)
+    starts = np.cumsum([0] + [len(line) for line in lines[:-1]])
+    counts = np.add.reduceat(block == ord(separator), starts, dtype=np.int64) + 1
+    bad = np.flatnonzero(counts != len(CRITEO_COLUMNS))
+    if bad.size:
+        raise ValueError(f"{path}, line {first + int(bad[0])}: a Criteo row has {len(CRITEO_COLUMNS)} "
+                         f"{_separator_name(separator)}-separated fields {_CRITEO_FIELDS}; got {int(counts[bad[0]])}")
+    if (block == ord("\r")).any():
+        for offset, line in enumerate(lines):
+            if b"\r" in line.rstrip(b"\r\n"):
+                raise ValueError(f"{path}, line {first + offset}: a carriage return inside a row")
+
+
+def _first_bad(path: Path, first: int, chunk: pd.DataFrame, columns: Any, bad: np.ndarray, expected: str) -> None:
+    """Raise for the earliest row flagged in ``bad`` (rows x columns), naming its line, column and value."""
+    rows, cols = np.nonzero(bad)
+    if not rows.size:
+        return
+    pick = int(np.lexsort((cols, rows))[0])
+    row, column = int(rows[pick]), columns[int(cols[pick])]
+    value = chunk[column].iloc[row]
+    shown = "an empty field" if pd.isna(value) else repr(value)
+    raise ValueError(f"{path}, line {first + row}: {column} must be {expected}; got {shown}")
+
+
+def _read_block(text: str, separator: str, numbers: bool) -> pd.DataFrame:
+    """Parse checked Criteo rows; the label and dense fields as float64 with ``numbers``, else all as text."""
+    dtype = {**{c: "float64" for c in ("label",) + CRITEO_DENSE}, **{c: "str" for c in CRITEO_CATEGORICAL}} \
+        if numbers else str
+    return pd.read_csv(io.StringIO(text), sep=separator, header=None, names=list(CRITEO_COLUMNS), dtype=dtype,
+                       quoting=csv.QUOTE_NONE, keep_default_na=False, na_values=[""], skip_blank_lines=False)
+
+
+def _strict_block(path: Path, first: int, text: str, separator: str) -> pd.DataFrame:
+    """Checked Criteo rows read as text, then the label and dense fields converted one by one, raising for
+    the first label that is not 0/1 or dense value that is not a finite number."""
+    chunk = _read_block(text, separator, numbers=False)
+    labels = pd.to_numeric(chunk["label"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    _first_bad(path, first, chunk, ["label"], ~np.isin(labels, (0.0, 1.0))[:, None], "0 or 1")
+    dense = np.column_stack([pd.to_numeric(chunk[c], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+                             for c in CRITEO_DENSE])
+    given = chunk[list(CRITEO_DENSE)].notna().to_numpy()
+    _first_bad(path, first, chunk, CRITEO_DENSE, given & ~np.isfinite(dense), "a finite number or empty")
+    chunk["label"] = labels.astype(np.int64)
+    for j, column in enumerate(CRITEO_DENSE):
+        chunk[column] = dense[:, j]
+    return chunk
+
+
+_BOOLEAN_WORDS = ("true", "false")
+"""Words pandas' parser reads as 1 and 0 in a float column (in any case)."""
+
+
+def _holds_boolean_word(text: str) -> bool:
+    lowered = text.lower()  # one copy, then substring searches: far faster than a case-blind regex
+    return any(word in lowered for word in _BOOLEAN_WORDS)
+
+
+def _parse_criteo_block(path: Path, first: int, lines: list, separator: str) -> pd.DataFrame:
+    """One block of lines as a DataFrame with the reader's dtypes, or a ``ValueError`` naming the bad line.
+
+    pandas' parser reads the numbers at once; a block it refuses, one where it lets through a label
+    other than 0/1 or an infinite value, and one holding a word it would read as a number
+    (true/false) are read by :func:`_strict_block`, which names the bad field.
+    """
+    _check_criteo_fields(path, first, lines, separator)
+    text = _decoded(path, first, lines)
+    if not _holds_boolean_word(text):
+        with contextlib.suppress(ValueError):   # a field that is not a number: the strict reading finds it
+            chunk = _read_block(text, separator, numbers=True)
+            if chunk["label"].isin((0.0, 1.0)).all() and not np.isinf(chunk[list(CRITEO_DENSE)].to_numpy()).any():
+                chunk["label"] = chunk["label"].to_numpy().astype(np.int64)
+                return chunk
+    return _strict_block(path, first, text, separator)
+
+
+def iter_criteo(path: Any, chunksize: int = 100_000, nrows: Optional[int] = None) -> Iterator[pd.DataFrame]:
+    """Stream a Criteo-format file as DataFrames of at most ``chunksize`` rows.
+
+    Parameters
+    ----------
+    path : str or Path
+        Raw Criteo (``train.txt``/``dac_sample.txt``: tab separated, no header) or a comma-separated file
+        whose header is ``label,I1,...,I13,C1,...,C26``. Fields are taken as written: quotes are
+        ordinary characters.
+    chunksize : int, default=100_000
+    nrows : int, optional
+        Stop after this many rows (0: none).
+
+    Yields
+    ------
+    DataFrame
+        Columns ``label`` (int64), ``I1``-``I13`` (float64, NaN where missing), ``C1``-``C26``
+        (strings, missing as NaN).
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    ValueError
+        ``chunksize`` or ``nrows`` not a positive / non-negative int; an empty file; and, naming the
+        file and line, a row with more or fewer than 40 fields (a blank line included), a label other
+        than 0/1, a dense value that is not a finite number, or text that is not UTF-8.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no Criteo file at {path}")
+    _check_row_count(chunksize, "chunksize", 1)
+    if nrows is not None:
+        _check_row_count(nrows, "nrows", 0)
+    separator, has_header = _criteo_layout(path)
+    for first, lines in _line_blocks(path, int(has_header), int(chunksize), None if nrows is None else int(nrows)):
+        chunk = _parse_criteo_block(path, first, lines, separator)
+        chunk.index = pd.RangeIndex(first - 1 - int(has_header), first - 1 - int(has_header) + len(chunk))
+        yield chunk
+
+
+def read_criteo(path: Any, nrows: Optional[int] = None) -> pd.DataFrame:
+    """The whole file (or its first ``nrows`` rows) as one DataFrame; see :func:`iter_criteo` (also for
+    the errors)."""
+    chunks = list(iter_criteo(path, nrows=nrows))
+    return pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=list(CRITEO_COLUMNS))
+
+
+def _numbers(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """A column of ``frame`` as float64 (NaN where missing), or a ``TypeError`` naming it."""
+    from tensorkit.validation import reject_complex
+
+    reject_complex(frame[column], f"frame[{column!r}]")
+    try:
+        return frame[column].to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError):
+        raise TypeError(f"frame[{column!r}] must hold numbers; got dtype {frame[column].dtype}") from None
+
+
+def _criteo_labels(frame: pd.DataFrame) -> np.ndarray:
+    labels = _numbers(frame, "label")
+    bad = np.flatnonzero(~np.isin(labels, (0.0, 1.0)))
+    if bad.size:
+        raise ValueError(f"frame['label'] must hold the click labels 0 and 1 (no missing values); row "
+                         f"{int(bad[0])} holds {frame['label'].iloc[int(bad[0])]!r}")
+    return labels.astype(np.int64)
+
+
+def _dense_text(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """A dense column as Criteo fields: whole numbers as integers, others in Python's shortest exact form,
+    missing values as empty fields."""
+    values = _numbers(frame, column)
+    infinite = np.flatnonzero(np.isinf(values))
+    if infinite.size:
+        raise ValueError(f"frame[{column!r}] holds infinity at row {int(infinite[0])}; a Criteo dense field is "
+                         f"a finite number or missing (NaN)")
+    text = np.full(values.shape[0], "", dtype=object)
+    present = ~np.isnan(values)
+    whole = present & (values == np.round(values)) & (np.abs(values) < 2.0 ** 53)
+    text[whole] = values[whole].astype(np.int64).astype(str)
+    other = np.flatnonzero(present & ~whole)
+    text[other] = [repr(float(v)) for v in values[other]]
+    return text
+
+
+def _categorical_text(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """A categorical column as Criteo fields (``str`` of each value, missing values as empty fields).
+
+    Values whose text is empty are refused here; tabs and line breaks inside a value are found when
+    the rows are joined (:func:`_criteo_rows`).
+    """
+    from tensorkit.validation import reject_complex
+
+    reject_complex(frame[column], f"frame[{column!r}]")
+    missing = frame[column].isna().to_numpy()
+    out = np.full(missing.shape[0], "", dtype=object)
+    out[~missing] = [str(v) for v in frame[column].astype(object).to_numpy()[~missing]]
+    empty = np.flatnonzero(~missing & (out == ""))
+    if empty.size:
+        _refuse_categorical(frame, column, int(empty[0]))
+    return out
+
+
+def _refuse_categorical(frame: pd.DataFrame, column: str, row: int) -> None:
+    raise ValueError(f"frame[{column!r}] row {row} holds {frame[column].iloc[row]!r}; a Criteo field is "
+                     f"non-empty text without tabs or line breaks (use NaN for a missing value)")
+
+
+def _criteo_rows(frame: pd.DataFrame, fields: list, start: int) -> str:
+    """Rows ``start`` to ``start + _WRITE_BLOCK`` as Criteo lines, after checking that no field added a tab
+    or a line break."""
+    columns = [column[start:start + _WRITE_BLOCK] for column in fields]
+    n = columns[0].shape[0]
+    text = "".join("\t".join(row) + "\n" for row in zip(*columns))
+    if text.count("\t") != (len(fields) - 1) * n or text.count("\n") != n or "\r" in text:
+        for name, column in zip(CRITEO_CATEGORICAL, columns[-len(CRITEO_CATEGORICAL):]):
+            bad = np.flatnonzero(pd.Series(column, dtype=object).str.contains("[\t\n\r]", regex=True))
+            if bad.size:
+                _refuse_categorical(frame, name, start + int(bad[0]))
+    return text
+
+
+def _criteo_frame(frame: Any) -> pd.DataFrame:
+    """``frame`` with string column names, after checking that it has the Criteo columns and a row."""
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"frame must be a pandas DataFrame; got {type(frame).__name__}")
+    names = [str(c) for c in frame.columns]
+    missing = [c for c in CRITEO_COLUMNS if c not in names]
+    extra = [c for c in names if c not in CRITEO_COLUMNS]
+    repeated = sorted({c for c in names if names.count(c) > 1})
+    if missing or extra or repeated:
+        raise ValueError(f"frame must have exactly the columns label, I1-I13 and C1-C26, once each (in any "
+                         f"order); missing {missing}, unexpected {extra}, repeated {repeated}")
+    if len(frame) == 0:
+        raise ValueError("frame has no rows; a Criteo file holds at least one")
+    return frame.rename(columns=str)
+
+
+def _criteo_fields(frame: pd.DataFrame) -> list:
+    """The 40 columns of a checked frame as arrays of field text, in Criteo order."""
+    return ([_criteo_labels(frame).astype(str).astype(object)] + [_dense_text(frame, c) for c in CRITEO_DENSE]
+            + [_categorical_text(frame, c) for c in CRITEO_CATEGORICAL])
+
+
+def _replace_atomically(path: Path, blocks: Iterator[str]) -> None:
+    """Write ``blocks`` of text to a temporary file beside ``path``, then rename it over ``path``
+    (see :func:`tensorkit.utils.replaced_atomically`)."""
+    with replaced_atomically(path) as temporary, open(temporary, "w", encoding="utf-8", newline="") as out:
+        for block in blocks:
+            out.write(block)
+
+
+def write_criteo(frame: pd.DataFrame, path: Any) -> None:
+    """Write a Criteo frame as a raw Criteo file (tab separated, no header) that :func:`read_criteo` reads
+    back as it is.
+
+    Dense values are written as integers where they are whole numbers (below ``2**53``), other
+    values exactly (Python's shortest repr), missing values as empty fields; categorical values as
+    their text. The file appears only once it is complete: rows go to a temporary file made by
+    :func:`tempfile.mkstemp` in the target's folder, which then replaces ``path`` (keeping its mode;
+    through a symbolic link, the file it points to); on failure the temporary is removed.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Exactly the columns ``label``, ``I1``-``I13`` and ``C1``-``C26``, in any order (written in
+        Criteo's order), and at least one row.
+    path : str or Path
+
+    Raises
+    ------
+    ValueError
+        Missing or unexpected columns, no rows, a label other than 0/1 (NaN included), an infinite
+        dense value, or a categorical value that is empty or holds a tab or a line break.
+    TypeError
+        ``frame`` is not a DataFrame, or the label or a dense column does not hold real numbers.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from recsys.ctr.data import read_criteo, write_criteo
+    >>> from recsys.datasets import make_criteo_like
+    >>> frame = make_criteo_like(n_samples=5, random_state=0)
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "day_0.txt"
+    >>> write_criteo(frame, path)
+    >>> read_criteo(path)["label"].tolist() == frame["label"].tolist()
+    True
+    """
+    frame = _criteo_frame(frame)
+    fields = _criteo_fields(frame)
+    blocks = (_criteo_rows(frame, fields, start) for start in range(0, len(frame), _WRITE_BLOCK))
+    _replace_atomically(Path(path), blocks)
+
+
+# ------------------------------------------------------------------------------------------------
+# MovieLens as click-through data
+
+def _read_atomic(path: Path) -> pd.DataFrame:
+    """A RecBole atomic file: tab separated, header ``name:type``; every column read as text."""
+    frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, na_values=[""], quoting=3)
+    frame.columns = [c.split(":", 1)[0] for c in frame.columns]
+    return frame
+
+
+def load_movielens_ctr(path: Any, threshold: float = 4.0, side_features: bool = True) -> pd.DataFrame:
+    """MovieLens ratings as a CTR data set: ``label = rating >= threshold``.
+
+    Parameters
+    ----------
+    path : str or Path
+        A RecBole atomic ``.inter`` file (``user_id``, ``item_id``, ``rating``, ``timestamp``) or the
+        folder that holds it; ``.user`` and ``.item`` files with the same stem are joined when present.
+    threshold : float, default=4.0
+    side_features : bool, default=True
+        Join user (age, gender, occupation, zip code) and item (release year, first genre) fields.
+
+    Returns
+    -------
+    DataFrame
+        ``label`` (0/1), ``timestamp`` (int64) and categorical (string) fields ``user_id``,
+        ``item_id`` and, with side features, ``age``, ``gender``, ``occupation``, ``zip_code``,
+        ``release_year``, ``genre``.
+    """
+    path = Path(path)
+    if path.is_dir():
+        found = sorted(path.glob("*.inter"))
+        if not found:
+            raise FileNotFoundError(f"no RecBole .inter file in {path}")
+        path = found[0]
+    if not path.exists():
+        raise FileNotFoundError(f"no MovieLens interactions at {path}")
+    inter = _read_atomic(path)
+    for column in ("user_id", "item_id", "rating"):
+        if column not in inter.columns:
+            raise ValueError(f"{path} has no {column!r} column; columns are {list(inter.columns)}")
+    rating = inter["rating"].astype(float)
+    frame = pd.DataFrame({"user_id": inter["user_id"], "item_id": inter["item_id"]})
+    if side_features:
+        users, items = path.with_suffix(".user"), path.with_suffix(".item")
+        if users.exists():
+            user = _read_atomic(users)
+            keep = [c for c in ("user_id", "age", "gender", "occupation", "zip_code") if c in user.columns]
+            frame = frame.merge(user[keep], on="user_id", how="left")
+        if items.exists():
+            item = _read_atomic(items)
+            extra = pd.DataFrame({"item_id": item["item_id"]})
+            if "release_year" in item.columns:
+                extra["release_year"] = item["release_year"]
+            if "class" in item.columns:
+                extra["genre"] = item["class"].str.split(" ").str[0]
+            frame = frame.merge(extra, on="item_id", how="left")
+    frame.insert(0, "label", (rating >= threshold).astype(np.int64).to_numpy())
+    if "timestamp" in inter.columns:
+        frame.insert(1, "timestamp", inter["timestamp"].astype(float).astype(np.int64).to_numpy())
+    return frame
