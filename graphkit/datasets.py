@@ -28,6 +28,7 @@ import numpy as np
 
 from graphkit.graph import Graph
 from tensorkit.backend import check_random_state
+from tensorkit.base import StrOptions, integers, reals, validate_params
 
 __all__ = ["AttributedGraph", "ManifoldData", "make_attributed_sbm", "make_union_of_manifolds"]
 
@@ -53,6 +54,14 @@ class AttributedGraph(NamedTuple):
     labels: np.ndarray
 
 
+@validate_params({
+    "n_nodes": [integers(1)],
+    "n_clusters": [integers(1)],
+    "avg_degree": [reals(0)],
+    "homophily": [reals(0, 1)],
+    "n_features": [integers(1)],
+    "feature_signal": [reals(0)],
+})
 def make_attributed_sbm(n_nodes: int = 600, n_clusters: int = 3, avg_degree: float = 10.0,
                         homophily: float = 0.8, n_features: int = 32, feature_signal: float = 1.0,
                         random_state: Any = None) -> AttributedGraph:
@@ -108,16 +117,9 @@ def make_attributed_sbm(n_nodes: int = 600, n_clusters: int = 3, avg_degree: flo
     >>> round(data.graph.n_edges / 300 * 2)  # average degree
     8
     """
-    n_nodes, n_clusters, n_features = (_positive_int(v, name) for v, name in (
-        (n_nodes, "n_nodes"), (n_clusters, "n_clusters"), (n_features, "n_features")))
+    n_nodes, n_clusters, n_features = int(n_nodes), int(n_clusters), int(n_features)
     if n_nodes < 2 * n_clusters:
         raise ValueError(f"n_nodes={n_nodes} must be at least 2 * n_clusters={2 * n_clusters} (two nodes per block)")
-    if not (np.isfinite(avg_degree) and avg_degree >= 0):
-        raise ValueError(f"avg_degree must be a non-negative number; got {avg_degree!r}")
-    if not 0 <= homophily <= 1:
-        raise ValueError(f"homophily must be in [0, 1]; got {homophily!r}")
-    if not (np.isfinite(feature_signal) and feature_signal >= 0):
-        raise ValueError(f"feature_signal must be a non-negative number; got {feature_signal!r}")
     rng = check_random_state(random_state).numpy
 
     sizes = np.full(n_clusters, n_nodes // n_clusters)
@@ -148,12 +150,6 @@ def make_attributed_sbm(n_nodes: int = 600, n_clusters: int = 3, avg_degree: flo
         directions /= np.linalg.norm(directions, axis=1, keepdims=True)
     features = feature_signal * directions[labels] + rng.standard_normal((n_nodes, n_features))
     return AttributedGraph(features, graph, labels)
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int; got {value!r}")
-    return int(value)
 
 
 def _block_pairs(size_a: int, size_b: int, probability: float, same_block: bool,
@@ -206,6 +202,14 @@ def _curve(kind: int, t: np.ndarray) -> np.ndarray:
     return np.stack([radius * np.cos(angle), radius * np.sin(angle), t - 0.5], axis=1)
 
 
+@validate_params({
+    "n_samples": [integers(1)],
+    "n_manifolds": [integers(1)],
+    "n_features": [integers(1)],
+    "kind": [StrOptions(set(MANIFOLD_KINDS))],
+    "dim": [integers(1)],
+    "noise": [reals(0)],
+})
 def make_union_of_manifolds(n_samples: int = 600, n_manifolds: int = 3, n_features: int = 50,
                             kind: str = "subspaces", dim: int = 3, noise: float = 0.0,
                             random_state: Any = None) -> ManifoldData:
@@ -251,21 +255,12 @@ def make_union_of_manifolds(n_samples: int = 600, n_manifolds: int = 3, n_featur
     >>> int(np.linalg.matrix_rank(data.X[data.labels == 0]))
     2
     """
-    for name, value, low in (("n_samples", n_samples, 1), ("n_manifolds", n_manifolds, 1),
-                             ("n_features", n_features, 1), ("dim", dim, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"{name} must be a positive int; got {value!r}")
-    if kind not in MANIFOLD_KINDS:
-        raise ValueError(f"kind must be one of {MANIFOLD_KINDS}; got {kind!r}")
     if n_samples < n_manifolds:
         raise ValueError(f"n_samples={n_samples} must be at least n_manifolds={n_manifolds}")
     intrinsic = dim if kind == "subspaces" else 3
     if intrinsic > n_features:
         raise ValueError(f"the manifolds' {'dim' if kind == 'subspaces' else 'curves (3)'}={intrinsic} "
                          f"must not exceed n_features={n_features}")
-    if isinstance(noise, bool) or not isinstance(noise, (int, float, np.number)) or not np.isfinite(noise) \
-            or noise < 0:
-        raise ValueError(f"noise must be a non-negative finite number; got {noise!r}")
     rng = check_random_state(random_state).numpy
     bases = np.stack([np.linalg.qr(rng.standard_normal((n_features, intrinsic)))[0] for _ in range(n_manifolds)])
     labels = np.repeat(np.arange(n_manifolds), np.diff(np.linspace(0, n_samples, n_manifolds + 1).round().astype(int)))

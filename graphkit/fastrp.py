@@ -351,16 +351,18 @@ def _standardize_(embedding: torch.Tensor, block_rows: int = 8192) -> tuple[torc
     The variance is summed over blocks of rows in float64 (as scikit-learn accumulates it), so
     the only temporary is one block and the squares of large float32 entries do not overflow.
 
-    A column whose standard deviation is at most ``10 * eps`` (of the embedding's dtype) times its
-    largest absolute value is constant up to rounding: it is centred but not scaled (scale 1),
-    as scikit-learn's ``_handle_zeros_in_scale`` treats a standard deviation below ``10 * eps``.
-    The bound is relative to the column's magnitude because FastRP's entries carry rounding
-    errors of a few ``eps`` of their size: dividing by such a deviation would turn a column that
-    is constant in exact arithmetic (e.g. on a path of three nodes) into ±1 noise, differently in
-    float32 and float64.
+    A column whose standard deviation is at most ``10 * eps`` (of the embedding's dtype) times the
+    largest absolute entry of the embedding is constant up to rounding: it is centred but not
+    scaled (scale 1), as scikit-learn's ``_handle_zeros_in_scale`` treats a standard deviation
+    below ``10 * eps``. The bound is relative to the entries' magnitude because FastRP's entries
+    carry rounding errors of a few ``eps`` of the terms summed into them: dividing by such a
+    deviation would turn a column that is constant in exact arithmetic (e.g. on a path of three
+    nodes, or a column whose terms cancel to zero) into ±1 noise, differently in float32 and
+    float64. The magnitude is the whole embedding's, not the column's, since a column of
+    cancelled terms is itself only rounding noise.
     """
     low, high = torch.aminmax(embedding, dim=0)
-    magnitude = torch.maximum(low.abs(), high.abs())
+    magnitude = torch.maximum(low.abs(), high.abs()).amax()
     mean = embedding.mean(dim=0)
     embedding.sub_(mean)
     squares = torch.zeros(embedding.shape[1], dtype=torch.float64, device=embedding.device)

@@ -69,10 +69,10 @@ from graphkit._edges import (
     DUPLICATE_POLICIES,
     SELF_LOOP_POLICIES,
     EdgeInputError,
-    check_choice,
     has_non_unit_values,
 )
 from graphkit.graph import Graph
+from tensorkit.base import Options, StrOptions, check_parameters, integers
 from tensorkit.validation import reject_complex
 
 __all__ = ["EdgeListError", "EdgeListNotFoundError", "as_graph", "read_edgelist"]
@@ -215,8 +215,12 @@ def _read_edgelist(path: Any, *, directed: bool, weighted: bool | None, delimite
                    node_type: type | None,
                    weight_column: int | str | None) -> tuple[Graph, str]:
     """:func:`read_edgelist`, and one line saying how the file was read (for the command)."""
-    _check_options(delimiter, comments, header, node_type, self_loops, duplicates)
-    _check_weight_options(weighted, weight_column)
+    check_parameters(_OPTION_CONSTRAINTS, {"weighted": weighted, "header": header, "self_loops": self_loops,
+                                           "duplicates": duplicates, "node_type": node_type,
+                                           "weight_column": weight_column}, "read_edgelist")
+    _check_characters(delimiter, comments)
+    if weighted is False and weight_column is not None:
+        raise ValueError("weighted=False and a weight_column contradict each other")
     with _regular_file(path) as (local_path, name):
         layout = _sniff_layout(local_path, name, delimiter, comments, header)
         choice = _choose_weight_column(weighted, weight_column, layout)
@@ -238,7 +242,19 @@ def _read_edgelist(path: Any, *, directed: bool, weighted: bool | None, delimite
 
 # -- options and file ---------------------------------------------------------------------------
 
-def _check_options(delimiter, comments, header, node_type, self_loops, duplicates) -> None:
+# Checked here rather than by a decorator on read_edgelist: graphkit embed calls _read_edgelist.
+_OPTION_CONSTRAINTS = {
+    "weighted": [bool, None],
+    "header": [StrOptions({"infer"}), bool],
+    "self_loops": [StrOptions(set(SELF_LOOP_POLICIES))],
+    "duplicates": [StrOptions(set(DUPLICATE_POLICIES))],
+    "node_type": [Options(type, {int, str}), None],
+    "weight_column": [integers(2), str, None],
+}
+
+
+def _check_characters(delimiter: Any, comments: Any) -> None:
+    """The delimiter and the comment character: single characters that do not clash."""
     if delimiter is not None and not (isinstance(delimiter, str) and (
             delimiter in _WHITESPACE_SPELLINGS or len(delimiter) == 1)):
         raise ValueError(f"delimiter must be None, ' ' or a single character; got {delimiter!r}")
@@ -248,27 +264,6 @@ def _check_options(delimiter, comments, header, node_type, self_loops, duplicate
                          "comment character or a line break)")
     if comments is not None and not (isinstance(comments, str) and len(comments) == 1):
         raise ValueError(f"comments must be None or a single character; got {comments!r}")
-    if header != "infer" and not isinstance(header, bool):
-        raise ValueError(f"header must be 'infer', True or False; got {header!r}")
-    if node_type not in (None, int, str):
-        raise ValueError(f"node_type must be None, int or str; got {node_type!r}")
-    check_choice(self_loops, "self_loops", SELF_LOOP_POLICIES)
-    check_choice(duplicates, "duplicates", DUPLICATE_POLICIES)
-
-
-def _check_weight_options(weighted: bool | None, weight_column: int | str | None) -> None:
-    if weighted is not None and not isinstance(weighted, bool):
-        raise ValueError(f"weighted must be None, True or False; got {weighted!r}")
-    if weight_column is None:
-        return
-    if isinstance(weight_column, bool) or not isinstance(weight_column, (int, np.integer, str)):
-        raise ValueError("weight_column must be a 0-based column position or a header name; "
-                         f"got {weight_column!r}")
-    if isinstance(weight_column, (int, np.integer)) and weight_column < 2:
-        raise ValueError(f"weight_column must be 2 or more (columns 0 and 1 are the ids); got "
-                         f"{weight_column}")
-    if weighted is False:
-        raise ValueError("weighted=False and a weight_column contradict each other")
 
 
 @contextlib.contextmanager

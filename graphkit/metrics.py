@@ -24,6 +24,8 @@ from sklearn.metrics import adjusted_rand_score, f1_score, normalized_mutual_inf
 from sklearn.model_selection import ShuffleSplit
 from sklearn.multiclass import OneVsRestClassifier
 
+from tensorkit.base import reals, validate_params
+
 __all__ = ["clustering_accuracy", "clustering_scores", "match_clusters", "modularity", "node_classification_f1",
            "subspace_spectra", "top_k_predictions"]
 
@@ -50,6 +52,7 @@ def top_k_predictions(scores: np.ndarray, n_labels: np.ndarray) -> np.ndarray:
     return predicted
 
 
+@validate_params({"train_size": [reals(0, 1, closed="neither")]})
 def node_classification_f1(
     embedding: Any,
     labels: Any,
@@ -101,8 +104,6 @@ def node_classification_f1(
         raise ValueError(
             f"embedding has {features.shape[0]} rows but labels has {targets.shape[0]}"
         )
-    if not 0 < train_size < 1:
-        raise ValueError(f"train_size must be in (0, 1); got {train_size}")
     splitter = ShuffleSplit(n_splits=n_repeats, train_size=train_size, random_state=random_state)
     scores: dict = {"micro": [], "macro": []}
     for train, test in splitter.split(features):
@@ -298,6 +299,7 @@ def _modularity_scorer(adjacency: Any, resolution: float = 1.0):
     return score
 
 
+@validate_params({"energy": [reals(0, 1, closed="right")]})
 def subspace_spectra(X: Any, labels: Any, energy: float = 0.95) -> dict:
     """Subspace-ness of a representation: singular values and numerical rank of each cluster.
 
@@ -334,8 +336,6 @@ def subspace_spectra(X: Any, labels: Any, energy: float = 0.95) -> dict:
         raise ValueError(f"labels must hold one label per row of X ({len(X)}); got shape {labels.shape}")
     if not np.all(np.isfinite(X)):
         raise ValueError("X contains NaN or infinity")
-    if not (0 < energy <= 1):
-        raise ValueError(f"energy must be in (0, 1]; got {energy!r}")
     values, ranks = {}, {}
     for k in np.unique(labels):
         s = np.linalg.svd(X[labels == k], compute_uv=False)

@@ -21,6 +21,7 @@ from sklearn.neighbors import kneighbors_graph
 
 from graphkit.graph import Graph
 from graphkit.io import as_graph
+from tensorkit.base import StrOptions, integers, validate_params
 
 __all__ = ["NORMALIZATIONS", "knn_graph", "normalized_adjacency", "rhop_adjacency", "rows_scaled_by_powers_of_two",
            "sgc_features"]
@@ -28,6 +29,7 @@ __all__ = ["NORMALIZATIONS", "knn_graph", "normalized_adjacency", "rhop_adjacenc
 NORMALIZATIONS = ("random_walk", "symmetric")
 
 
+@validate_params({"kind": [StrOptions(set(NORMALIZATIONS))]})
 def normalized_adjacency(adjacency: Any, kind: str = "random_walk", *, self_loops: bool = False,
                          symmetrize: bool = False) -> sp.csr_matrix:
     """The normalised adjacency ``D^-1 A`` (``"random_walk"``) or ``D^-1/2 A D^-1/2`` (``"symmetric"``).
@@ -69,8 +71,6 @@ def normalized_adjacency(adjacency: Any, kind: str = "random_walk", *, self_loop
            [0.408, 0.333, 0.408],
            [0.   , 0.408, 0.5  ]])
     """
-    if kind not in NORMALIZATIONS:
-        raise ValueError(f"kind must be one of {NORMALIZATIONS}; got {kind!r}")
     matrix = _float_csr(adjacency)
     if kind == "symmetric" or self_loops or symmetrize:
         _check_square(matrix)
@@ -149,6 +149,7 @@ def rows_scaled_by_powers_of_two(matrix: sp.csr_matrix) -> tuple[sp.csr_matrix, 
     return sp.csr_matrix((data, matrix.indices, matrix.indptr), shape=matrix.shape), exponents
 
 
+@validate_params({"order": [integers(1)]})
 def rhop_adjacency(normalized: Any, order: int, *, cumulative: bool = True) -> sp.csr_matrix:
     """The r-hop adjacency ``A_r = sum_{t=1..r} A_hat^t`` (``cumulative``) or ``A_hat^r``.
 
@@ -175,8 +176,6 @@ def rhop_adjacency(normalized: Any, order: int, *, cumulative: bool = True) -> s
     >>> rhop_adjacency(normalized_adjacency(path, self_loops=True), 2).nnz  # 2 hops reach every node
     9
     """
-    if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 1:
-        raise ValueError(f"order must be an int >= 1; got {order!r}")
     base = sp.csr_matrix(normalized, dtype=np.float64)
     power = base
     total = base.copy()

@@ -329,8 +329,7 @@ class PamC(ClusterMixin, TorchEstimator):
     def _check_param_combinations(self) -> None:
         """``hidden`` holds positive ints; ``dtype`` is a real floating dtype."""
         hidden = self.hidden
-        if np.ndim(hidden) != 1 or not all(
-                isinstance(h, (int, np.integer)) and not isinstance(h, bool) and h >= 1 for h in hidden):
+        if np.ndim(hidden) != 1 or not all(integers(1).is_satisfied_by(h) for h in hidden):
             raise ValueError(f"hidden must be a sequence of positive ints; got {hidden!r}")
         real_dtype(self.dtype)
 

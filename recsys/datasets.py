@@ -25,6 +25,7 @@ import pandas as pd
 from sklearn.utils import check_random_state
 
 from recsys.interactions import Interactions
+from tensorkit.base import integers, reals, validate_params
 
 __all__ = ["CriteoTruth", "LowRankTruth", "make_criteo_like", "make_low_rank_interactions"]
 
@@ -53,6 +54,9 @@ class CriteoTruth(NamedTuple):
     cardinalities: tuple
 
 
+@validate_params({"n_samples": [integers(1)], "n_dense": [integers(0)], "n_categorical": [integers(0)],
+                  "max_cardinality": [integers(1)], "rank": [integers(1)],
+                  "click_rate": [reals(0, 1, closed="neither")], "missing_rate": [reals(0, 1, closed="left")]})
 def make_criteo_like(n_samples: int = 100_000, n_dense: int = 13, n_categorical: int = 26,
                      max_cardinality: int = 100_000, cardinality_exponent: float = 1.6, zipf_exponent: float = 1.1,
                      rank: int = 4, interaction_scale: float = 1.0, click_rate: float = 0.25,
@@ -102,18 +106,8 @@ def make_criteo_like(n_samples: int = 100_000, n_dense: int = 13, n_categorical:
     >>> str(frame["C1"].dtype), bool(frame["label"].isin([0, 1]).all())
     ('category', True)
     """
-    for name, value in (("n_samples", n_samples), ("max_cardinality", max_cardinality), ("rank", rank)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive int; got {value!r}")
-    for name, value in (("n_dense", n_dense), ("n_categorical", n_categorical)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-            raise ValueError(f"{name} must be a non-negative int; got {value!r}")
     if n_dense + n_categorical == 0:
         raise ValueError("n_dense + n_categorical must be at least 1")
-    if not 0 < click_rate < 1:
-        raise ValueError(f"click_rate must be in (0, 1); got {click_rate!r}")
-    if not 0 <= missing_rate < 1:
-        raise ValueError(f"missing_rate must be in [0, 1); got {missing_rate!r}")
     rng = check_random_state(random_state)
     n = int(n_samples)
     cardinalities = tuple(max(2, int(round(max_cardinality * (f + 1) ** -cardinality_exponent)))
@@ -193,6 +187,9 @@ class LowRankTruth(NamedTuple):
         return u @ self.item_factors.T
 
 
+@validate_params({"n_users": [integers(1)], "n_items": [integers(1)], "rank": [integers(1)],
+                  "interactions_per_user": [integers(1)], "temperature": [reals(0, closed="neither")],
+                  "popularity": [reals(0)]})
 def make_low_rank_interactions(n_users: int = 500, n_items: int = 400, rank: int = 8, interactions_per_user: int = 20,
                                temperature: float = 0.25, popularity: float = 0.5,
                                random_state: Any = None) -> Interactions:
@@ -233,16 +230,8 @@ def make_low_rank_interactions(n_users: int = 500, n_items: int = 400, rank: int
     >>> data, data.truth.user_factors.shape, data.truth.item_factors.shape
     (Interactions(n_users=50, n_items=40, n_interactions=250), (50, 4), (40, 4))
     """
-    for name, value in (("n_users", n_users), ("n_items", n_items), ("rank", rank),
-                        ("interactions_per_user", interactions_per_user)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive int; got {value!r}")
     if interactions_per_user > n_items:
         raise ValueError(f"interactions_per_user={interactions_per_user} is larger than n_items={n_items}")
-    if not np.isfinite(temperature) or temperature <= 0:
-        raise ValueError(f"temperature must be a positive number; got {temperature!r}")
-    if not np.isfinite(popularity) or popularity < 0:
-        raise ValueError(f"popularity must be a non-negative number; got {popularity!r}")
     rng = check_random_state(random_state)
     user_factors = rng.standard_normal((n_users, rank))
     user_factors[:, 0] += popularity

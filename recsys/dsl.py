@@ -42,11 +42,12 @@ import scipy.sparse as sp
 import torch
 from sklearn.utils.validation import check_is_fitted
 
+from recsys._checks import check_cutoffs
 from recsys._dsl_net import _DSLNet, bpr_loss, normalized_adjacency, training_state_bytes
 from recsys.sparse import (GROW_RULES, REDISTRIBUTIONS, REGROW_INITS, REGROW_MOMENTS, DynamicSparsity,
                            degree_row_counts)
 from tensorkit import backend
-from tensorkit.base import StrOptions, TorchEstimator, integers, reals
+from tensorkit.base import StrOptions, TorchEstimator, check_parameters, integers, reals
 from tensorkit.validation import check_finite_result, reject_complex
 
 __all__ = ["DSLRecommender", "auto_update_epochs", "bpr_loss", "normalized_adjacency", "sample_negatives"]
@@ -367,7 +368,7 @@ class DSLRecommender(TorchEstimator):
     def _check_param_combinations(self) -> None:
         if self.balance in _ROW_BALANCES and not self._row_balance_possible():
             raise ValueError(f"balance={self.balance!r} needs sparse_storage=True and redistribution=None")
-        _check_ks(self.eval_k, "eval_k")
+        check_cutoffs(self.eval_k, "eval_k", type(self).__name__)
 
 
     def _regrow_moments(self, backbone: str) -> str:
@@ -642,8 +643,7 @@ class DSLRecommender(TorchEstimator):
 
         check_is_fitted(self, "user_embeddings_")
         idx = self._user_indices(users)
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= self.n_items_:
-            raise ValueError(f"k must be an int in [1, n_items={self.n_items_}]; got {k!r}")
+        check_parameters({"k": [integers(1, self.n_items_)]}, {"k": k}, f"{type(self).__name__}.recommend")
         top = backend.to_numpy(topk_items(self.user_embeddings_, self.item_embeddings_, k=int(k),
                                           exclude=self.train_ if exclude_seen else None, users=idx))
         if not _is_identity(self.item_ids_):
@@ -665,7 +665,7 @@ class DSLRecommender(TorchEstimator):
         from recsys.metrics import evaluate_ranking
 
         check_is_fitted(self, "user_embeddings_")
-        ks = _check_ks(k, "k")
+        ks = check_cutoffs(k, "k", f"{type(self).__name__}.evaluate")
         test_csr = _binary_csr(_aligned(test, self.user_ids_, self.item_ids_))
         result = evaluate_ranking(self.user_embeddings_, self.item_embeddings_, self.train_, test_csr, ks=ks)
         return {key: float(value) for key, value in result.items()}
@@ -678,10 +678,3 @@ class DSLRecommender(TorchEstimator):
 def _numpy(x: torch.Tensor) -> np.ndarray:
     x = x.detach().cpu()
     return (x.float() if x.dtype == torch.bfloat16 else x).numpy().copy()
-
-
-def _check_ks(k: Any, name: str) -> tuple:
-    ks = (k,) if isinstance(k, (int, np.integer)) and not isinstance(k, bool) else tuple(k)
-    if not ks or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in ks):
-        raise ValueError(f"{name} must be a positive int or a tuple of positive ints; got {k!r}")
-    return tuple(int(v) for v in ks)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import io
-import numbers
 import os
 import re
 from pathlib import Path
@@ -31,6 +30,7 @@ import scipy.sparse as sp
 import torch
 
 from tensorkit import backend
+from tensorkit.base import check_parameters, integers, reals, validate_params
 from tensorkit.validation import reject_complex
 
 __all__ = ["Interactions", "as_interactions", "read_lightgcn", "read_lightgcn_split", "read_movielens"]
@@ -108,8 +108,6 @@ def _size(value: Any, indices: np.ndarray, name: str, index_name: str) -> int:
                              f"internal indices must be dense (0 .. {name} - 1): give the ids to "
                              f"Interactions.from_ids or as_interactions, which remap them, or set {name}")
         return needed
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"{name} must be a non-negative int; got {value!r}")
     if needed > value:
         raise ValueError(f"{index_name} holds the index {needed - 1} but {name}={int(value)}; "
                          f"indices must be below {name}")
@@ -127,10 +125,8 @@ def _id_map(ids: Any, n: int, name: str) -> np.ndarray:
     return arr
 
 
-def _check_fraction(test_size: Any) -> float:
-    if isinstance(test_size, bool) or not isinstance(test_size, (int, float, np.integer, np.floating)) \
-            or not 0 < test_size < 1:
-        raise ValueError(f"test_size must be a fraction in (0, 1); got {test_size!r}")
+def _check_fraction(test_size: Any, caller: str) -> float:
+    check_parameters({"test_size": [reals(0, 1, closed="neither")]}, {"test_size": test_size}, caller)
     return float(test_size)
 
 
@@ -209,6 +205,8 @@ class Interactions:
 
     def __init__(self, users: Any, items: Any, n_users: Optional[int] = None, n_items: Optional[int] = None,
                  timestamps: Any = None, user_ids: Any = None, item_ids: Any = None) -> None:
+        check_parameters({"n_users": [integers(0), None], "n_items": [integers(0), None]},
+                         {"n_users": n_users, "n_items": n_items}, type(self).__name__)
         users = _index_vector(users, "users")
         items = _index_vector(items, "items")
         if users.shape[0] != items.shape[0]:
@@ -394,7 +392,7 @@ class Interactions:
         """
         from sklearn.utils import check_random_state
 
-        test_size = _check_fraction(test_size)
+        test_size = _check_fraction(test_size, "Interactions.split_by_user")
         rng = check_random_state(random_state)
         if len(self) == 0:
             return self._subset(np.zeros(0, dtype=np.int64)), self._subset(np.zeros(0, dtype=np.int64))
@@ -432,7 +430,7 @@ class Interactions:
         if self.timestamps is None:
             raise ValueError("split_by_time needs timestamps and these Interactions have none; "
                              "use split_by_user for a random holdout")
-        test_size = _check_fraction(test_size)
+        test_size = _check_fraction(test_size, "Interactions.split_by_time")
         n = len(self)
         mask = np.zeros(n, dtype=bool)
         if per_user:
@@ -469,8 +467,6 @@ def _resized(data: Interactions, n_users: Optional[int], n_items: Optional[int])
         if value is None or value == current:
             sizes[name] = (current, ids)
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise ValueError(f"{name} must be an int; got {value!r}")
         if value < current:
             raise ValueError(f"{name}={value} is smaller than the {current} the data already have")
         if not np.array_equal(ids, np.arange(current)):
@@ -484,6 +480,7 @@ def _resized(data: Interactions, n_users: Optional[int], n_items: Optional[int])
     return result
 
 
+@validate_params({"n_users": [integers(0), None], "n_items": [integers(0), None]})
 def as_interactions(data: Any, n_users: Optional[int] = None, n_items: Optional[int] = None) -> Interactions:
     """An :class:`Interactions` from the kinds of input the recommenders accept.
 
@@ -602,6 +599,7 @@ def _parse_lightgcn(path: Path) -> tuple:
     return line_users, np.repeat(line_users, counts - 1), values[is_item]
 
 
+@validate_params({"n_users": [integers(0), None], "n_items": [integers(0), None]})
 def read_lightgcn(path: Any, n_users: Optional[int] = None, n_items: Optional[int] = None) -> Interactions:
     """Read the LightGCN/NGCF text format: each line ``user item1 item2 ...`` of 0-based ids.
 
@@ -652,7 +650,7 @@ def read_lightgcn(path: Any, n_users: Optional[int] = None, n_items: Optional[in
     user_ids = item_ids = None
     if n_users is None:
         user_ids, n_users = _shared_ids([line_users])
-    elif isinstance(n_users, (int, np.integer)) and not isinstance(n_users, bool) and n_users <= line_users.max():
+    elif n_users <= line_users.max():
         raise ValueError(f"{path} holds the user {int(line_users.max())} but n_users={n_users}")
     if n_items is None:
         item_ids, n_items = _shared_ids([items])
@@ -737,6 +735,7 @@ def _movielens_numbers(path: Path, lines: np.ndarray, column: pd.Series, name: s
     return parsed
 
 
+@validate_params({"min_rating": [reals(), None]})
 def read_movielens(path: Any, min_rating: Optional[float] = None) -> Interactions:
     """MovieLens ratings as implicit feedback.
 
@@ -776,9 +775,6 @@ def read_movielens(path: Any, min_rating: Optional[float] = None) -> Interaction
         path = found[0]
     if not path.exists():
         raise FileNotFoundError(f"no MovieLens ratings at {path}")
-    if min_rating is not None and (isinstance(min_rating, bool) or not isinstance(min_rating, numbers.Real)
-                                   or not np.isfinite(min_rating)):
-        raise ValueError(f"min_rating must be a finite number; got {min_rating!r}")
     rows = [(number, line) for number, line in enumerate(_text_lines(path), start=1) if line.strip()]
     if not rows:
         raise ValueError(f"{path} is empty; expected MovieLens ratings")

@@ -37,7 +37,9 @@ import scipy.sparse as sp
 import scipy.stats
 import torch
 
+from recsys._checks import check_cutoffs
 from tensorkit import backend
+from tensorkit.base import integers, validate_params
 from tensorkit.validation import reject_complex
 
 __all__ = [
@@ -150,12 +152,6 @@ def log_loss(y_true: Any, y_prob: Any, eps: Any = "auto") -> float:
 # ------------------------------------------------------------------------------------------------
 # Top-K recommendation
 
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int; got {value!r}")
-    return int(value)
-
-
 def _embedding_matrix(x: Any, name: str, device: Any = None, dtype: Any = None) -> torch.Tensor:
     if sp.issparse(x):
         raise TypeError(f"{name} must be a dense (n, dim) matrix; got a scipy.sparse matrix")
@@ -187,6 +183,7 @@ def _interaction_matrix(data: Any, name: str) -> sp.csr_matrix:
     return csr
 
 
+@validate_params({"k": [integers(1)], "batch_size": [integers(1)]})
 def topk_items(user_embeddings: Any, item_embeddings: Any, k: int = 20, exclude: Any = None,
                batch_size: int = 1024, users: Any = None) -> torch.Tensor:
     """The ``k`` items with the largest inner product ``<user, item>`` for each user (full ranking).
@@ -240,10 +237,9 @@ def topk_items(user_embeddings: Any, item_embeddings: Any, k: int = 20, exclude:
         raise ValueError(f"user_embeddings and item_embeddings must have the same dimension; "
                          f"got {user_matrix.shape[1]} and {items.shape[1]}")
     n_users, n_items = user_matrix.shape[0], items.shape[0]
-    k = _positive_int(k, "k")
+    k, batch_size = int(k), int(batch_size)
     if k > n_items:
         raise ValueError(f"k={k} is larger than the number of items ({n_items})")
-    batch_size = _positive_int(batch_size, "batch_size")
     if users is None:
         rows = None
         m = n_users
@@ -319,7 +315,7 @@ def _relevant_matrix(relevant: Any) -> sp.csr_matrix:
 
 def _hits(topk: Any, relevant: Any, k: int) -> tuple:
     """``(hits, n_relevant)``: whether each of the first ``k`` recommendations is relevant, and |relevant| per row."""
-    k = _positive_int(k, "k")
+    k = int(k)
     rel = _relevant_matrix(relevant)
     top = _topk_array(topk, k, rel.shape[0], rel.shape[1])
     n_items = rel.shape[1]
@@ -347,6 +343,7 @@ def _scores_at(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> dict:
             f"precision@{k}": float(np.mean(n_hits / k))}
 
 
+@validate_params({"k": [integers(1)]})
 def recall_at_k(topk: Any, relevant: Any, k: int = 20) -> float:
     """Recall@K: the share of each user's relevant items found in its top ``k``, averaged over users.
 
@@ -368,12 +365,14 @@ def recall_at_k(topk: Any, relevant: Any, k: int = 20) -> float:
     return _scores_at(hits, n_rel, k)[f"recall@{k}"]
 
 
+@validate_params({"k": [integers(1)]})
 def precision_at_k(topk: Any, relevant: Any, k: int = 20) -> float:
     """Precision@K: ``mean_u |top_k(u) ∩ rel(u)| / k`` over users with a relevant item; see :func:`recall_at_k`."""
     hits, n_rel = _hits(topk, relevant, k)
     return _scores_at(hits, n_rel, k)[f"precision@{k}"]
 
 
+@validate_params({"k": [integers(1)]})
 def ndcg_at_k(topk: Any, relevant: Any, k: int = 20) -> float:
     """NDCG@K with binary gains, averaged over users with a relevant item; see :func:`recall_at_k`.
 
@@ -383,18 +382,6 @@ def ndcg_at_k(topk: Any, relevant: Any, k: int = 20) -> float:
     """
     hits, n_rel = _hits(topk, relevant, k)
     return _scores_at(hits, n_rel, k)[f"ndcg@{k}"]
-
-
-def _check_ks(ks: Any) -> tuple:
-    if isinstance(ks, (int, np.integer)) and not isinstance(ks, bool):
-        ks = (ks,)
-    try:
-        ks = tuple(ks)
-    except TypeError:
-        raise ValueError(f"ks must be a positive int or a sequence of them; got {ks!r}") from None
-    if not ks:
-        raise ValueError("ks must name at least one cut-off K")
-    return tuple(_positive_int(k, "each of ks") for k in ks)
 
 
 def ranking_scores(topk: Any, relevant: Any, ks: Any = (20,)) -> dict:
@@ -411,7 +398,7 @@ def ranking_scores(topk: Any, relevant: Any, ks: Any = (20,)) -> dict:
     dict
         ``{"recall@K": ..., "ndcg@K": ..., "precision@K": ...}`` for each ``K`` in ``ks``, in that order.
     """
-    ks = _check_ks(ks)
+    ks = check_cutoffs(ks, "ks", "ranking_scores")
     hits, n_rel = _hits(topk, relevant, max(ks))
     scores = {}
     for k in ks:
@@ -419,6 +406,7 @@ def ranking_scores(topk: Any, relevant: Any, ks: Any = (20,)) -> dict:
     return scores
 
 
+@validate_params({"batch_size": [integers(1)]})
 def evaluate_ranking(user_embeddings: Any, item_embeddings: Any, train: Any, test: Any, ks: Any = (20,),
                      batch_size: int = 1024) -> dict:
     """Full-ranking evaluation of embeddings (the LightGCN protocol).
@@ -454,7 +442,7 @@ def evaluate_ranking(user_embeddings: Any, item_embeddings: Any, train: Any, tes
     >>> evaluate_ranking(users, items, train, test, ks=(1,))
     {'recall@1': 0.5, 'ndcg@1': 0.5, 'precision@1': 0.5}
     """
-    ks = _check_ks(ks)
+    ks = check_cutoffs(ks, "ks", "evaluate_ranking")
     test_matrix = _interaction_matrix(test, "test")
     train_matrix = None if train is None else _interaction_matrix(train, "train")
     n_users = backend.to_numpy(user_embeddings).shape[0] if not backend.is_torch(user_embeddings) \

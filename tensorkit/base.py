@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import copy
 from numbers import Integral, Real
-from typing import Any, Iterable, NamedTuple, Optional
+from typing import Any, Callable, Iterable, NamedTuple, Optional
 
 import numpy as np
 import torch
@@ -53,7 +53,9 @@ from sklearn.utils._param_validation import (
     InvalidParameterError,
     Options,
     StrOptions,
+    validate_parameter_constraints,
 )
+from sklearn.utils._param_validation import validate_params as _sklearn_validate_params
 
 from tensorkit import backend
 from tensorkit.utils import progress
@@ -66,9 +68,11 @@ __all__ = [
     "Options",
     "StrOptions",
     "TorchEstimator",
+    "check_parameters",
     "integers",
     "reals",
     "to_cpu",
+    "validate_params",
 ]
 
 
@@ -117,6 +121,45 @@ def _open_where_unbounded(low: Any, high: Any, closed: str) -> str:
     if high is None:
         closed = {"both": "left", "right": "neither"}.get(closed, closed)
     return closed
+
+
+def validate_params(parameter_constraints: dict) -> Callable:
+    """Decorator: a public function checks its arguments against declared constraints first.
+
+    The constraints are written as in ``_parameter_constraints`` (arguments left out are not
+    checked); a bad argument raises :class:`InvalidParameterError` (a ``ValueError`` and a
+    ``TypeError``) naming the argument and the function.
+
+    Examples
+    --------
+    >>> @validate_params({"n_rows": [integers(1)]})
+    ... def ones(n_rows):
+    ...     return [1] * n_rows
+    >>> ones(n_rows=0)
+    Traceback (most recent call last):
+    ...
+    sklearn.utils._param_validation.InvalidParameterError: The 'n_rows' parameter of ones must be an int in the range [1, inf). Got 0 instead.
+    """
+    return _sklearn_validate_params(parameter_constraints, prefer_skip_nested_validation=False)
+
+
+def check_parameters(parameter_constraints: dict, values: dict, caller: str) -> None:
+    """Check ``values`` (name to value) against declared constraints, for classes that are not
+    estimators (a torch module's or an engine's constructor arguments).
+
+    Raises
+    ------
+    InvalidParameterError
+        Naming the first parameter that breaks its constraint, and ``caller``.
+
+    Examples
+    --------
+    >>> check_parameters({"density": [reals(0, 1, closed="right")]}, {"density": 1.5}, "SparseTable")
+    Traceback (most recent call last):
+    ...
+    sklearn.utils._param_validation.InvalidParameterError: The 'density' parameter of SparseTable must be a float in the range (0.0, 1.0]. Got 1.5 instead.
+    """
+    validate_parameter_constraints(parameter_constraints, values, caller_name=caller)
 
 
 class FitSetup(NamedTuple):

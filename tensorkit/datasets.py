@@ -9,13 +9,13 @@
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 from sklearn.utils import check_random_state as _sklearn_check_random_state
 
 from tensorkit import backend
+from tensorkit.base import StrOptions, integers, reals, validate_params
 
 __all__ = ["FunctionalTensor", "KroneckerProblem", "make_functional_tucker", "make_kronecker_problem"]
 
@@ -44,6 +44,10 @@ class KroneckerProblem(NamedTuple):
     noise_var: float
 
 
+@validate_params({
+    "snr_db": [reals(None, math.inf)],
+    "values": [StrOptions({"iid", "kron"})],
+})
 def make_kronecker_problem(
     shapes: Sequence[tuple[int, int]] = ((16, 32), (16, 32)),
     support_sizes: Sequence[int] | int = 4,
@@ -91,10 +95,6 @@ def make_kronecker_problem(
     ([(16, 32), (16, 32)], (256,), 16)
     """
     rng = _sklearn_check_random_state(random_state)
-    if isinstance(snr_db, bool) or not isinstance(snr_db, numbers.Real) or not snr_db > -math.inf:
-        raise ValueError(f"snr_db must be a real number (inf for no noise); got {snr_db!r}")
-    if values not in ("iid", "kron"):
-        raise ValueError(f"values must be 'iid' or 'kron'; got {values!r}")
     sizes = [support_sizes] * len(shapes) if np.isscalar(support_sizes) else list(support_sizes)
     if len(sizes) != len(shapes):
         raise ValueError("support_sizes needs one entry per factor")
@@ -196,6 +196,16 @@ class FunctionalTensor(NamedTuple):
         return phi @ self.core.reshape(-1)
 
 
+@validate_params({
+    "n_entries": [integers(1)],
+    "n_modes": [integers(1)],
+    "rank": [integers(1)],
+    "core": [StrOptions({"tucker", "cp"})],
+    "n_coords": [integers(2)],
+    "noise": [reals(0)],
+    "n_waves": [integers(1)],
+    "max_frequency": [reals(0, None, closed="neither")],
+})
 def make_functional_tucker(n_entries: int = 2000, n_modes: int = 3, rank: int = 2, core: str = "tucker",
                            n_coords: int = 40, noise: float = 0.1, n_waves: int = 3, max_frequency: float = 1.5,
                            random_state: Any = None) -> FunctionalTensor:
@@ -242,7 +252,6 @@ def make_functional_tucker(n_entries: int = 2000, n_modes: int = 3, rank: int = 
     >>> bool(abs(np.std(data.f) - 1) < 1e-12)
     True
     """
-    _check_functional_tucker(n_entries, n_modes, rank, core, n_coords, noise, n_waves, max_frequency)
     rng = backend.check_random_state(random_state).numpy
     shape = (n_modes, rank, n_waves)
     amplitudes = rng.standard_normal(shape) / math.sqrt(n_waves)
@@ -258,18 +267,3 @@ def make_functional_tucker(n_entries: int = 2000, n_modes: int = 3, rank: int = 
     y = f / scale + noise * rng.standard_normal(n_entries)
     return data._replace(y=y, f=f / scale, core=weights / scale)
 
-
-def _check_functional_tucker(n_entries: Any, n_modes: Any, rank: Any, core: Any, n_coords: Any, noise: Any,
-                             n_waves: Any, max_frequency: Any) -> None:
-    if core not in ("tucker", "cp"):
-        raise ValueError(f"core must be 'tucker' or 'cp'; got {core!r}")
-    for name, value in (("n_entries", n_entries), ("n_modes", n_modes), ("rank", rank), ("n_coords", n_coords),
-                        ("n_waves", n_waves)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive int; got {value!r}")
-    if n_coords < 2:
-        raise ValueError(f"n_coords must be at least 2; got {n_coords}")
-    if not (np.isfinite(noise) and noise >= 0):
-        raise ValueError(f"noise must be a non-negative number; got {noise!r}")
-    if not (np.isfinite(max_frequency) and max_frequency > 0):
-        raise ValueError(f"max_frequency must be a positive number; got {max_frequency!r}")

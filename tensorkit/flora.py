@@ -36,7 +36,6 @@ FLoRAConv2d(adapters={'default': (2, 2, 2, 2)}, active='default', merged=False, 
 from __future__ import annotations
 
 import math
-import numbers
 import os
 import re
 from dataclasses import dataclass, field
@@ -48,6 +47,7 @@ import torch.nn.functional as F
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from tensorkit.base import check_parameters, integers, reals
 from tensorkit.validation import check_finite_result
 
 __all__ = [
@@ -117,14 +117,12 @@ class FLoRAConfig:
     modules_to_save: Sequence[str] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
+        check_parameters(_CONFIG_CONSTRAINTS, {"scale": self.scale, "alpha": self.alpha, "dropout": self.dropout},
+                         type(self).__name__)
+        # What the constraint language cannot say: the items of ranks, target_modules, target_types
+        # and modules_to_save.
         if not callable(self.ranks):
             _check_rank_values(self.ranks, "ranks")
-        _check_finite_real(self.scale, "scale")
-        if self.alpha is not None:
-            _check_finite_real(self.alpha, "alpha")
-        _check_finite_real(self.dropout, "dropout")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1); got {self.dropout!r}")
         _check_target_modules(self.target_modules)
         if self.target_types is not None:
             unsupported = [t for t in _as_sequence(self.target_types, "target_types")
@@ -148,8 +146,15 @@ class FLoRAConfig:
         return float(self.alpha) / max(ranks) if self.alpha is not None else float(self.scale)
 
 
+_CONFIG_CONSTRAINTS = {
+    "scale": [reals()],
+    "alpha": [reals(), None],
+    "dropout": [reals(0, 1, closed="left")],
+}
+
+
 def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    return integers().is_satisfied_by(value)
 
 
 def _as_sequence(value: Any, name: str) -> list:
@@ -175,11 +180,6 @@ def _check_rank_values(ranks: Any, what: str) -> list:
     if min(values) < 1:
         raise ValueError(f"{what} must be positive; got {ranks!r}")
     return values
-
-
-def _check_finite_real(value: Any, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite real number; got {value!r}")
 
 
 def _check_target_modules(patterns: Any) -> None:

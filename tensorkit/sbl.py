@@ -27,7 +27,6 @@ The functional core is :func:`kronecker_sbl`; :class:`KroneckerSBL` is the estim
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 from typing import Any, NamedTuple, Optional, Sequence
 
@@ -301,7 +300,7 @@ def _coupling_betas(block: Any, n_factors: int) -> list:
         if len(betas) != n_factors:
             raise ValueError(f"block must be None, a number or one value per factor ({n_factors}); got {block!r}")
     for beta in betas:
-        if beta is not None and not (_is_real(beta) and np.isfinite(beta) and beta >= 0):
+        if beta is not None and not reals(0).is_satisfied_by(beta):
             raise ValueError(f"block couplings must be non-negative numbers or None; got {block!r}")
     return [None if beta is None else float(beta) for beta in betas]
 
@@ -559,10 +558,6 @@ def _overflow_hint(dtype: torch.dtype) -> str:
 
 def _dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).replace("torch.", "")
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _check_design_matrix(X: Any, y: Any) -> None:

@@ -16,6 +16,7 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from recsys._checks import check_each
 from recsys.ctr.models import MODELS, CTRModel, build_model
 from recsys.ctr.schema import CTRInputs, CTRPreprocessor, Schema
 from tensorkit import backend
@@ -234,8 +235,7 @@ class CTRClassifier(ClassifierMixin, TorchEstimator):
         return self
 
     def _check_param_combinations(self) -> None:
-        if not all(isinstance(h, (int, np.integer)) and not isinstance(h, bool) and h > 0 for h in self.hidden):
-            raise ValueError(f"hidden must be a tuple of positive ints; got {self.hidden!r}")
+        check_each(integers(1), self.hidden, "hidden", type(self).__name__)
         if self.schema is not None:
             Schema.coerce(self.schema)
 

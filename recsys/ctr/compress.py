@@ -65,6 +65,7 @@ from recsys.ctr.classifier import CTRClassifier, check_click_labels, predict_log
 from recsys.ctr.evaluation import _model_parts, count_bytes, count_parameters
 from recsys.ctr.models import CTRModel
 from recsys.ctr.schema import as_inputs
+from tensorkit.base import StrOptions, integers, reals, validate_params
 from tensorkit.validation import check_finite_result
 
 __all__ = ["LowRankEmbedding", "LowRankLinear", "compress", "output_statistics"]
@@ -379,7 +380,7 @@ def _ranks_from_ratio(model: CTRModel, targets: list, ratio: float, method: str,
 def _ranks_given(targets: list, ranks: Any) -> dict:
     by_name = {t.name: t for t in targets}
     groups = {t.group for t in targets}
-    if isinstance(ranks, (int, np.integer)) and not isinstance(ranks, bool):
+    if isinstance(ranks, numbers.Integral):   # an int >= 1, checked by compress
         wanted = {t.name: int(ranks) for t in targets}
     elif isinstance(ranks, dict):
         wanted = {}
@@ -393,13 +394,11 @@ def _ranks_given(targets: list, ranks: Any) -> dict:
             else:
                 raise ValueError(f"ranks names {key!r}, which is not a targeted layer or group; targeted: "
                                  f"{sorted(groups)} with layers {sorted(by_name)}")
-    else:
-        raise TypeError(f"ranks must be an int or a dict of layer/group name to rank; got {ranks!r}")
     for name, r in wanted.items():
         t = by_name[name]
         if r is None:
             continue
-        if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 1:
+        if not integers(1).is_satisfied_by(r):
             raise ValueError(f"rank of {name} must be a positive int; got {r!r}")
         if r > t.max_rank:
             raise ValueError(f"rank {r} of {name} is larger than its width ({t.max_rank}: "
@@ -525,6 +524,9 @@ def _build(model: CTRModel, targets: list, ranks: dict, method: str, fold: bool,
 # The entry point
 
 
+@validate_params({"method": [StrOptions(set(METHODS))], "ranks": [integers(1), dict, None], "ratio": [reals(1), None],
+                  "activation": [StrOptions({"relu"}), None], "finetune_epochs": [integers(0)],
+                  "finetune_learning_rate": [reals(0, closed="neither")]})
 def compress(model: Any, X_calibration: Any = None, *, method: str = "afm", ranks: Any = None,
              ratio: Optional[float] = None, targets: Sequence[str] = ("embeddings", "mlp"), fold: bool = True,
              y_calibration: Any = None, activation: Optional[str] = None, finetune_epochs: int = 0,
@@ -586,7 +588,7 @@ def compress(model: Any, X_calibration: Any = None, *, method: str = "afm", rank
     TypeError
         Complex calibration inputs, or a model that is neither a fitted CTRClassifier nor a CTRModel.
     """
-    targets = _check_arguments(method, ranks, ratio, targets, activation, finetune_epochs, finetune_learning_rate)
+    targets = _check_arguments(ranks, ratio, targets, activation, finetune_epochs)
     module, encode, batch_size = _model_parts(model, batch_size)
     if (method == "afm" or finetune_epochs > 0) and X_calibration is None:
         raise ValueError("X_calibration is needed for method='afm' and for fine-tuning (the training set, "
@@ -629,11 +631,9 @@ def compress(model: Any, X_calibration: Any = None, *, method: str = "afm", rank
     return small if isinstance(model, CTRModel) else _with_module(model, small)
 
 
-def _check_arguments(method: str, ranks: Any, ratio: Any, targets: Any, activation: Any, finetune_epochs: Any,
-                     finetune_learning_rate: Any) -> tuple:
-    """The checked ``targets`` (a tuple), or a ``ValueError`` naming the argument that is wrong."""
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+def _check_arguments(ranks: Any, ratio: Any, targets: Any, activation: Any, finetune_epochs: int) -> tuple:
+    """The checked ``targets`` (a tuple), or a ``ValueError`` naming the argument that is wrong; the
+    arguments' own constraints are declared on :func:`compress`."""
     if isinstance(targets, str):
         targets = (targets,)
     unknown = [t for t in targets if t not in TARGETS]
@@ -641,19 +641,10 @@ def _check_arguments(method: str, ranks: Any, ratio: Any, targets: Any, activati
         raise ValueError(f"targets must be a non-empty subset of {TARGETS}; got {tuple(targets)!r}")
     if (ranks is None) == (ratio is None):
         raise ValueError("give exactly one of ranks (per layer) and ratio (total size reduction)")
-    if ratio is not None and not (np.isscalar(ratio) and np.isfinite(ratio) and ratio >= 1):
-        raise ValueError(f"ratio must be a number >= 1 (params_before / params_after); got {ratio!r}")
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be None or 'relu'; got {activation!r}")
-    if isinstance(finetune_epochs, bool) or not isinstance(finetune_epochs, (int, np.integer)) or finetune_epochs < 0:
-        raise ValueError(f"finetune_epochs must be a non-negative int; got {finetune_epochs!r}")
-    if isinstance(finetune_learning_rate, bool) or not isinstance(finetune_learning_rate, numbers.Real) \
-            or not 0 < finetune_learning_rate < np.inf:
-        raise ValueError(f"finetune_learning_rate must be a positive finite number; got {finetune_learning_rate!r}")
     if activation is not None and finetune_epochs == 0:
         warnings.warn("activation between the factors changes the layer's function; without fine-tuning "
                       "(finetune_epochs > 0) the compressed model is not a PCA reconstruction", UserWarning,
-                      stacklevel=3)
+                      stacklevel=4)
     return tuple(targets)
 
 

@@ -34,6 +34,7 @@ from typing import Any, Iterator, Optional
 import numpy as np
 import pandas as pd
 
+from tensorkit.base import integers, validate_params
 from tensorkit.utils import replaced_atomically
 
 __all__ = [
@@ -75,12 +76,6 @@ def _criteo_layout(path: Path) -> tuple:
     if has_header and [c.strip() for c in cells] != list(CRITEO_COLUMNS):
         raise ValueError(f"{path}: header must be {','.join(CRITEO_COLUMNS[:3])},...,C26; got {first[:80]!r}")
     return separator, has_header
-
-
-def _check_row_count(value: Any, name: str, smallest: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < smallest:
-        kind = "positive" if smallest > 0 else "non-negative"
-        raise ValueError(f"{name} must be a {kind} int; got {value!r}")
 
 
 def _line_blocks(path: Path, skip: int, size: int, limit: Optional[int]) -> Iterator[tuple]:
@@ -195,6 +190,7 @@ def _parse_criteo_block(path: Path, first: int, lines: list, separator: str) -> 
     return _strict_block(path, first, text, separator)
 
 
+@validate_params({"chunksize": [integers(1)], "nrows": [integers(0), None]})
 def iter_criteo(path: Any, chunksize: int = 100_000, nrows: Optional[int] = None) -> Iterator[pd.DataFrame]:
     """Stream a Criteo-format file as DataFrames of at most ``chunksize`` rows.
 
@@ -226,9 +222,6 @@ def iter_criteo(path: Any, chunksize: int = 100_000, nrows: Optional[int] = None
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no Criteo file at {path}")
-    _check_row_count(chunksize, "chunksize", 1)
-    if nrows is not None:
-        _check_row_count(nrows, "nrows", 0)
     separator, has_header = _criteo_layout(path)
     for first, lines in _line_blocks(path, int(has_header), int(chunksize), None if nrows is None else int(nrows)):
         chunk = _parse_criteo_block(path, first, lines, separator)
@@ -236,6 +229,7 @@ def iter_criteo(path: Any, chunksize: int = 100_000, nrows: Optional[int] = None
         yield chunk
 
 
+@validate_params({"nrows": [integers(0), None]})
 def read_criteo(path: Any, nrows: Optional[int] = None) -> pd.DataFrame:
     """The whole file (or its first ``nrows`` rows) as one DataFrame; see :func:`iter_criteo` (also for
     the errors)."""

@@ -32,15 +32,15 @@ torch.Size([3])
 from __future__ import annotations
 
 import math
-import numbers
 from collections import OrderedDict
 from typing import Any, Sequence
 
-import numpy as np
 import torch
 import torch.nn as nn
 
+from recsys._checks import check_each
 from tensorkit import backend
+from tensorkit.base import check_parameters, integers, reals
 
 __all__ = ["CTRModel", "CrossNetwork", "DCN", "DCNv2", "DNN", "DeepFM", "MLP", "MODELS", "build_model"]
 
@@ -123,17 +123,12 @@ class CTRModel(nn.Module):
                  hidden: Sequence[int] = (400, 400, 400), dropout: float = 0.0, init_std: float = 0.01,
                  random_state: Any = None):
         super().__init__()
-        _check_positive_int(embed_dim, "embed_dim")
-        if isinstance(n_dense, bool) or not isinstance(n_dense, (int, np.integer)) or n_dense < 0:
-            raise ValueError(f"n_dense must be a non-negative int; got {n_dense!r}")
-        for c in cardinalities:
-            _check_positive_int(c, "cardinalities")
-        for h in hidden:
-            _check_positive_int(h, "hidden")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1); got {dropout!r}")
-        if isinstance(init_std, bool) or not isinstance(init_std, numbers.Real) or not 0 <= init_std < np.inf:
-            raise ValueError(f"init_std must be a non-negative finite number; got {init_std!r}")
+        caller = type(self).__name__
+        check_parameters({"n_dense": [integers(0)], "embed_dim": [integers(1)], "dropout": [reals(0, 1, closed="left")],
+                          "init_std": [reals(0)]},
+                         {"n_dense": n_dense, "embed_dim": embed_dim, "dropout": dropout, "init_std": init_std}, caller)
+        check_each(integers(1), cardinalities, "cardinalities", caller)
+        check_each(integers(1), hidden, "hidden", caller)
         if n_dense + len(cardinalities) == 0:
             raise ValueError("a CTR model needs at least one dense or categorical field")
         self.n_dense = int(n_dense)
@@ -259,7 +254,7 @@ class DCN(CTRModel):
     def __init__(self, n_dense, cardinalities, embed_dim=16, hidden=(400, 400, 400), cross_layers=3,
                  dropout=0.0, init_std=0.01, random_state=None):
         super().__init__(n_dense, cardinalities, embed_dim, hidden, dropout, init_std)
-        _check_positive_int(cross_layers, "cross_layers")
+        check_parameters({"cross_layers": [integers(1)]}, {"cross_layers": cross_layers}, type(self).__name__)
         self.cross = CrossNetwork(self.input_width, int(cross_layers), self.parameterization)
         self.head = nn.Linear(self.input_width + (self.mlp.out_features if self.hidden else 0), 1)
         self._finish(random_state)
@@ -293,8 +288,3 @@ def build_model(kind: str, n_dense: int, cardinalities: Sequence[int], embed_dim
     if issubclass(cls, DCN):
         kwargs["cross_layers"] = cross_layers
     return cls(n_dense, cardinalities, **kwargs)
-
-
-def _check_positive_int(value: Any, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must hold positive ints; got {value!r}")

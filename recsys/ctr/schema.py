@@ -40,7 +40,7 @@ import torch
 from sklearn.base import BaseEstimator
 
 from tensorkit import backend
-from tensorkit.base import integers
+from tensorkit.base import StrOptions, check_parameters, integers
 from tensorkit.validation import reject_complex
 
 __all__ = [
@@ -73,9 +73,8 @@ class DenseField:
     transform: str = "log"
 
     def __post_init__(self):
-        if self.transform not in DENSE_TRANSFORMS:
-            raise ValueError(f"DenseField {self.name!r}: transform must be one of {DENSE_TRANSFORMS}; "
-                             f"got {self.transform!r}")
+        check_parameters({"transform": [StrOptions(set(DENSE_TRANSFORMS))]}, {"transform": self.transform},
+                         f"DenseField {self.name!r}")
 
 
 @dataclass(frozen=True)
@@ -97,15 +96,9 @@ class CategoricalField:
     hash_buckets: Optional[int] = None
 
     def __post_init__(self):
-        if isinstance(self.min_frequency, bool) or not isinstance(self.min_frequency, (int, np.integer)) \
-                or self.min_frequency < 1:
-            raise ValueError(f"CategoricalField {self.name!r}: min_frequency must be an int >= 1; "
-                             f"got {self.min_frequency!r}")
-        if self.hash_buckets is not None and (isinstance(self.hash_buckets, bool) or
-                                              not isinstance(self.hash_buckets, (int, np.integer))
-                                              or self.hash_buckets < 1):
-            raise ValueError(f"CategoricalField {self.name!r}: hash_buckets must be None or an int >= 1; "
-                             f"got {self.hash_buckets!r}")
+        check_parameters({"min_frequency": [integers(1)], "hash_buckets": [integers(1), None]},
+                         {"min_frequency": self.min_frequency, "hash_buckets": self.hash_buckets},
+                         f"CategoricalField {self.name!r}")
 
 
 FieldLike = Union[str, DenseField, CategoricalField]
@@ -182,7 +175,7 @@ class Schema:
 
 
 def _field_name(value: Any) -> str:
-    if isinstance(value, (str, int, np.integer)) and not isinstance(value, bool):
+    if isinstance(value, str) or integers().is_satisfied_by(value):
         return str(value)
     raise TypeError(f"a field is named by a string (or a column index); got {value!r}")
 

@@ -17,7 +17,6 @@ Examples
 from __future__ import annotations
 
 import functools
-import numbers
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -25,12 +24,13 @@ import torch
 from torch import nn
 
 from recsys.sparse.selection import (BALANCES, GROW_RULES, PRUNE_RULES, REDISTRIBUTIONS, REGROW_INITS,
-                                     REGROW_MOMENTS, SCHEDULES, _narrow, check_density, exact_budget, largest_k,
+                                     REGROW_MOMENTS, SCHEDULES, _narrow, exact_budget, largest_k,
                                      random_positions, replayable, smallest_k, split_positions, update_count,
                                      update_ratio)
 from recsys.sparse.tables import SparseTable
 from recsys.sparse.targets import MaskedTarget, TableTarget
 from tensorkit import backend
+from tensorkit.base import StrOptions, check_parameters, integers, reals
 
 __all__ = ["DynamicSparsity", "release_host_memory"]
 
@@ -62,6 +62,19 @@ def release_host_memory(device: Any) -> None:
     if trim is not None:
         trim(0)
 
+
+def _options(choices: tuple) -> list:
+    """The constraint "one of ``choices``" (strings, and None where it is one)."""
+    return [StrOptions({c for c in choices if c is not None})] + ([None] if None in choices else [])
+
+
+_CONSTRAINTS = {
+    "density": [reals(0, 1, closed="right")], "update_interval": [integers(1)], "update_ratio": [reals(0, 1)],
+    "final_update_ratio": [reals(0, 1)], "end_step": [integers(0), None], "prune": _options(PRUNE_RULES),
+    "grow": _options(GROW_RULES), "schedule": _options(SCHEDULES), "redistribution": _options(REDISTRIBUTIONS),
+    "regrow_init": _options(REGROW_INITS), "chunk_rows": [integers(1)], "grad_window": [integers(1)],
+    "balance": _options(BALANCES), "regrow_moments": _options(REGROW_MOMENTS), "grad_decay": [reals(0, 1)],
+}
 
 
 def _is_embedding_weight(module: nn.Module) -> bool:
@@ -176,33 +189,19 @@ class DynamicSparsity:
                  optimizer: Optional[torch.optim.Optimizer] = None, regrow_init: str = "zero",
                  mask_gradients: bool = True, chunk_rows: int = 4096, grad_window: int = 1,
                  balance: Optional[str] = None, regrow_moments: str = "zero", grad_decay: float = 0.0):
-        self.density = check_density(density)
-        if isinstance(update_interval, bool) or not isinstance(update_interval, (int, np.integer)) \
-                or update_interval < 1:
-            raise ValueError(f"update_interval must be a positive int; got {update_interval!r}")
-        for name, value in (("update_ratio", update_ratio), ("final_update_ratio", final_update_ratio)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1:
-                raise ValueError(f"{name} must be a number in [0, 1]; got {value!r}")
-        if end_step is not None and (isinstance(end_step, bool) or not isinstance(end_step, (int, np.integer))
-                                     or end_step < 0):
-            raise ValueError(f"end_step must be None or a non-negative int; got {end_step!r}")
-        for name, value, choices in (("prune", prune, PRUNE_RULES), ("grow", grow, GROW_RULES),
-                                     ("schedule", schedule, SCHEDULES), ("regrow_init", regrow_init, REGROW_INITS),
-                                     ("regrow_moments", regrow_moments, REGROW_MOMENTS),
-                                     ("redistribution", redistribution, REDISTRIBUTIONS)):
-            if value not in choices:
-                raise ValueError(f"{name} must be one of {choices}; got {value!r}")
-        if isinstance(grad_window, bool) or not isinstance(grad_window, (int, np.integer)) \
-                or not 1 <= grad_window <= update_interval:
+        check_parameters(_CONSTRAINTS, {
+            "density": density, "update_interval": update_interval, "update_ratio": update_ratio,
+            "final_update_ratio": final_update_ratio, "end_step": end_step, "prune": prune, "grow": grow,
+            "schedule": schedule, "redistribution": redistribution, "regrow_init": regrow_init,
+            "chunk_rows": chunk_rows, "grad_window": grad_window, "balance": balance,
+            "regrow_moments": regrow_moments, "grad_decay": grad_decay}, type(self).__name__)
+        self.density = float(density)
+        if grad_window > update_interval:
             raise ValueError(f"grad_window must be an int in [1, update_interval={update_interval}]; "
                              f"got {grad_window!r}")
         self.grad_window = int(grad_window)
-        if isinstance(grad_decay, bool) or not isinstance(grad_decay, numbers.Real) or not 0 <= grad_decay <= 1:
-            raise ValueError(f"grad_decay must be a number in [0, 1]; got {grad_decay!r}")
         self.grad_decay = float(grad_decay)
         self._growth_steps = 0.0   # the steps the growth gradient sums over, older windows weighted by the decay
-        if balance not in BALANCES:
-            raise ValueError(f"balance must be one of {BALANCES}; got {balance!r}")
         if balance == "row" and redistribution == "global":
             raise ValueError("balance='row' keeps every row's count, so it cannot be combined with "
                              "redistribution='global'")

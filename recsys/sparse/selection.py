@@ -21,11 +21,12 @@ Examples
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any, Callable, Iterable, Optional, Sequence
 
 import numpy as np
 import torch
+
+from tensorkit.base import check_parameters, integers, reals, validate_params
 
 __all__ = [
     "BALANCES",
@@ -57,20 +58,22 @@ REGROW_MOMENTS = ("zero", "gradient")
 BALANCES = (None, "row")
 
 
-def check_density(density: Any, name: str = "density") -> float:
-    """``density`` as a float in (0, 1], or a ``ValueError`` naming it."""
-    if isinstance(density, bool) or not isinstance(density, numbers.Real) or not np.isfinite(density):
-        raise ValueError(f"{name} must be a number in (0, 1]; got {density!r}")
-    if not 0.0 < float(density) <= 1.0:
-        raise ValueError(f"{name} must be in (0, 1]; got {density!r}")
+_DENSITY = reals(0, 1, closed="right")
+
+
+def check_density(density: Any, name: str = "density", caller: str = "check_density") -> float:
+    """``density`` as a float in (0, 1], or an ``InvalidParameterError`` naming it and ``caller``."""
+    check_parameters({name: [_DENSITY]}, {name: density}, caller)
     return float(density)
 
 
 def exact_budget(density: float, numel: int) -> int:
     """The number of active weights of a tensor of ``numel`` entries: ``round(density * numel)``, at least 1."""
-    return int(min(numel, max(1, round(check_density(density) * numel))))
+    return int(min(numel, max(1, round(check_density(density, caller="exact_budget") * numel))))
 
 
+@validate_params({"dim": [integers(1)], "density": [_DENSITY], "head_fraction": [reals(0, 1, closed="left")],
+                  "head_ratio": [reals(1)]})
 def degree_row_counts(degrees: Any, dim: int, density: float, head_fraction: float = 0.25,
                       head_ratio: float = 1.5) -> np.ndarray:
     """Active weights per row of a row-balanced table that give busier rows more, at the uniform total.
@@ -105,12 +108,6 @@ def degree_row_counts(degrees: Any, dim: int, density: float, head_fraction: flo
         raise ValueError(f"degrees must be a non-empty 1-D array of numbers; got shape {degrees.shape}")
     if not np.all(np.isfinite(degrees)) or np.any(degrees < 0):
         raise ValueError("degrees must be finite and non-negative")
-    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
-        raise ValueError(f"dim must be a positive int; got {dim!r}")
-    if not 0.0 <= float(head_fraction) < 1.0:
-        raise ValueError(f"head_fraction must be in [0, 1); got {head_fraction!r}")
-    if not float(head_ratio) >= 1.0:
-        raise ValueError(f"head_ratio must be at least 1; got {head_ratio!r}")
     n_rows = degrees.size
     mean = exact_budget(density, dim)
     order = np.argsort(-degrees, kind="stable")                 # busiest first

@@ -30,6 +30,7 @@ from recsys.sparse.optimizer_state import remap_optimizer_state, replace_paramet
 from recsys.sparse.selection import (GROW_RULES, _narrow, check_density, exact_budget, largest_k, random_positions,
                                      replayable, smallest_k, update_count)
 from tensorkit import backend
+from tensorkit.base import check_parameters, integers
 
 __all__ = ["Rewiring", "SparseTable"]
 
@@ -180,9 +181,8 @@ class SparseTable(nn.Module):
                  random_state: Any = None, device: Any = None, dtype: Any = None, row_balanced: bool = False,
                  row_counts: Any = None):
         super().__init__()
-        for name, value in (("n_rows", n_rows), ("dim", dim)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive int; got {value!r}")
+        check_parameters({"n_rows": [integers(1)], "dim": [integers(1)]}, {"n_rows": n_rows, "dim": dim},
+                         type(self).__name__)
         self.n_rows, self.dim = int(n_rows), int(dim)
         dev = backend.resolve_device("cpu" if device is None else device)
         dt = backend.resolve_dtype(dtype)
@@ -194,7 +194,7 @@ class SparseTable(nn.Module):
             counts = self._check_row_counts(row_counts)
             self.density = float(counts.sum()) / self.numel
         else:
-            self.density = check_density(density)
+            self.density = check_density(density, caller=type(self).__name__)
             counts = torch.full((self.n_rows,), exact_budget(self.density, self.dim), dtype=torch.long)
         if self.row_balanced:  # row r: counts[r] active columns, chosen at random (those of lowest random rank)
             rank = torch.argsort(torch.argsort(torch.rand(self.n_rows, self.dim, generator=gen), dim=1), dim=1)

@@ -434,7 +434,7 @@ class FunBaT(RegressorMixin, TorchEstimator):
         """
         check_is_fitted(self, "core_mean_")
         K = len(self._modes)
-        if isinstance(mode, bool) or not isinstance(mode, (numbers.Integral, np.integer)) or not -K <= mode < K:
+        if not integers(-K, K, closed="left").is_satisfied_by(mode):
             raise ValueError(f"mode must be an int in [-{K}, {K}); got {mode!r}")
         reject_complex(coords, "coords")
         values = np.asarray(backend.to_numpy(coords), dtype=np.float64).reshape(-1)

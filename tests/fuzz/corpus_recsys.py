@@ -70,7 +70,7 @@ CRITEO_CASES = [
          match=re.escape(f"{CRITEO}, line 1: {FIELDS}; got 41")),
     Case("recsys-criteo-nrows-negative", "nrows=-1 is refused, naming nrows (it read nothing)",
          run=lambda folder: read_criteo_file(folder, nrows=-1), files={CRITEO: criteo_line()}, raises=ValueError,
-         match=r"nrows must be a non-negative int; got -1"),
+         match=r"The 'nrows' parameter of read_criteo must be an int in the range \[0, inf\) or None\. Got -1 instead"),
     Case("recsys-criteo-quote", "a quote inside a field is an ordinary character (it joined the following rows)",
          run=read_criteo_file, files=criteo_file(criteo_line(category='"68fd')), check=check_quoted),
 ]

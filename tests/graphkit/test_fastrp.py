@@ -470,3 +470,15 @@ def test_complex_inputs_are_refused_before_any_cast():
 def test_an_embedding_beyond_the_memory_is_refused_before_allocating():
     with pytest.raises(ValueError, match=r"n_components=1000000000000 is too large for 5 nodes.*lower n_components"):
         FastRP(n_components=10**12).fit(path_graph())
+
+
+def test_columns_whose_terms_cancel_are_centred_not_blown_up_to_unit_noise():
+    """On one edge both nodes get the same embedding; a column whose terms cancel to rounding noise
+    must stay near zero in float32 (it was scaled to ±1 when judged against its own tiny magnitude)."""
+    params = dict(n_components=128, normalization_strength=0.0625, iteration_weights=(2.5, 2.5), random_state=4,
+                  verbose=0)
+    edge = (np.array([0]), np.array([1]), np.array([2.0]))
+    e32 = FastRP(dtype="float32", **params).fit_transform(edge)
+    e64 = FastRP(dtype="float64", **params).fit_transform(edge)
+    np.testing.assert_allclose(e32, e64, atol=1e-5)
+    assert np.abs(e32).max() < 1e-5   # both rows are equal, so every column centres to zero

@@ -296,7 +296,7 @@ def test_bad_input_raises_clear_errors(tiny):
     rec = DSLRecommender(**base).fit(tiny)
     with pytest.raises(ValueError, match="users"):
         rec.recommend([40])
-    with pytest.raises(ValueError, match="k must"):
+    with pytest.raises(ValueError, match="The 'k' parameter of DSLRecommender.recommend must be"):
         rec.recommend([0], k=0)
 
 

@@ -71,7 +71,7 @@ def test_read_criteo_names_a_line_that_is_not_utf8(tmp_path):
 @pytest.mark.parametrize("nrows", [-1, True])
 def test_read_criteo_refuses_a_bad_nrows(tmp_path, nrows):
     path = write_rows(tmp_path / "day_0.txt", [criteo_row(), criteo_row()])
-    with pytest.raises(ValueError, match="nrows must be a non-negative int"):
+    with pytest.raises(ValueError, match="The 'nrows' parameter of read_criteo must be"):
         read_criteo(path, nrows=nrows)
 
 
@@ -239,7 +239,7 @@ def test_read_movielens_names_the_line_of_a_bad_row(tmp_path, line, pattern):
 def test_read_movielens_refuses_a_min_rating_that_is_not_a_number(tmp_path):
     path = tmp_path / "u.data"
     path.write_text("196\t242\t3\t881250949\n")
-    with pytest.raises(ValueError, match="min_rating must be a finite number"):
+    with pytest.raises(ValueError, match="The 'min_rating' parameter of read_movielens must be"):
         read_movielens(path, min_rating=float("nan"))
 
 
@@ -379,7 +379,7 @@ def test_compress_refuses_or_reports_a_diverged_fine_tuning():
     inputs = CTRInputs(rng.random((64, 2), dtype=np.float32),
                        np.stack([rng.integers(0, 10, 64), rng.integers(0, 8, 64)], 1))
     labels = np.array([0, 1] * 32)
-    with pytest.raises(ValueError, match="finetune_learning_rate must be a positive finite number"):
+    with pytest.raises(ValueError, match="The 'finetune_learning_rate' parameter of compress must be"):
         compress(model, inputs, ranks=2, y_calibration=labels, finetune_epochs=1, finetune_learning_rate=np.inf)
     with pytest.raises(ValueError, match=NOT_FINITE):
         compress(model, inputs, ranks=2, y_calibration=labels, finetune_epochs=2, finetune_learning_rate=1e30)
