@@ -34,13 +34,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
-import sklearn
 from sklearn.cluster import KMeans
-from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
 from graphkit.metrics import clustering_scores
+from graphkit.ops import nearest_neighbors
 from graphkit._pamc_encoders import _check_scale, _module_on, _or_float64
 from tensorkit import backend
 from tensorkit.base import StrOptions, TorchEstimator, integers, reals
@@ -711,9 +710,7 @@ class ManifoldClustering(ClusterMixin, ClassNamePrefixFeaturesOutMixin, Transfor
         if self.augment is None or self.n_epochs + self.warmup_epochs == 0:
             return None
         n = X.shape[0]
-        with sklearn.config_context(working_memory=64):  # the distance blocks stay small as n grows
-            neighbours = NearestNeighbors(n_neighbors=min(self._n_neighbors(n), n - 1)).fit(X).kneighbors(
-                return_distance=False)
+        neighbours = nearest_neighbors(X, min(self._n_neighbors(n), n - 1))
         pool = np.concatenate([np.arange(n)[:, None], neighbours], axis=1)
         return torch.as_tensor(pool, device=device)
 

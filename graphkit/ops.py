@@ -17,13 +17,14 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.neighbors import kneighbors_graph
+import sklearn
+from sklearn.neighbors import NearestNeighbors, kneighbors_graph
 
 from graphkit.graph import Graph
 from graphkit.io import as_graph
 from tensorkit.base import StrOptions, integers, validate_params
 
-__all__ = ["NORMALIZATIONS", "knn_graph", "normalized_adjacency", "rhop_adjacency", "rows_scaled_by_powers_of_two",
+__all__ = ["NORMALIZATIONS", "knn_graph", "nearest_neighbors", "normalized_adjacency", "rhop_adjacency", "rows_scaled_by_powers_of_two",
            "sgc_features"]
 
 NORMALIZATIONS = ("random_walk", "symmetric")
@@ -222,6 +223,33 @@ def knn_graph(X: Any, n_neighbors: int = 3, metric: str = "euclidean") -> Graph:
         return Graph(sp.csr_matrix((n_samples, n_samples)))
     directed = kneighbors_graph(X, n_neighbors=k, mode="connectivity", metric=metric, include_self=False)
     return Graph(sp.csr_matrix(directed.maximum(directed.T)))
+
+
+def nearest_neighbors(X: Any, n_neighbors: int) -> np.ndarray:
+    """Indices of each row's ``n_neighbors`` nearest other rows (Euclidean), nearest first.
+
+    The directed neighbour lists behind :func:`knn_graph`, for methods that sample from them
+    (ManifoldClustering draws its augmented views there). The distances are computed in blocks of
+    at most 64 MiB, so memory stays flat as the number of rows grows.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    n_neighbors : int
+        At most ``n_samples - 1``.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_neighbors)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> nearest_neighbors(np.array([[0.0], [1.0], [5.0], [6.0]]), 1).ravel()
+    array([1, 0, 3, 2])
+    """
+    with sklearn.config_context(working_memory=64):
+        return NearestNeighbors(n_neighbors=n_neighbors).fit(X).kneighbors(return_distance=False)
 
 
 def sgc_features(X: Any, graph: Any, n_hops: int = 2) -> np.ndarray:
