@@ -103,6 +103,13 @@ def bpr_loss(pos_scores: torch.Tensor, neg_scores: torch.Tensor) -> torch.Tensor
     return F.softplus(neg_scores - pos_scores).mean()
 
 
+def _ranking_loss(pos_scores: torch.Tensor, neg_scores: torch.Tensor, denominator: Optional[int]) -> torch.Tensor:
+    """:func:`bpr_loss`, or the summed BPR loss over ``denominator`` when one is given."""
+    if denominator is None:
+        return bpr_loss(pos_scores, neg_scores)
+    return F.softplus(neg_scores - pos_scores).sum() / denominator
+
+
 # ------------------------------------------------------------------------------------------------
 # the network
 
@@ -148,22 +155,28 @@ class _DSLNet(nn.Module):
             return ego, ego
         return _LightGCNPropagation.apply(ego, adj, self.n_layers), ego
 
-    def loss(self, users, pos, neg, reg: float, adj: Optional[torch.Tensor]) -> torch.Tensor:
-        """BPR loss of a batch plus ``reg * (|u|^2 + |i|^2 + |j|^2) / 2 / batch`` on the ego embeddings."""
+    def loss(self, users, pos, neg, reg: float, adj: Optional[torch.Tensor],
+             denominator: Optional[int] = None) -> torch.Tensor:
+        """BPR loss of a batch plus ``reg * (|u|^2 + |i|^2 + |j|^2) / 2 / batch`` on the ego embeddings.
+
+        ``denominator``: divide the summed terms by it instead of the batch size (a data-parallel rank's
+        share of a global batch divides by the global batch size, so the ranks' losses add up to its mean).
+        """
+        size = users.numel() if denominator is None else denominator
         if self.backbone == "mf":
             eu = self._rows(self.user, users)
             items = self._rows(self.item, torch.cat([pos, neg]))
             ei, ej = items[: pos.numel()], items[pos.numel():]
-            ranking = bpr_loss((eu * ei).sum(1), (eu * ej).sum(1))
-            penalty = (eu.pow(2).sum() + ei.pow(2).sum() + ej.pow(2).sum()) / 2 / users.numel()
+            ranking = _ranking_loss((eu * ei).sum(1), (eu * ej).sum(1), denominator)
+            penalty = (eu.pow(2).sum() + ei.pow(2).sum() + ej.pow(2).sum()) / 2 / size
             return ranking + reg * penalty
         final, ego = self._stacked(adj)
         # one gather from the stacked table (users first), so the backward scatters into one zero table
         rows = torch.cat([users, pos + self.n_users, neg + self.n_users])
         fu, fi, fj = final[rows].view(3, users.numel(), -1).unbind(0)
-        ranking = bpr_loss((fu * fi).sum(1), (fu * fj).sum(1))
+        ranking = _ranking_loss((fu * fi).sum(1), (fu * fj).sum(1), denominator)
         penalty = _SquaredRowNorms.apply(ego)[rows].sum()   # all rows' squared norms, then the batch's
-        return ranking + reg * penalty / 2 / users.numel()
+        return ranking + reg * penalty / 2 / size
 
     def n_active(self) -> int:
         if self.storage == "table":

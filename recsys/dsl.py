@@ -44,10 +44,13 @@ from sklearn.utils.validation import check_is_fitted
 
 from recsys._checks import check_cutoffs
 from recsys._dsl_net import _DSLNet, bpr_loss, normalized_adjacency, training_state_bytes
+from recsys._dsl_parallel import ParallelTraining, rank_random_state, rank_shares, share_random_state
 from recsys.sparse import (GROW_RULES, REDISTRIBUTIONS, REGROW_INITS, REGROW_MOMENTS, DynamicSparsity,
                            degree_row_counts)
 from tensorkit import backend
 from tensorkit.base import StrOptions, TorchEstimator, check_parameters, integers, reals
+from tensorkit.distributed import check_identical, current_world, stage
+from tensorkit.utils import progress
 from tensorkit.validation import check_finite_result, reject_complex
 
 __all__ = ["DSLRecommender", "auto_update_epochs", "bpr_loss", "normalized_adjacency", "sample_negatives"]
@@ -272,6 +275,13 @@ class DSLRecommender(TorchEstimator):
 
     Notes
     -----
+    Data-parallel training: under an initialised ``torch.distributed`` group of several processes
+    (``torchrun --nproc_per_node N``) each rank trains on its share of every global batch of
+    ``batch_size`` pairs, with its own negatives; the gradients are summed over the ranks (embedding
+    rows row-sparse), so a step is the single-process step on the whole batch, and the growth gradients
+    are summed before each prune/grow update, whose masks are checked identical. Every rank ends with
+    the same model; the progress bar is rank 0's. A group of one trains as a single process.
+
     Evidence for the defaults that differ from the paper (update interval, regrown values and
     moments, growth window and decay, row balance) and measured Recall@20 and memory on Gowalla:
     docs/dsl.md.
@@ -434,19 +444,83 @@ class DSLRecommender(TorchEstimator):
         """
         setup = self._fit_setup()
         device, dtype, rng = setup.device, setup.dtype, setup.random
-        inter = _interactions(interactions)
-        train = _binary_csr(inter)
-        if train.nnz == 0:
-            raise ValueError("interactions is empty; at least one (user, item) pair is needed")
+        world = current_world()
+        with stage(world, "reading DSLRecommender's training data"):
+            inter = _interactions(interactions)
+            train = _binary_csr(inter)
+            if train.nnz == 0:
+                raise ValueError("interactions is empty; at least one (user, item) pair is needed")
+            test = None
+            if eval_set is not None:
+                test = _binary_csr(_aligned(eval_set, inter.user_ids, inter.item_ids))
+        if world.active:
+            check_identical(world, (train.shape, train.indptr, train.indices), "the training interactions")
+            share_random_state(world, rng)
+        backbone = self.backbone.lower()
+        with stage(world, "building DSLRecommender's model"):
+            net, adj, optimizer, scheduler, engine, pairs = self._build(train, backbone, rng, device, dtype)
+        trainer = own = None
+        if world.active:
+            trainer = ParallelTraining(world, net, optimizer, engine, adj, float(self.reg))
+            own = rank_random_state(world, rng)
         n_users, n_items = train.shape
-        test = None
-        if eval_set is not None:
-            test = _binary_csr(_aligned(eval_set, inter.user_ids, inter.item_ids))
+        self.n_users_, self.n_items_ = n_users, n_items
+        self.user_ids_, self.item_ids_ = inter.user_ids, inter.item_ids
+        self.train_ = train
+        self.history_ = []
+        epochs = range(1, int(self.n_epochs) + 1)
+        bar = self._progress(epochs, desc=f"DSL-{backbone}") if world.is_main else progress(epochs, verbose=0)
+        try:
+            for epoch in bar:
+                started = time.perf_counter()
+                net.train()
+                if trainer is None:
+                    loss = self._train_epoch(net, optimizer, engine, adj, pairs, train, rng.numpy, device)
+                else:
+                    loss = self._train_epoch_parallel(trainer, pairs, train, rng.numpy, own, device)
+                check_finite_result(np.float64(loss), f"the BPR loss of epoch {epoch}", self._divergence_hint())
+                record = {"epoch": epoch, "loss": loss, "seconds": time.perf_counter() - started,
+                          "n_active": self._n_active(net, engine), "lr": optimizer.param_groups[0]["lr"]}
+                if scheduler is not None:
+                    scheduler.step()
+                last = epoch == int(self.n_epochs)
+                if test is not None and (last or (self.eval_every and epoch % int(self.eval_every) == 0)):
+                    with stage(world, "evaluating DSLRecommender"):
+                        self._store_embeddings(net, adj)
+                        record.update(self.evaluate(test, k=self.eval_k))
+                self.history_.append(record)
+                bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k in ("loss", "recall@20")})
+        finally:
+            bar.close()
+            if engine is not None:
+                engine.remove_hooks()
+        net.eval()
+        self.training_state_bytes_ = training_state_bytes(net, optimizer, engine)
+        optimizer.state.clear()  # training is over: free the moments and gradients before the embeddings
+        net.zero_grad(set_to_none=True)
+        self.model_ = net
+        self._store_embeddings(net, adj)
+        for name, table in (("user", self.user_embeddings_), ("item", self.item_embeddings_)):
+            check_finite_result(table, f"DSLRecommender's {name} embeddings", self._divergence_hint())
+        self.n_parameters_ = (n_users + n_items) * int(self.n_factors)
+        self.n_active_parameters_ = self._n_active(net, engine)
+        if engine is not None:
+            self.density_report_ = engine.density_report()
+            self.n_updates_ = len(engine.updates)
+        else:
+            n = self.n_parameters_
+            self.density_report_ = {"total": {"active": n, "numel": n, "density": 1.0}}
+            self.n_updates_ = 0
+        return self
+
+    def _build(self, train: sp.csr_matrix, backbone: str, rng: Any, device: torch.device, dtype: torch.dtype):
+        """The fit's network, graph (LightGCN), optimizer, learning-rate schedule, engine (None for the
+        dense model) and training pairs ``(users, items)``."""
+        n_users, n_items = train.shape
         density = float(self.density)
         dense = density >= 1.0
         storage = "dense" if dense or not self.sparse_storage else "table"
         init_gen = rng.spawn_generator()
-        backbone = self.backbone.lower()
         balance = self._balance(backbone) if storage == "table" else None
         row_counts = None
         if balance == "degree":
@@ -484,50 +558,32 @@ class DSLRecommender(TorchEstimator):
                                      grad_decay=self._grad_decay(backbone),
                                      grad_window=interval if self.grad_window is None
                                      else min(int(self.grad_window), interval))
-        self.n_users_, self.n_items_ = n_users, n_items
-        self.user_ids_, self.item_ids_ = inter.user_ids, inter.item_ids
-        self.train_ = train
-        self.history_ = []
-        bar = self._progress(range(1, int(self.n_epochs) + 1), desc=f"DSL-{backbone}")
-        try:
-            for epoch in bar:
-                started = time.perf_counter()
-                net.train()
-                loss = self._train_epoch(net, optimizer, engine, adj, (pair_users, pair_items), train, rng.numpy,
-                                         device)
-                check_finite_result(np.float64(loss), f"the BPR loss of epoch {epoch}", self._divergence_hint())
-                record = {"epoch": epoch, "loss": loss, "seconds": time.perf_counter() - started,
-                          "n_active": self._n_active(net, engine), "lr": optimizer.param_groups[0]["lr"]}
-                if scheduler is not None:
-                    scheduler.step()
-                last = epoch == int(self.n_epochs)
-                if test is not None and (last or (self.eval_every and epoch % int(self.eval_every) == 0)):
-                    self._store_embeddings(net, adj)
-                    record.update(self.evaluate(test, k=self.eval_k))
-                self.history_.append(record)
-                bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k in ("loss", "recall@20")})
-        finally:
-            bar.close()
-            if engine is not None:
-                engine.remove_hooks()
-        net.eval()
-        self.training_state_bytes_ = training_state_bytes(net, optimizer, engine)
-        optimizer.state.clear()  # training is over: free the moments and gradients before the embeddings
-        net.zero_grad(set_to_none=True)
-        self.model_ = net
-        self._store_embeddings(net, adj)
-        for name, table in (("user", self.user_embeddings_), ("item", self.item_embeddings_)):
-            check_finite_result(table, f"DSLRecommender's {name} embeddings", self._divergence_hint())
-        self.n_parameters_ = (n_users + n_items) * int(self.n_factors)
-        self.n_active_parameters_ = self._n_active(net, engine)
-        if engine is not None:
-            self.density_report_ = engine.density_report()
-            self.n_updates_ = len(engine.updates)
-        else:
-            n = self.n_parameters_
-            self.density_report_ = {"total": {"active": n, "numel": n, "density": 1.0}}
-            self.n_updates_ = 0
-        return self
+        return net, adj, optimizer, scheduler, engine, (pair_users, pair_items)
+
+    def _train_epoch_parallel(self, trainer: ParallelTraining, pairs: tuple, train: sp.csr_matrix,
+                              shared: np.random.RandomState, own: np.random.RandomState,
+                              device: torch.device) -> float:
+        """:meth:`_train_epoch` as one rank of data-parallel training: the permutation comes from ``shared``
+        (the same on every rank), the rank takes its share of each global batch and draws its negatives
+        from ``own``. Returns the mean BPR loss over all ranks."""
+        pair_users, pair_items = pairs
+        n_pairs = len(pair_users) * int(self.n_negatives)
+        order = shared.permutation(n_pairs) % len(pair_users)
+        picks, batches = rank_shares(trainer.world, n_pairs, int(self.batch_size))
+        mine = order[picks]
+        del order, picks
+        users, pos = pair_users[mine], pair_items[mine]
+        neg = sample_negatives(users, train, own)
+        users, pos, neg = (torch.as_tensor(a, device=device) for a in (users, pos, neg))
+        total, at = 0.0, 0
+        for size, count in batches:
+            total += trainer.step(users[at:at + count], pos[at:at + count], neg[at:at + count], size)
+            at += count
+            if trainer.updates_next():   # prune/grow needs finite weights (total is the same on every rank)
+                check_finite_result(np.float64(total), "the BPR loss", self._divergence_hint())
+            trainer.sparsify()
+        trainer.finish_epoch()
+        return total / n_pairs
 
     def _train_epoch(self, net: _DSLNet, optimizer: torch.optim.Optimizer, engine: Optional[DynamicSparsity],
                      adj: Optional[torch.Tensor], pairs: tuple, train: sp.csr_matrix, rng: np.random.RandomState,

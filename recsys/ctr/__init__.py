@@ -9,7 +9,11 @@
   for embedding tables and MLP layers, with folding and fine-tuning.
 - :func:`evaluate_compression` (:mod:`recsys.ctr.evaluation`): the size/quality/latency report of a
   compressed model next to the original.
-- :mod:`recsys.ctr.data`: the Criteo reader and writer and MovieLens as CTR data.
+- :mod:`recsys.ctr.data`: the Criteo and Avazu readers, the Criteo writer and MovieLens as CTR data;
+  :mod:`recsys.ctr.sources`: files (paths, lists, globs; Criteo, Avazu, parquet, gz) as numbered chunks.
+- :mod:`recsys.ctr.streaming` and :mod:`recsys.ctr.training`: ``CTRClassifier.fit`` on files streamed
+  in chunks (schema pass, shuffle buffer, held-out chunks), and the training loop, data-parallel
+  under an initialised ``torch.distributed`` process group.
 
 Examples
 --------
@@ -24,17 +28,20 @@ Examples
 (True, True)
 """
 
-from recsys.ctr.classifier import CTRClassifier, check_click_labels, predict_logits, train_ctr_model
+from recsys.ctr.classifier import CTRClassifier, check_click_labels
 from recsys.ctr.compress import LowRankEmbedding, LowRankLinear, compress, output_statistics
 from recsys.ctr.evaluation import count_bytes, count_parameters, evaluate_compression, measure_latency
 from recsys.ctr.models import DCN, DNN, MODELS, CrossNetwork, CTRModel, DCNv2, DeepFM, build_model
 from recsys.ctr.schema import CategoricalField, CTRInputs, CTRPreprocessor, DenseField, Schema, as_inputs, infer_schema
+from recsys.ctr.sources import ChunkSource
+from recsys.ctr.training import predict_logits, train_ctr_model
 
 __all__ = [
     "CTRClassifier",
     "CTRInputs",
     "CTRModel",
     "CTRPreprocessor",
+    "ChunkSource",
     "CategoricalField",
     "CrossNetwork",
     "DCN",

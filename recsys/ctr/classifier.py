@@ -2,29 +2,24 @@
 
 from __future__ import annotations
 
-import copy
-import time
-import warnings
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import torch
-import torch.nn.functional as F
 from sklearn.base import ClassifierMixin
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from recsys._checks import check_each
 from recsys.ctr.models import MODELS, CTRModel, build_model
 from recsys.ctr.schema import CTRInputs, CTRPreprocessor, Schema
-from tensorkit import backend
+from recsys.ctr.training import predict_logits, train_ctr_model
+from tensorkit import backend, distributed
 from tensorkit.base import StrOptions, TorchEstimator, integers, reals
-from tensorkit.utils import progress
 from tensorkit.validation import check_finite_result, reject_complex
 
-__all__ = ["CTRClassifier", "check_click_labels"]
+__all__ = ["CTRClassifier", "check_click_labels", "predict_logits", "train_ctr_model"]
 
 
 def check_click_labels(y: Any, n_samples: Optional[int] = None) -> np.ndarray:
@@ -79,6 +74,17 @@ class CTRClassifier(ClassifierMixin, TorchEstimator):
     keeping the epoch with the lowest log loss on a held-out validation split (early stopping).
     The fitted model can be made smaller with :func:`recsys.ctr.compress` (Yu et al., KDD 2024).
 
+    Data larger than memory: ``fit`` takes paths (or a glob) of Criteo, Avazu or parquet files and
+    streams them in chunks (:mod:`recsys.ctr.streaming`); ``partial_fit`` trains on one chunk at a time.
+
+    Data-parallel: when a ``torch.distributed`` process group of several processes is initialised
+    (``torchrun --nproc_per_node N``), ``fit`` trains with DistributedDataParallel's semantics without
+    other changes: with files, each rank reads its own share of the chunks; with rows in memory,
+    every rank passes the same rows and trains on its share of every batch. ``batch_size`` is the
+    global batch; gradients are summed over the ranks (embedding tables row-sparse), the schema is
+    checked to be identical on every rank, every rank ends with the same model, and rank 0 shows the
+    progress bar. A failing rank stops every rank with its error. A group of one is a plain fit.
+
     Parameters
     ----------
     model : {"deepfm", "dnn", "dcn", "dcnv2"}, default="deepfm"
@@ -109,9 +115,17 @@ class CTRClassifier(ClassifierMixin, TorchEstimator):
         are kept.
     init_std : float, default=0.01
         Standard deviation of the embeddings' initialisation.
+    shuffle : bool, default=True
+        Draw the batches in a new random order every epoch; False keeps the rows' order.
+    data_format : {"auto", "criteo", "avazu", "parquet"}, default="auto"
+        The format of the files when ``fit`` is given paths ("auto" detects it per file).
+    chunksize : int, default=100_000
+        Rows read at a time from files; validation holds out whole chunks.
+    shuffle_buffer : int, default=200_000
+        Rows held in the shuffle buffer of a streamed fit (0: the files' order).
     random_state : None, int or RandomState, default=None
-        Seeds the split, the initialisation and the batch order (one random source, drawn from in
-        that order).
+        Seeds the initialisation, the validation split and the batch order (three sub-seeds drawn
+        in that order; under ``torch.distributed`` rank 0's are used on every rank).
     device : str or torch.device, default="auto"
     dtype : str or torch.dtype, default="float32"
     verbose : int, default=1
@@ -128,6 +142,8 @@ class CTRClassifier(ClassifierMixin, TorchEstimator):
         Per epoch: ``epoch``, ``train_loss``, ``val_loss`` and ``val_auc`` (when validating), ``seconds``.
     best_epoch_ : int
         The epoch whose weights were kept (1-based).
+    n_rows_seen_ : int
+        Training rows of a streamed fit (all ranks together).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         When fitted on a DataFrame.
@@ -166,14 +182,19 @@ class CTRClassifier(ClassifierMixin, TorchEstimator):
         "validation_fraction": [reals(0, 1, closed="left")],
         "patience": [integers(1)],
         "init_std": [reals(0, None)],
+        "shuffle": ["boolean"],
+        "data_format": [StrOptions({"auto", "criteo", "avazu", "parquet"})],
+        "chunksize": [integers(1)],
+        "shuffle_buffer": [integers(0)],
     }
 
     def __init__(self, model: str = "deepfm", *, embed_dim: int = 16, hidden: tuple = (400, 400, 400),
                  cross_layers: int = 3, dropout: float = 0.0, schema: Any = None, min_frequency: int = 1,
                  batch_size: int = 1024, max_epochs: int = 10, learning_rate: float = 1e-3,
                  weight_decay: float = 0.0, validation_fraction: float = 0.1, patience: int = 2,
-                 init_std: float = 0.01, random_state: Any = None, device: Any = "auto", dtype: Any = "float32",
-                 verbose: int = 1):
+                 init_std: float = 0.01, shuffle: bool = True, data_format: str = "auto", chunksize: int = 100_000,
+                 shuffle_buffer: int = 200_000, random_state: Any = None, device: Any = "auto",
+                 dtype: Any = "float32", verbose: int = 1):
         self.model = model
         self.embed_dim = embed_dim
         self.hidden = hidden
@@ -188,51 +209,193 @@ class CTRClassifier(ClassifierMixin, TorchEstimator):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.init_std = init_std
+        self.shuffle = shuffle
+        self.data_format = data_format
+        self.chunksize = chunksize
+        self.shuffle_buffer = shuffle_buffer
         self.random_state = random_state
         self.device = device
         self.dtype = dtype
         self.verbose = verbose
 
     # -- fitting ----------------------------------------------------------------------------
-    def fit(self, X: Any, y: Any) -> "CTRClassifier":
+    def fit(self, X: Any, y: Any = None) -> "CTRClassifier":
         """Learn the field transforms on the training rows and train the model.
 
         Parameters
         ----------
-        X : DataFrame, array-like, SciPy sparse matrix or torch.Tensor of shape (n_samples, n_fields)
-            Missing values (NaN/None) are allowed: 0 for a dense field, the out-of-vocabulary bucket
-            for a categorical one.
+        X : DataFrame, array-like, SciPy sparse matrix, torch.Tensor, or path(s)
+            Rows of shape (n_samples, n_fields): missing values (NaN/None) are allowed, 0 for a dense
+            field and the out-of-vocabulary bucket for a categorical one. Or a path, a list of paths
+            or a glob of Criteo, Avazu (gz included) or parquet files (see ``data_format``): they are
+            streamed in chunks of ``chunksize`` rows, labels read from the files
+            (:mod:`recsys.ctr.streaming`).
         y : array-like of 0/1 click labels
+            None (and only None) when ``X`` names files.
 
         Returns
         -------
         self
         """
+        from recsys.ctr.sources import is_path_like
+
         setup = self._fit_setup()
-        X = self._check_X(X, reset=True)
-        labels = check_click_labels(y, _n_rows(X))
+        world = distributed.current_world()
+        seeds = distributed.all_gather_objects(world, [setup.random.spawn_seed() for _ in range(3)])[0]
+        if is_path_like(X):
+            if y is not None:
+                raise ValueError("y must be None when X names files: the labels are read from the files")
+            return self._fit_files(X, setup, world, seeds)
+        with distributed.stage(world, "checking the training data"):
+            X = self._check_X(X, reset=True)
+            labels = check_click_labels(y, _n_rows(X))
         n = labels.shape[0]
         n_val = int(np.floor(self.validation_fraction * n))
         if n_val < 1 or n - n_val < 1:
             n_val = 0
-        order = setup.random.numpy.permutation(n)
+        order = np.random.RandomState(seeds[1]).permutation(n)
         train_idx, val_idx = np.sort(order[n_val:]), np.sort(order[:n_val])
         frame = _frame(X)
-        self.preprocessor_ = CTRPreprocessor(self.schema, min_frequency=self.min_frequency).fit(
-            _rows(frame, train_idx))
-        self.schema_ = self.preprocessor_.schema_
-        inputs = self.preprocessor_.transform(frame)
-        self.model_ = build_model(self.model, self.preprocessor_.n_dense_, self.preprocessor_.cardinalities_,
-                                  self.embed_dim, self.hidden, self.cross_layers, self.dropout, self.init_std,
-                                  random_state=setup.random.spawn_seed()).to(device=setup.device, dtype=setup.dtype)
-        self.classes_ = np.array([0, 1])
+        with distributed.stage(world, "fitting the field transforms"):
+            self.preprocessor_ = CTRPreprocessor(self.schema, min_frequency=self.min_frequency).fit(
+                _rows(frame, train_idx))
+            inputs = self.preprocessor_.transform(frame)
+        distributed.check_identical(world, inputs, "the encoded training data")
+        self._build_model(setup, seeds[0])
         self.history_, self.best_epoch_ = train_ctr_model(
             self.model_, inputs.subset(train_idx), labels[train_idx],
             inputs.subset(val_idx) if n_val else None, labels[val_idx] if n_val else None,
             batch_size=self.batch_size, max_epochs=self.max_epochs, learning_rate=self.learning_rate,
-            weight_decay=self.weight_decay, patience=self.patience, random_state=setup.random.numpy,
-            progress_bar=self._progress)
+            weight_decay=self.weight_decay, patience=self.patience, random_state=seeds[2],
+            progress_bar=self._progress, shuffle=self.shuffle, world=world)
         return self
+
+    def _build_model(self, setup: Any, seed: int) -> None:
+        self.schema_ = self.preprocessor_.schema_
+        self.model_ = build_model(self.model, self.preprocessor_.n_dense_, self.preprocessor_.cardinalities_,
+                                  self.embed_dim, self.hidden, self.cross_layers, self.dropout, self.init_std,
+                                  random_state=seed).to(device=setup.device, dtype=setup.dtype)
+        self.classes_ = np.array([0, 1])
+
+    def _fit_files(self, X: Any, setup: Any, world: distributed.World, seeds: list) -> "CTRClassifier":
+        """:meth:`fit` on files, streamed (:mod:`recsys.ctr.streaming`)."""
+        from recsys.ctr import streaming
+        from recsys.ctr.sources import ChunkSource
+        from recsys.ctr.training import make_optimizer, run_epochs, warn_if_one_class
+
+        with distributed.stage(world, "opening the data files"):
+            source = ChunkSource(X, data_format=self.data_format, chunksize=self.chunksize)
+            schema = Schema.coerce(self.schema) if self.schema is not None else source.default_schema()
+            names = streaming.first_feature_names(source)
+        distributed.check_identical(world, ([p.name for p in source.files], source.format, schema, names),
+                                    "the data files and their schema")
+        held_out = streaming.HeldOut.draw(self.validation_fraction, np.random.RandomState(seeds[1]))
+        self.preprocessor_ = CTRPreprocessor(schema, min_frequency=self.min_frequency)
+        counts = streaming.fit_schema(source, self.preprocessor_, held_out, world)
+        if world.is_main:   # one warning, not one per rank
+            if counts["clicks"] in (0, counts["train_rows"]):
+                warn_if_one_class(np.array([int(counts["clicks"] > 0)]), "training")
+            streaming.warn_without_validation(source, self.validation_fraction, counts)
+        self.n_features_in_ = len(names)
+        self.feature_names_in_ = np.asarray(names, dtype=object)
+        self._build_model(setup, seeds[0])
+        distributed.broadcast_parameters(world, self.model_)
+        optimizer = make_optimizer(self.model_, self.learning_rate, self.weight_decay)
+        device, dtype = setup.device, setup.dtype
+        local_batch = -(-int(self.batch_size) // world.size)
+        buffer = streaming.RowBuffer(self.shuffle_buffer if self.shuffle else 0, local_batch,
+                                     streaming.rank_generator(seeds[2], world))
+
+        def to_device(batch: tuple) -> tuple:
+            dense, cats, labels = batch
+            return (torch.as_tensor(dense, device=device).to(dtype), torch.as_tensor(cats, device=device),
+                    torch.as_tensor(labels, device=device).to(dtype))
+
+        def epoch_batches(epoch: int):
+            return streaming.training_batches(source, self.preprocessor_, held_out, world, buffer, to_device)
+
+        def validate() -> dict:
+            return streaming.validate_chunks(self.model_, source, self.preprocessor_, held_out, world,
+                                             max(int(self.batch_size), 4096))
+        epochs = range(1, int(self.max_epochs) + 1)
+        bar = self._progress(epochs, total=int(self.max_epochs), desc="CTR training") if world.is_main else None
+        self.history_, self.best_epoch_ = run_epochs(
+            self.model_, optimizer, epoch_batches, validate if counts["val_rows"] else None,
+            max_epochs=int(self.max_epochs),
+            patience=int(self.patience), learning_rate=float(self.learning_rate), world=world, bar=bar)
+        self.n_rows_seen_ = counts["train_rows"]
+        return self
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> "CTRClassifier":
+        """Train one pass over one chunk of rows (for streams the user drives); returns ``self``.
+
+        The first call (on an unfitted estimator) learns the field transforms from this chunk and
+        builds the model: later chunks' unseen categories fall in the out-of-vocabulary bucket, so
+        give a :class:`~recsys.ctr.Schema` with ``hash_buckets`` fields for unbounded id spaces (or
+        call :meth:`fit` first). Adam's state is kept between calls (not in pickles). Each call appends
+        ``{"chunk", "train_loss", "rows"}`` to ``history_``. Under ``torch.distributed`` every rank passes
+        its own chunk and the step is data-parallel, as in :meth:`fit`.
+
+        Parameters
+        ----------
+        X : DataFrame, array-like, SciPy sparse matrix or torch.Tensor
+        y : array-like of 0/1 click labels
+        classes : ignored
+            Accepted for scikit-learn's incremental-learning convention (clicks are always ``[0, 1]``).
+        """
+        from recsys.ctr.training import make_optimizer
+
+        world = distributed.current_world()
+        first = not hasattr(self, "model_")
+        with distributed.stage(world, "checking the chunk"):
+            if first:
+                setup = self._fit_setup()
+                X = self._check_X(X, reset=True)
+            else:
+                X = self._check_X(X, reset=False)
+            labels = check_click_labels(y, _n_rows(X))
+            frame = _frame(X)
+        if first:
+            seeds = distributed.all_gather_objects(world, [setup.random.spawn_seed() for _ in range(2)])[0]
+            with distributed.stage(world, "fitting the field transforms"):
+                self.preprocessor_ = CTRPreprocessor(self.schema, min_frequency=self.min_frequency).fit(frame)
+            distributed.check_identical(world, self.preprocessor_.cardinalities_, "the schema")
+            self._build_model(setup, seeds[0])
+            self.history_, self.best_epoch_ = [], 0
+            self._partial_rng = np.random.RandomState(seeds[1])
+        if getattr(self, "_optimizer", None) is None:
+            self._optimizer = make_optimizer(self.module(), self.learning_rate, self.weight_decay)
+            if getattr(self, "_partial_rng", None) is None:
+                self._partial_rng = backend.check_random_state(self.random_state).numpy
+        model = self.module()
+        inputs = self.preprocessor_.transform(frame)
+        total, count = self._train_chunk(model, inputs, labels, world)
+        self.history_.append({"chunk": len([h for h in self.history_ if "chunk" in h]) + 1,
+                              "train_loss": total / max(count, 1), "rows": count})
+        return self
+
+    def _train_chunk(self, model: Any, inputs: CTRInputs, labels: np.ndarray, world: distributed.World) -> tuple:
+        from recsys.ctr.training import train_steps
+
+        device, dtype = _module_device(model), next(model.parameters()).dtype
+        order = self._partial_rng.permutation(len(labels)) if self.shuffle else np.arange(len(labels))
+        local = -(-int(self.batch_size) // world.size)
+
+        def batches():
+            for start in range(0, len(order), local):
+                idx = order[start:start + local]
+                yield (torch.as_tensor(inputs.dense[idx], device=device).to(dtype),
+                       torch.as_tensor(inputs.categorical[idx], device=device),
+                       torch.as_tensor(labels[idx], device=device).to(dtype))
+        model.train()
+        result = train_steps(model, self._optimizer, batches(), world, "training on the chunk")
+        model.eval()
+        return result
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state.pop("_optimizer", None)   # Adam's state refers to the parameters; partial_fit makes a new one
+        return state
 
     def _check_param_combinations(self) -> None:
         check_each(integers(1), self.hidden, "hidden", type(self).__name__)
@@ -330,158 +493,3 @@ def _rows(frame: pd.DataFrame, index: np.ndarray) -> pd.DataFrame:
 
 def _module_device(module: torch.nn.Module) -> torch.device:
     return next(module.parameters()).device
-
-
-def predict_logits(model: torch.nn.Module, inputs: CTRInputs, batch_size: int = 4096) -> torch.Tensor:
-    """Logits of ``model`` on encoded ``inputs``, batch by batch, in eval mode, on the model's device."""
-    device = _module_device(model)
-    dtype = next(model.parameters()).dtype
-    was_training = model.training
-    model.eval()
-    out = []
-    with torch.inference_mode():
-        for start in range(0, len(inputs), batch_size):
-            dense = torch.as_tensor(inputs.dense[start:start + batch_size], device=device).to(dtype)
-            cats = torch.as_tensor(inputs.categorical[start:start + batch_size], device=device)
-            out.append(model(dense, cats))
-    model.train(was_training)
-    if not out:
-        return torch.zeros(0, device=device, dtype=dtype)
-    return torch.cat(out)
-
-
-def _epoch_loss(model, dense, cats, labels, batch_size) -> float:
-    total = 0.0
-    with torch.inference_mode():
-        for start in range(0, labels.shape[0], batch_size):
-            logits = model(dense[start:start + batch_size], cats[start:start + batch_size])
-            total += float(F.binary_cross_entropy_with_logits(logits, labels[start:start + batch_size],
-                                                              reduction="sum"))
-    return total / max(labels.shape[0], 1)
-
-
-def _check_loss(value: float, what: str, learning_rate: float) -> None:
-    check_finite_result(np.float64(value), what, f"training diverged; lower the learning rate (now "
-                                                 f"{learning_rate:g}) or the initial scale of the weights "
-                                                 f"(init_std)")
-
-
-def _warn_if_one_class(labels: np.ndarray, part: str) -> bool:
-    """Warn when ``labels`` hold one class, where the AUC is undefined; return whether they do."""
-    values = np.unique(labels)
-    if len(values) != 1:
-        return False
-    consequence = ("a model trained on one class learns only the base rate" if part == "training"
-                   else "val_auc is left out of the history")
-    warnings.warn(f"the {part} labels are all {int(values[0])}: the AUC is undefined (it needs clicks and "
-                  f"non-clicks); {consequence}", UserWarning, stacklevel=4)
-    return True
-
-
-def train_ctr_model(model: torch.nn.Module, train: CTRInputs, y_train: np.ndarray,
-                    val: Optional[CTRInputs] = None, y_val: Optional[np.ndarray] = None, *,
-                    batch_size: int = 1024, max_epochs: int = 10, learning_rate: float = 1e-3,
-                    weight_decay: float = 0.0, patience: int = 2, random_state: Any = None, verbose: int = 0,
-                    desc: str = "CTR training", progress_bar: Optional[Callable] = None) -> tuple:
-    """Adam on the binary cross-entropy, early stopping on the validation log loss.
-
-    Used by :meth:`CTRClassifier.fit` and by the fine-tuning step of :func:`recsys.ctr.compress`.
-    Keeps the best epoch's weights in ``model`` (the last epoch's without validation data).
-
-    Labels of one class train only the base rate and make the AUC undefined: a ``UserWarning`` says
-    so (and ``val_auc`` is then left out of the history).
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-        Trained in place, on the device and in the dtype of its parameters.
-    train, val : CTRInputs
-        Encoded training and (optional) validation rows.
-    y_train, y_val : ndarray of 0/1
-    batch_size, max_epochs, learning_rate, weight_decay, patience
-        As in :class:`CTRClassifier`.
-    random_state : None, int or RandomState
-        The batch order of every epoch (one permutation per epoch, drawn in turn).
-    verbose : int, default=0
-        The progress bar over the epochs (:func:`tensorkit.utils.progress`), titled ``desc``.
-    progress_bar : callable, optional
-        ``progress_bar(iterable, total=..., desc=...)`` in place of that bar (an estimator's ``_progress``).
-
-    Returns
-    -------
-    history : list of dict
-    best_epoch : int
-
-    Raises
-    ------
-    ValueError
-        A learning rate whose steps overflow the weights' dtype.
-    tensorkit.validation.NonFiniteResultError
-        A ``ValueError``: an epoch's training or validation loss is not finite (training diverged; the
-        message names the learning rate and the initial scale).
-    """
-    from recsys.metrics import roc_auc
-
-    if not _warn_if_one_class(y_train, "training") and val is not None and len(val):
-        _warn_if_one_class(y_val, "validation")
-    rng = check_random_state(random_state)   # NumPy only: a torch generator would take a draw from it
-    device = _module_device(model)
-    dtype = next(model.parameters()).dtype
-    dense = torch.as_tensor(train.dense, device=device).to(dtype)
-    cats = torch.as_tensor(train.categorical, device=device)
-    labels = torch.as_tensor(y_train, device=device).to(dtype)
-    if val is not None and len(val):
-        v_dense = torch.as_tensor(val.dense, device=device).to(dtype)
-        v_cats = torch.as_tensor(val.categorical, device=device)
-        v_labels = torch.as_tensor(y_val, device=device).to(dtype)
-    else:
-        val = None
-    if 10 * learning_rate > torch.finfo(dtype).max:   # Adam's first step is up to 10 times the rate
-        raise ValueError(f"learning_rate={learning_rate:g} is too large for {str(dtype).replace('torch.', '')} "
-                         f"weights (their largest value is {torch.finfo(dtype).max:g})")
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=learning_rate, weight_decay=weight_decay)
-    history: list = []
-    best_loss, best_epoch, best_state, waited = np.inf, 0, None, 0
-    n = labels.shape[0]
-    epochs = range(1, max_epochs + 1)
-    bar = progress(epochs, verbose=verbose, desc=desc) if progress_bar is None else \
-        progress_bar(epochs, total=max_epochs, desc=desc)
-    for epoch in bar:
-        started = time.perf_counter()
-        model.train()
-        order = torch.as_tensor(rng.permutation(n), device=device)
-        running = 0.0
-        for start in range(0, n, batch_size):
-            idx = order[start:start + batch_size]
-            optimizer.zero_grad(set_to_none=True)
-            loss = F.binary_cross_entropy_with_logits(model(dense[idx], cats[idx]), labels[idx])
-            loss.backward()
-            optimizer.step()
-            running += float(loss.detach()) * idx.shape[0]
-        model.eval()
-        record = {"epoch": epoch, "train_loss": running / max(n, 1)}
-        _check_loss(record["train_loss"], f"the training loss of epoch {epoch}", learning_rate)
-        if val is not None:
-            record["val_loss"] = _epoch_loss(model, v_dense, v_cats, v_labels, max(batch_size, 4096))
-            _check_loss(record["val_loss"], f"the validation loss of epoch {epoch}", learning_rate)
-            if 0 < float(v_labels.sum()) < v_labels.shape[0]:
-                record["val_auc"] = roc_auc(y_val, predict_logits(model, val, max(batch_size, 4096)))
-        record["seconds"] = time.perf_counter() - started
-        history.append(record)
-        bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k in ("train_loss", "val_loss", "val_auc")})
-        if val is None:
-            best_epoch = epoch
-            continue
-        if record["val_loss"] < best_loss - 1e-7:
-            best_loss, best_epoch, waited = record["val_loss"], epoch, 0
-            best_state = copy.deepcopy(model.state_dict())
-        else:
-            waited += 1
-            if waited >= patience:
-                break
-    bar.close()
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    model.eval()
-    return history, best_epoch

@@ -1,14 +1,17 @@
-"""CTR data: the Criteo format and MovieLens as click-through data.
+"""CTR data: the Criteo and Avazu formats and MovieLens as click-through data.
 
 - :func:`iter_criteo` / :func:`read_criteo`: the Criteo display-advertising format (label, 13 integer
   fields I1-I13, 26 hashed categorical fields C1-C26, tab separated, empty = missing), streamed in
   chunks; also reads the comma-separated samples with a header line that DeepCTR ships.
+- :func:`iter_avazu` / :func:`read_avazu`: the Avazu format (CSV with a header: ``id``, ``click``
+  and 22 categorical fields), the ids kept as text.
 - :func:`write_criteo`: the inverse, for round trips and for handing synthetic data to other tools.
 - :func:`load_movielens_ctr`: MovieLens ratings as a CTR task (label = rating >= 4) from RecBole's
   atomic files (``ml-100k.inter`` with ``.user`` and ``.item`` beside it).
 
 Every reader names the file and line of a row it cannot read exactly, rather than pad, guess or
-drop a field; :func:`write_criteo` refuses a frame that :func:`read_criteo` would not read back.
+drop a field, and reads gzip-compressed files as they are; :func:`write_criteo` refuses a frame that
+:func:`read_criteo` would not read back. :mod:`recsys.ctr.sources` streams several files in chunks.
 A synthetic Criteo-like log comes from :func:`recsys.datasets.make_criteo_like`.
 
 Examples
@@ -27,22 +30,27 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-import itertools
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
 import numpy as np
 import pandas as pd
 
+from recsys.ctr._text_blocks import (check_field_counts, decoded, first_bad, head_bytes, line_blocks,
+                                     separator_name)
 from tensorkit.base import integers, validate_params
 from tensorkit.utils import replaced_atomically
 
 __all__ = [
+    "AVAZU_CATEGORICAL",
+    "AVAZU_COLUMNS",
     "CRITEO_CATEGORICAL",
     "CRITEO_COLUMNS",
     "CRITEO_DENSE",
+    "iter_avazu",
     "iter_criteo",
     "load_movielens_ctr",
+    "read_avazu",
     "read_criteo",
     "write_criteo",
 ]
@@ -57,86 +65,21 @@ _CRITEO_FIELDS = "(label, I1-I13, C1-C26)"
 _WRITE_BLOCK = 65_536   # rows formatted and written at a time by write_criteo
 
 
-def _separator_name(separator: str) -> str:
-    return "tab" if separator == "\t" else "comma"
-
-
 def _criteo_layout(path: Path) -> tuple:
-    """``(separator, has_header)`` from the first line."""
-    with open(path, "r", encoding="utf-8", errors="replace") as handle:
-        first = handle.readline().rstrip("\r\n")
-    if not first and path.stat().st_size == 0:
+    """``(separator, has_header)`` from the first line (of the decompressed text for a gzip file)."""
+    head = head_bytes(path)
+    if not head:
         raise ValueError(f"{path} is empty; expected Criteo rows {_CRITEO_FIELDS}")
+    first = head[0].decode("utf-8", errors="replace").rstrip("\r\n")
     separator = "\t" if "\t" in first else ","
     cells = first.split(separator)
     if len(cells) != len(CRITEO_COLUMNS):
-        raise ValueError(f"{path}, line 1: a Criteo row has {len(CRITEO_COLUMNS)} {_separator_name(separator)}"
+        raise ValueError(f"{path}, line 1: a Criteo row has {len(CRITEO_COLUMNS)} {separator_name(separator)}"
                          f"-separated fields {_CRITEO_FIELDS}; got {len(cells)}")
     has_header = cells[0].strip().lower() == "label"
     if has_header and [c.strip() for c in cells] != list(CRITEO_COLUMNS):
         raise ValueError(f"{path}: header must be {','.join(CRITEO_COLUMNS[:3])},...,C26; got {first[:80]!r}")
     return separator, has_header
-
-
-def _line_blocks(path: Path, skip: int, size: int, limit: Optional[int]) -> Iterator[tuple]:
-    """``(number of the first line, list of raw lines)`` of at most ``size`` lines each, after ``skip``
-    lines, ``limit`` lines in all (None: to the end)."""
-    with open(path, "rb") as handle:
-        for _ in range(skip):
-            handle.readline()
-        number, left = skip + 1, limit
-        while left is None or left > 0:
-            lines = list(itertools.islice(handle, size if left is None else min(size, left)))
-            if not lines:
-                return
-            yield number, lines
-            number += len(lines)
-            left = None if left is None else left - len(lines)
-
-
-def _decoded(path: Path, first: int, lines: list) -> str:
-    """The lines as one UTF-8 text, or a ``ValueError`` naming the line that is not UTF-8."""
-    try:
-        return b"".join(lines).decode("utf-8")
-    except UnicodeDecodeError:
-        for offset, line in enumerate(lines):
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError as error:
-                raise ValueError(f"{path}, line {first + offset}: not UTF-8 text ({error.reason} at byte "
-                                 f"{error.start})") from None
-        raise
-
-
-def _check_criteo_fields(path: Path, first: int, lines: list, separator: str) -> None:
-    """Every line holds exactly the 40 fields (and no carriage return but at its end).
-
-    The separators of every line are counted at once over the block's bytes (each line ends at its
-    newline, so none is empty).
-    """
-    block = np.frombuffer(b"".join(lines), dtype=np.uint8)
-    starts = np.cumsum([0] + [len(line) for line in lines[:-1]])
-    counts = np.add.reduceat(block == ord(separator), starts, dtype=np.int64) + 1
-    bad = np.flatnonzero(counts != len(CRITEO_COLUMNS))
-    if bad.size:
-        raise ValueError(f"{path}, line {first + int(bad[0])}: a Criteo row has {len(CRITEO_COLUMNS)} "
-                         f"{_separator_name(separator)}-separated fields {_CRITEO_FIELDS}; got {int(counts[bad[0]])}")
-    if (block == ord("\r")).any():
-        for offset, line in enumerate(lines):
-            if b"\r" in line.rstrip(b"\r\n"):
-                raise ValueError(f"{path}, line {first + offset}: a carriage return inside a row")
-
-
-def _first_bad(path: Path, first: int, chunk: pd.DataFrame, columns: Any, bad: np.ndarray, expected: str) -> None:
-    """Raise for the earliest row flagged in ``bad`` (rows x columns), naming its line, column and value."""
-    rows, cols = np.nonzero(bad)
-    if not rows.size:
-        return
-    pick = int(np.lexsort((cols, rows))[0])
-    row, column = int(rows[pick]), columns[int(cols[pick])]
-    value = chunk[column].iloc[row]
-    shown = "an empty field" if pd.isna(value) else repr(value)
-    raise ValueError(f"{path}, line {first + row}: {column} must be {expected}; got {shown}")
 
 
 def _read_block(text: str, separator: str, numbers: bool) -> pd.DataFrame:
@@ -152,11 +95,11 @@ def _strict_block(path: Path, first: int, text: str, separator: str) -> pd.DataF
     the first label that is not 0/1 or dense value that is not a finite number."""
     chunk = _read_block(text, separator, numbers=False)
     labels = pd.to_numeric(chunk["label"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    _first_bad(path, first, chunk, ["label"], ~np.isin(labels, (0.0, 1.0))[:, None], "0 or 1")
+    first_bad(path, first, chunk, ["label"], ~np.isin(labels, (0.0, 1.0))[:, None], "0 or 1")
     dense = np.column_stack([pd.to_numeric(chunk[c], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
                              for c in CRITEO_DENSE])
     given = chunk[list(CRITEO_DENSE)].notna().to_numpy()
-    _first_bad(path, first, chunk, CRITEO_DENSE, given & ~np.isfinite(dense), "a finite number or empty")
+    first_bad(path, first, chunk, CRITEO_DENSE, given & ~np.isfinite(dense), "a finite number or empty")
     chunk["label"] = labels.astype(np.int64)
     for j, column in enumerate(CRITEO_DENSE):
         chunk[column] = dense[:, j]
@@ -179,8 +122,8 @@ def _parse_criteo_block(path: Path, first: int, lines: list, separator: str) -> 
     other than 0/1 or an infinite value, and one holding a word it would read as a number
     (true/false) are read by :func:`_strict_block`, which names the bad field.
     """
-    _check_criteo_fields(path, first, lines, separator)
-    text = _decoded(path, first, lines)
+    check_field_counts(path, first, lines, separator, len(CRITEO_COLUMNS), "a Criteo row", f" {_CRITEO_FIELDS}")
+    text = decoded(path, first, lines)
     if not _holds_boolean_word(text):
         with contextlib.suppress(ValueError):   # a field that is not a number: the strict reading finds it
             chunk = _read_block(text, separator, numbers=True)
@@ -198,8 +141,8 @@ def iter_criteo(path: Any, chunksize: int = 100_000, nrows: Optional[int] = None
     ----------
     path : str or Path
         Raw Criteo (``train.txt``/``dac_sample.txt``: tab separated, no header) or a comma-separated file
-        whose header is ``label,I1,...,I13,C1,...,C26``. Fields are taken as written: quotes are
-        ordinary characters.
+        whose header is ``label,I1,...,I13,C1,...,C26``, plain or gzip-compressed (recognised by its
+        first bytes, whatever its suffix). Fields are taken as written: quotes are ordinary characters.
     chunksize : int, default=100_000
     nrows : int, optional
         Stop after this many rows (0: none).
@@ -217,13 +160,15 @@ def iter_criteo(path: Any, chunksize: int = 100_000, nrows: Optional[int] = None
     ValueError
         ``chunksize`` or ``nrows`` not a positive / non-negative int; an empty file; and, naming the
         file and line, a row with more or fewer than 40 fields (a blank line included), a label other
-        than 0/1, a dense value that is not a finite number, or text that is not UTF-8.
+        than 0/1, a dense value that is not a finite number, or text that is not UTF-8; a damaged
+        gzip file.
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no Criteo file at {path}")
     separator, has_header = _criteo_layout(path)
-    for first, lines in _line_blocks(path, int(has_header), int(chunksize), None if nrows is None else int(nrows)):
+    for _, first, lines, _ in line_blocks(path, int(has_header), int(chunksize),
+                                          None if nrows is None else int(nrows)):
         chunk = _parse_criteo_block(path, first, lines, separator)
         chunk.index = pd.RangeIndex(first - 1 - int(has_header), first - 1 - int(has_header) + len(chunk))
         yield chunk
@@ -236,6 +181,100 @@ def read_criteo(path: Any, nrows: Optional[int] = None) -> pd.DataFrame:
     chunks = list(iter_criteo(path, nrows=nrows))
     return pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=list(CRITEO_COLUMNS))
 
+
+# ------------------------------------------------------------------------------------------------
+# The Avazu format
+
+AVAZU_COLUMNS = ("id", "click", "hour", "C1", "banner_pos", "site_id", "site_domain", "site_category", "app_id",
+                 "app_domain", "app_category", "device_id", "device_ip", "device_model", "device_type",
+                 "device_conn_type", "C14", "C15", "C16", "C17", "C18", "C19", "C20", "C21")
+AVAZU_CATEGORICAL = AVAZU_COLUMNS[2:]
+
+
+def _check_avazu_header(path: Path) -> None:
+    """The first line must be Avazu's header (the training files' 24 columns, ``click`` included)."""
+    head = head_bytes(path)
+    if not head:
+        raise ValueError(f"{path} is empty; expected the Avazu header {','.join(AVAZU_COLUMNS[:3])},...,C21")
+    first = head[0].decode("utf-8", errors="replace").rstrip("\r\n")
+    if first.split(",") != list(AVAZU_COLUMNS):
+        raise ValueError(f"{path}, line 1: the Avazu header is {','.join(AVAZU_COLUMNS)}; got {first[:120]!r}")
+
+
+def _parse_avazu_block(path: Path, first: int, lines: list) -> pd.DataFrame:
+    """One block of Avazu rows: ``click`` int64, every other field as text (empty = missing), or a
+    ``ValueError`` naming the bad line."""
+    check_field_counts(path, first, lines, ",", len(AVAZU_COLUMNS), "an Avazu row", " (id, click, hour, ..., C21)")
+    text = decoded(path, first, lines)
+    chunk = pd.read_csv(io.StringIO(text), sep=",", header=None, names=list(AVAZU_COLUMNS), dtype=str,
+                        quoting=csv.QUOTE_NONE, keep_default_na=False, na_values=[""], skip_blank_lines=False)
+    clicks = chunk["click"].to_numpy(dtype=object)
+    first_bad(path, first, chunk, ["click"], ~np.isin(clicks, ("0", "1"))[:, None], "0 or 1")
+    chunk["click"] = (clicks == "1").astype(np.int64)
+    return chunk
+
+
+@validate_params({"chunksize": [integers(1)], "nrows": [integers(0), None]})
+def iter_avazu(path: Any, chunksize: int = 100_000, nrows: Optional[int] = None) -> Iterator[pd.DataFrame]:
+    """Stream an Avazu-format file (Kaggle's ``train``: CSV with a header) as DataFrames of at most
+    ``chunksize`` rows.
+
+    Parameters
+    ----------
+    path : str or Path
+        Comma separated with the header ``id,click,hour,C1,banner_pos,site_id,...,C21`` (24 columns),
+        plain or gzip-compressed (recognised by its first bytes). Fields are taken as written.
+    chunksize : int, default=100_000
+    nrows : int, optional
+        Stop after this many rows (0: none).
+
+    Yields
+    ------
+    DataFrame
+        The 24 columns: ``click`` (int64, 0/1) and every other field as text, missing (empty) as NaN;
+        the ids (``id``, ``site_id``, ..., hashed 64-bit numbers) stay text, never floats.
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    ValueError
+        An empty file or another header; and, naming the file and line, a row with more or fewer than
+        24 fields, a click other than the text ``0``/``1``, or text that is not UTF-8; a damaged gzip file.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from recsys.ctr.data import AVAZU_COLUMNS, read_avazu
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "train.csv"
+    >>> row = ["10000169349117863715", "1", "14102100"] + ["x"] * 21
+    >>> _ = path.write_text(",".join(AVAZU_COLUMNS) + "\\n" + ",".join(row) + "\\n")
+    >>> frame = read_avazu(path)
+    >>> frame["id"].tolist(), frame["click"].tolist()
+    (['10000169349117863715'], [1])
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no Avazu file at {path}")
+    _check_avazu_header(path)
+    for _, first, lines, _ in line_blocks(path, 1, int(chunksize), None if nrows is None else int(nrows)):
+        chunk = _parse_avazu_block(path, first, lines)
+        chunk.index = pd.RangeIndex(first - 2, first - 2 + len(chunk))
+        yield chunk
+
+
+@validate_params({"nrows": [integers(0), None]})
+def read_avazu(path: Any, nrows: Optional[int] = None) -> pd.DataFrame:
+    """The whole Avazu file (or its first ``nrows`` rows) as one DataFrame; see :func:`iter_avazu`
+    (also for the errors)."""
+    chunks = list(iter_avazu(path, nrows=nrows))
+    if chunks:
+        return pd.concat(chunks, ignore_index=True)
+    return pd.DataFrame({c: pd.Series(dtype=np.int64 if c == "click" else str) for c in AVAZU_COLUMNS})
+
+
+# ------------------------------------------------------------------------------------------------
+# Writing Criteo files
 
 def _numbers(frame: pd.DataFrame, column: str) -> np.ndarray:
     """A column of ``frame`` as float64 (NaN where missing), or a ``TypeError`` naming it."""

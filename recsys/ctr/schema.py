@@ -355,6 +355,37 @@ class CTRPreprocessor(BaseEstimator):
         self.n_seen_ += len(frame)
         return self
 
+    def partial_state(self) -> Optional[dict]:
+        """What :meth:`partial_fit` has accumulated (counts and ranges), for :meth:`merge_partial_states`;
+        None before the first chunk."""
+        if not hasattr(self, "_counts"):
+            return None
+        return {"schema": self.schema_, "counts": self._counts, "dense_lo": self._dense_lo,
+                "dense_hi": self._dense_hi, "n_seen": self.n_seen_}
+
+    def merge_partial_states(self, states: Sequence[Optional[dict]]) -> "CTRPreprocessor":
+        """Replace what this preprocessor accumulated by the sum of ``states`` (from :meth:`partial_state` of
+        preprocessors that saw disjoint chunks, e.g. one per rank); call :meth:`finalize` after.
+
+        The result is what one preprocessor would have accumulated from all their chunks.
+        """
+        states = [state for state in states if state is not None]
+        if not states:
+            raise ValueError("no data to merge: every part saw 0 rows")
+        schemas = {state["schema"] for state in states}
+        if len(schemas) != 1:
+            raise ValueError(f"the parts were fitted with different schemas: {sorted(map(repr, schemas))}")
+        self.schema_ = states[0]["schema"]
+        self._counts = {}
+        for name in states[0]["counts"]:
+            parts = [state["counts"][name] for state in states if len(state["counts"][name])]
+            self._counts[name] = (pd.concat(parts).groupby(level=0, sort=False).sum().astype(np.int64) if parts
+                                  else pd.Series(dtype=np.int64))
+        self._dense_lo = np.min([state["dense_lo"] for state in states], axis=0)
+        self._dense_hi = np.max([state["dense_hi"] for state in states], axis=0)
+        self.n_seen_ = int(sum(state["n_seen"] for state in states))
+        return self
+
     def finalize(self) -> "CTRPreprocessor":
         """Fix the vocabularies and ranges after the last :meth:`partial_fit`."""
         if not hasattr(self, "_counts"):

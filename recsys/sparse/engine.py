@@ -164,6 +164,13 @@ class DynamicSparsity:
     ----------
     step_count : int
         Calls of :meth:`step` so far.
+    synchronize : callable or None
+        For data-parallel training (set by the trainer, None by default): ``synchronize(tensor)`` sums
+        ``tensor`` over the processes in place. Each update first sums the recorded growth gradients with
+        it, so every process makes the same prune/grow choices.
+    holds_carried : bool
+        Whether this process keeps the gradient carried by ``grad_decay`` (default True). Under
+        ``synchronize`` exactly one process should, as the sum adds every process's recording.
     masks : dict of str to BoolTensor
         The masks of the masked parameters (tables keep ``indices`` instead).
     updates : list of dict
@@ -220,6 +227,8 @@ class DynamicSparsity:
         self.optimizer = optimizer
         self._random = backend.check_random_state(random_state)
         self.step_count = 0
+        self.synchronize: Optional[Callable[[torch.Tensor], None]] = None
+        self.holds_carried = True
         self.updates: list[dict] = []
         self.targets: list = []
         self._build_targets(params_or_model)
@@ -299,6 +308,10 @@ class DynamicSparsity:
             return False
         return self.update_ratio_at(step) > 0
 
+    def updates_next(self) -> bool:
+        """Whether the next :meth:`step` prunes and regrows."""
+        return self._is_update_step(self.step_count + 1)
+
     def _update_ahead(self, step: int) -> bool:
         """Whether an update comes within the ``grad_window`` steps after ``step``."""
         return any(self._is_update_step(step + ahead) for ahead in range(1, self.grad_window + 1))
@@ -336,12 +349,15 @@ class DynamicSparsity:
 
     @torch.no_grad()
     def _update(self, step: int) -> None:
+        if self.synchronize is not None and self.grow == "gradient":   # first: nothing before it may fail alone
+            for target in self.targets:
+                target.synchronize_gradients(self.synchronize)
         for target in self.targets:
             target.before_update()
         ratio = self.update_ratio_at(step)
         random = self._random.torch if self.grow == "random" else None
         self._growth_steps = self.grad_window + self.grad_decay * self._growth_steps
-        decay = self.grad_decay
+        decay = self.grad_decay if self.holds_carried else 0.0
         changed = 0
         if self.redistribution == "global":
             prunes, grows, payloads = self._select_global(ratio, random)

@@ -19,7 +19,7 @@ Examples
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 import torch
@@ -408,6 +408,25 @@ class SparseTable(nn.Module):
         # active entries add into the extra last entry (cheaper than selecting the free ones)
         place = place.view(-1).index_fill_(0, active, total.numel() - 1)
         total.index_add_(0, place, grad.reshape(-1).to(total.dtype))
+
+    @torch.no_grad()
+    def synchronize_gradients(self, reduce: Callable[[torch.Tensor], None]) -> None:
+        """Sum the recorded growth gradient over data-parallel processes while recording: the kept row
+        blocks are folded into the vector over the inactive entries, which ``reduce`` sums in place
+        (every process holds one of the same length), and the counts of recorded blocks likewise."""
+        if not self.recording:
+            return
+        self._fold_records()
+        reduce(self._inactive_grad)
+        count = self.values.detach().new_tensor([float(self._n_recorded)], dtype=torch.float64)
+        reduce(count)
+        self._n_recorded = int(count.item())
+
+    def slots_of_rows(self, rows: torch.Tensor) -> torch.Tensor:
+        """The slots of ``values`` (positions in ``indices``) that hold the active weights of ``rows``
+        (distinct row indices), row by row: what a row-sparse gradient exchange sends for them."""
+        rows = torch.as_tensor(rows, device=self.indptr.device).long().reshape(-1)
+        return self._block_layout(rows)[0]
 
     def has_gradients(self) -> bool:
         """Whether gradients were recorded since :meth:`record_gradients` was turned on."""

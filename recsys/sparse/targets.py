@@ -22,7 +22,7 @@ Examples
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import torch
 from torch import nn
@@ -139,6 +139,17 @@ class MaskedTarget:
             self.recording = on
             self.dense_grad = None
 
+    @torch.no_grad()
+    def synchronize_gradients(self, reduce: Callable[[torch.Tensor], None]) -> None:
+        """Sum the recorded growth gradient over data-parallel processes with ``reduce`` (in place); a
+        process that recorded nothing takes part with zeros (or the gradient it carries)."""
+        if not self.recording:
+            return
+        if self.dense_grad is None:
+            carried, self.carried = self.carried, None
+            self.dense_grad = torch.zeros_like(self.param.detach()) if carried is None else carried
+        reduce(self.dense_grad)
+
     def before_update(self) -> None:
         """Nothing to drop before an update (the parameter keeps its gradient for growth)."""
 
@@ -241,6 +252,11 @@ class TableTarget:
         """Start or stop the table's recording of the growth gradient (:meth:`SparseTable.record_gradients`)."""
         if on != self.table.recording:
             self.table.record_gradients(on, accumulate=accumulate)
+
+    def synchronize_gradients(self, reduce: Callable[[torch.Tensor], None]) -> None:
+        """Sum the table's recorded growth gradient over data-parallel processes
+        (:meth:`SparseTable.synchronize_gradients`)."""
+        self.table.synchronize_gradients(reduce)
 
     def before_update(self) -> None:
         """Drop the values' gradient: the step is taken, and rewiring would drop it anyway."""
