@@ -270,44 +270,56 @@ class StepResult(NamedTuple):
     """Whether any rank reported a failure (every rank then raises through :func:`share_failure`)."""
 
 
-def _row_sparse_reduce(world: World, tables: list, counts: torch.Tensor) -> None:
-    """Sum the gradients of ``tables`` (``(param, unique rows)`` pairs) over the ranks, in place.
+def _unique_rows(tables: list, device: torch.device) -> list:
+    """Each table's distinct rows, from one sort over all tables (rows shifted into one id space)."""
+    sizes = [param.shape[0] for param, _ in tables]
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    shifted = torch.cat([rows.to(device=device, dtype=torch.int64) + int(offset)
+                         for (_, rows), offset in zip(tables, offsets[:-1])])
+    distinct = torch.unique(shifted)
+    bounds = torch.searchsorted(distinct, torch.as_tensor(offsets, device=device)).tolist()
+    return [distinct[lo:hi] - int(offset) for lo, hi, offset in zip(bounds[:-1], bounds[1:], offsets[:-1])]
 
-    Only the touched rows travel (the other rows of each gradient must be zero): one all-gather of
-    every table's row indices and one of their gradient rows, each table padded to the most rows any
-    rank touched in it. ``counts`` (ranks x tables) says how many rows each rank touched.
+
+def _row_sparse_reduce(world: World, tables: list, counts: torch.Tensor) -> None:
+    """Sum the gradients of ``tables`` (``(param, distinct rows)`` pairs) over the ranks, in place.
+
+    Only the touched rows travel (the other rows of each gradient must be zero), in one all-gather
+    of a buffer that holds every table's row indices (their bytes, viewed in the gradients' dtype)
+    and then their gradient rows, each table padded to the most rows any rank touched in it (a pad
+    adds zeros to row 0). ``counts`` (ranks x tables) says how many rows each rank touched.
     """
-    device = tables[0][0].grad.device
-    longest = counts.max(dim=0).values.tolist()
-    index_parts, value_parts = [], []
-    for (param, rows), size in zip(tables, longest):
-        grad = param.grad
-        width = grad[0].numel() if grad.dim() > 1 else 1
-        index = torch.full((int(size),), -1, device=device, dtype=torch.int64)
-        index[:rows.numel()] = rows
-        values = torch.zeros((int(size), width), device=device, dtype=grad.dtype)
-        values[:rows.numel()] = grad[rows].reshape(rows.numel(), width)
-        index_parts.append(index)
-        value_parts.append(values.reshape(-1))
-    index, values = torch.cat(index_parts), torch.cat(value_parts)
-    indices = [torch.empty_like(index) for _ in range(world.size)]
-    blocks = [torch.empty_like(values) for _ in range(world.size)]
-    dist.all_gather(indices, index, group=world.group)
-    dist.all_gather(blocks, values, group=world.group)
-    for param, _ in tables:
-        param.grad.zero_()
-    for other_index, other_values in zip(indices, blocks):
-        index_offset = value_offset = 0
-        for (param, _), size in zip(tables, longest):
-            grad = param.grad
-            width = grad[0].numel() if grad.dim() > 1 else 1
-            size = int(size)
-            rows = other_index[index_offset:index_offset + size]
-            block = other_values[value_offset:value_offset + size * width].reshape(size, width)
-            keep = rows >= 0
-            grad.reshape(grad.shape[0], width).index_add_(0, rows[keep], block[keep])
-            index_offset += size
-            value_offset += size * width
+    device, dtype = tables[0][0].grad.device, tables[0][0].grad.dtype
+    if any(param.grad.dtype != dtype for param, _ in tables):
+        raise TypeError("row-sparse parameters must share one dtype")
+    longest = [int(size) for size in counts.max(dim=0).values.tolist()]
+    if not any(longest):   # no rank touched a row: the summed gradients are zero
+        for param, _ in tables:
+            param.grad.zero_()
+        return
+    widths = [param.grad[0].numel() if param.grad.dim() > 1 else 1 for param, _ in tables]
+    index = torch.zeros(sum(longest), device=device, dtype=torch.int64)
+    n_index = index.view(dtype).numel()
+    buffer = torch.zeros(n_index + sum(s * w for s, w in zip(longest, widths)), device=device, dtype=dtype)
+    index_offset, value_offset = 0, n_index
+    for (param, rows), size, width in zip(tables, longest, widths):
+        n = rows.numel()
+        index[index_offset:index_offset + n] = rows
+        buffer[value_offset:value_offset + n * width] = param.grad[rows].reshape(-1)
+        index_offset += size
+        value_offset += size * width
+    buffer[:n_index] = index.view(dtype)   # the int64 indices' bytes, moved untouched
+    gathered = torch.empty((world.size, buffer.numel()), device=device, dtype=dtype)
+    dist.all_gather(list(gathered.unbind(0)), buffer, group=world.group)
+    indices = gathered[:, :n_index].contiguous().view(torch.int64)
+    index_offset, value_offset = 0, n_index
+    for (param, _), size, width in zip(tables, longest, widths):
+        grad = param.grad.reshape(param.grad.shape[0], width)
+        grad.zero_()
+        grad.index_add_(0, indices[:, index_offset:index_offset + size].reshape(-1),
+                        gathered[:, value_offset:value_offset + size * width].reshape(-1, width))
+        index_offset += size
+        value_offset += size * width
 
 
 def reduce_gradients(world: World, params: Sequence[torch.nn.Parameter], n_rows: float, *,
@@ -348,7 +360,9 @@ def reduce_gradients(world: World, params: Sequence[torch.nn.Parameter], n_rows:
         if p.grad is None or failed:
             p.grad = torch.zeros_like(p)
             rows = rows[:0]
-        tables.append((p, torch.unique(rows.to(device=p.grad.device, dtype=torch.int64))))
+        tables.append((p, rows))
+    if tables:
+        tables = list(zip([p for p, _ in tables], _unique_rows(tables, tables[0][0].grad.device)))
     parts = []
     for p in dense:
         if p.grad is None or failed:

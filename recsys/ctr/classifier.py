@@ -143,7 +143,7 @@ class CTRClassifier(ClassifierMixin, TorchEstimator):
     best_epoch_ : int
         The epoch whose weights were kept (1-based).
     n_rows_seen_ : int
-        Training rows of a streamed fit (all ranks together).
+        Training rows (of all ranks together), the held-out validation rows left out.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         When fitted on a DataFrame.
@@ -268,6 +268,7 @@ class CTRClassifier(ClassifierMixin, TorchEstimator):
             batch_size=self.batch_size, max_epochs=self.max_epochs, learning_rate=self.learning_rate,
             weight_decay=self.weight_decay, patience=self.patience, random_state=seeds[2],
             progress_bar=self._progress, shuffle=self.shuffle, world=world)
+        self.n_rows_seen_ = int(train_idx.shape[0])
         return self
 
     def _build_model(self, setup: Any, seed: int) -> None:
@@ -320,7 +321,7 @@ class CTRClassifier(ClassifierMixin, TorchEstimator):
         epochs = range(1, int(self.max_epochs) + 1)
         bar = self._progress(epochs, total=int(self.max_epochs), desc="CTR training") if world.is_main else None
         self.history_, self.best_epoch_ = run_epochs(
-            self.model_, optimizer, epoch_batches, validate if counts["val_rows"] else None,
+            self.model_, optimizer, epoch_batches, validate if counts["val_chunks"] else None,
             max_epochs=int(self.max_epochs),
             patience=int(self.patience), learning_rate=float(self.learning_rate), world=world, bar=bar)
         self.n_rows_seen_ = counts["train_rows"]

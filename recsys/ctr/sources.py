@@ -32,7 +32,7 @@ from __future__ import annotations
 import glob
 import os
 from pathlib import Path
-from typing import Any, Callable, Iterator, NamedTuple
+from typing import Any, Callable, Iterator, NamedTuple, Optional
 
 import numpy as np
 import pandas as pd
@@ -171,6 +171,10 @@ class Chunk(NamedTuple):
 def _owner(start: int, rank: int, world_size: int) -> Callable[[int], bool]:
     """Whether a file's chunk ``index`` (global number ``start + index``) belongs to ``rank``."""
     return lambda index: (start + index) % world_size == rank
+
+
+def _narrowed(owned: Callable[[int], bool], start: int, select: Callable[[int], bool]) -> Callable[[int], bool]:
+    return lambda index: owned(index) and bool(select(start + index))
 
 
 def _n_chunks(n_rows: int, chunksize: int) -> int:
@@ -336,11 +340,13 @@ class ChunkSource:
             (dense if _parquet_field_kind(self.files[0], field) == "dense" else categorical).append(name)
         return Schema(dense=dense, categorical=categorical)
 
-    def chunks(self, rank: int = 0, world_size: int = 1) -> Iterator[Chunk]:
+    def chunks(self, rank: int = 0, world_size: int = 1, select: Optional[Callable[[int], bool]] = None
+               ) -> Iterator[Chunk]:
         """The chunks numbered ``rank``, ``rank + world_size``, ... (all of them for one process).
 
-        The other chunks are skipped without being parsed. A row that cannot be read raises a
-        ``ValueError`` naming its file and line (row for parquet).
+        ``select(ordinal)``, when given, narrows them further (e.g. to the chunks held out for
+        validation). The other chunks are skipped without being parsed. A row that cannot be read
+        raises a ``ValueError`` naming its file and line (row for parquet).
         """
         check_parameters({"rank": [integers(0)], "world_size": [integers(1)]},
                          {"rank": rank, "world_size": world_size}, "ChunkSource.chunks")
@@ -349,7 +355,10 @@ class ChunkSource:
         reader = self._parquet_chunks if self.format == "parquet" else self._text_chunks
         start = 0
         for index, path in enumerate(self.files):
-            start += yield from reader(index, path, _owner(start, int(rank), int(world_size)), start)
+            owned = _owner(start, int(rank), int(world_size))
+            if select is not None:
+                owned = _narrowed(owned, start, select)
+            start += yield from reader(index, path, owned, start)
 
     def n_chunks(self) -> int:
         """The number of chunks over all files (lines counted without parsing; parquet: from the metadata)."""

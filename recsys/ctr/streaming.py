@@ -49,25 +49,42 @@ class HeldOut(NamedTuple):
     def __call__(self, ordinal: int) -> bool:
         return self.every > 0 and (ordinal + self.offset) % self.every == 0
 
+    def training(self, ordinal: int) -> bool:
+        """Whether chunk ``ordinal`` is a training chunk (not held out)."""
+        return not self(ordinal)
+
+    def held_out_before(self, ordinal: int) -> int:
+        """How many of the chunks ``0 .. ordinal - 1`` are held out."""
+        if self.every == 0:
+            return 0
+        return (ordinal - 1 + self.offset) // self.every - (self.offset - 1) // self.every
+
+    def owned(self, world: distributed.World, validation: bool = False) -> Callable[[int], bool]:
+        """The chunks this rank reads: every ``world.size``-th training chunk (or held-out chunk), counted
+        among those alone, so that the ranks get as many chunks as they can evenly and read them at the
+        same steps."""
+        if validation:
+            return lambda o: self(o) and self.held_out_before(o) % world.size == world.rank
+        return lambda o: self.training(o) and (o - self.held_out_before(o)) % world.size == world.rank
+
 
 def fit_schema(source: ChunkSource, preprocessor: CTRPreprocessor, held_out: HeldOut,
                world: distributed.World) -> dict:
     """The schema pass: fit ``preprocessor`` on this rank's training chunks, merged over the ranks.
 
-    Returns ``{"train_rows", "val_rows", "clicks", "val_clicks"}`` summed over the ranks.
+    Returns ``{"train_rows", "clicks", "val_chunks"}``: training rows and clicks summed over the
+    ranks, and the number of held-out chunks (counted from the files' lengths, not read).
     """
-    counts = np.zeros(4, dtype=np.int64)
+    counts = np.zeros(2, dtype=np.int64)
     with distributed.stage(world, "reading the training data for the schema"):
-        for chunk in source.chunks(world.rank, world.size):
-            if held_out(chunk.ordinal):
-                counts[1:4:2] += (len(chunk.labels), int(chunk.labels.sum()))
-                continue
+        for chunk in source.chunks(select=held_out.owned(world)):
             preprocessor.partial_fit(chunk.features)
-            counts[0:3:2] += (len(chunk.labels), int(chunk.labels.sum()))
+            counts += (len(chunk.labels), int(chunk.labels.sum()))
+        val_chunks = sum(held_out(ordinal) for ordinal in range(source.n_chunks())) if held_out.every else 0
     gathered = distributed.all_gather_objects(world, (preprocessor.partial_state(), counts))
     totals = np.sum([part[1] for part in gathered], axis=0)
     if totals[0] == 0:
-        raise ValueError(f"no training rows: {source!r} holds {totals[1]} row(s), all in held-out chunks "
+        raise ValueError(f"no training rows: every chunk of {source!r} is held out for validation "
                          f"(lower validation_fraction or chunksize)")
     if world.active:
         preprocessor.merge_partial_states([part[0] for part in gathered])
@@ -75,7 +92,7 @@ def fit_schema(source: ChunkSource, preprocessor: CTRPreprocessor, held_out: Hel
     distributed.check_identical(world, (preprocessor.schema_, preprocessor.cardinalities_,
                                         {k: list(map(str, v)) for k, v in preprocessor.vocabularies_.items()},
                                         preprocessor.dense_min_, preprocessor.dense_max_), "the schema")
-    return dict(zip(("train_rows", "val_rows", "clicks", "val_clicks"), (int(t) for t in totals)))
+    return {"train_rows": int(totals[0]), "clicks": int(totals[1]), "val_chunks": int(val_chunks)}
 
 
 class RowBuffer:
@@ -131,9 +148,7 @@ class RowBuffer:
 def training_batches(source: ChunkSource, preprocessor: CTRPreprocessor, held_out: HeldOut,
                      world: distributed.World, buffer: RowBuffer, to_device: Callable) -> Iterator[tuple]:
     """One epoch of this rank's training batches, as device tensors ``(dense, categorical, labels)``."""
-    for chunk in source.chunks(world.rank, world.size):
-        if held_out(chunk.ordinal):
-            continue
+    for chunk in source.chunks(select=held_out.owned(world)):
         inputs = preprocessor.transform(chunk.features)
         for batch in buffer.add(inputs.dense, inputs.categorical, chunk.labels):
             yield to_device(batch)
@@ -152,11 +167,10 @@ def validate_chunks(model: torch.nn.Module, source: ChunkSource, preprocessor: C
 
     logits, labels = [], []
     with distributed.stage(world, "reading the validation data"):
-        for chunk in source.chunks(world.rank, world.size):
-            if held_out(chunk.ordinal):
-                inputs = preprocessor.transform(chunk.features)
-                logits.append(predict_logits(model, inputs, batch_size).detach().cpu().to(torch.float64).numpy())
-                labels.append(chunk.labels)
+        for chunk in source.chunks(select=held_out.owned(world, validation=True)):
+            inputs = preprocessor.transform(chunk.features)
+            logits.append(predict_logits(model, inputs, batch_size).detach().cpu().to(torch.float64).numpy())
+            labels.append(chunk.labels)
     gathered = distributed.all_gather_objects(world, (np.concatenate(logits) if logits else np.zeros(0),
                                                       np.concatenate(labels) if labels else np.zeros(0, np.int64)))
     all_logits = np.concatenate([part[0] for part in gathered])
@@ -170,7 +184,7 @@ def validate_chunks(model: torch.nn.Module, source: ChunkSource, preprocessor: C
 
 def warn_without_validation(source: ChunkSource, validation_fraction: float, counts: dict) -> None:
     """Warn when ``validation_fraction`` asked for held-out chunks but none was held out."""
-    if validation_fraction > 0 and counts["val_rows"] == 0:
+    if validation_fraction > 0 and counts["val_chunks"] == 0:
         warnings.warn(f"no chunk was held out for validation ({source!r} has too few chunks for "
                       f"validation_fraction={validation_fraction:g}; lower chunksize): training runs every epoch "
                       f"without early stopping", UserWarning, stacklevel=3)

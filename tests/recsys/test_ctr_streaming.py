@@ -58,6 +58,21 @@ def test_held_out_chunks_are_every_kth_from_a_drawn_offset():
     assert not any(HeldOut.draw(0.0, np.random.RandomState(0))(i) for i in range(10))
 
 
+def test_ranks_share_the_training_and_the_held_out_chunks_evenly():
+    from tensorkit.distributed import World
+
+    rule = HeldOut(every=4, offset=1)
+    held = [o for o in range(20) if rule(o)]
+    assert held == [3, 7, 11, 15, 19]
+    assert [rule.held_out_before(o) for o in (0, 3, 4, 8, 20)] == [0, 0, 1, 2, 5]
+    worlds = [World(rank, 2) for rank in range(2)]
+    train = [[o for o in range(20) if rule.owned(w)(o)] for w in worlds]
+    val = [[o for o in range(20) if rule.owned(w, validation=True)(o)] for w in worlds]
+    assert sorted(train[0] + train[1]) == [o for o in range(20) if o not in held]
+    assert (len(train[0]), len(train[1])) == (8, 7) and not set(train[0]) & set(train[1])
+    assert val == [[3, 11, 19], [7, 15]]
+
+
 def test_row_buffer_keeps_every_row_once_and_shuffles_within_its_capacity():
     rng = np.random.RandomState(1)
     buffer = RowBuffer(capacity=40, batch_rows=8, rng=rng)
