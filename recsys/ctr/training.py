@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.utils import check_random_state
 
-from tensorkit import distributed
+from tensorkit import backend, distributed
 from tensorkit.utils import progress
 from tensorkit.validation import check_finite_result
 
@@ -75,13 +75,14 @@ def warn_if_one_class(labels: np.ndarray, part: str) -> bool:
 
 
 def make_optimizer(model: torch.nn.Module, learning_rate: float, weight_decay: float) -> torch.optim.Optimizer:
-    """Adam over the trainable parameters, after checking that its first step fits the weights' dtype."""
+    """Adam (:func:`tensorkit.backend.adam`: fused where torch supports it) over the trainable parameters,
+    after checking that its first step fits the weights' dtype."""
     dtype = next(model.parameters()).dtype
     if 10 * learning_rate > torch.finfo(dtype).max:   # Adam's first step is up to 10 times the rate
         raise ValueError(f"learning_rate={learning_rate:g} is too large for {str(dtype).replace('torch.', '')} "
                          f"weights (their largest value is {torch.finfo(dtype).max:g})")
     params = [p for p in model.parameters() if p.requires_grad]
-    return torch.optim.Adam(params, lr=learning_rate, weight_decay=weight_decay)
+    return backend.adam(params, learning_rate, weight_decay=weight_decay)   # fused where torch has it
 
 
 def _embedding_weights(model: torch.nn.Module) -> list:
