@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import re
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
-from typing import Iterator, NoReturn, Optional, Sequence
+from typing import NoReturn, Optional, Sequence
 
 import numpy as np
 
@@ -78,9 +76,6 @@ _NON_FINITE_HINT = (
 class _CommandError(Exception):
     """A problem with the user's input: reported on one line, exit status 2."""
 
-
-class _Terminated(BaseException):
-    """Raised in the main thread by SIGTERM, so that every ``finally`` runs before exiting."""
 
 
 class _OneLineArgumentParser(argparse.ArgumentParser):
@@ -343,23 +338,6 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0]}"
 
 
-@contextlib.contextmanager
-def _sigterm_unwinds() -> Iterator[None]:
-    """In the main thread, SIGTERM raises :class:`_Terminated`, so temporaries are removed."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def terminate(signum, frame):
-        raise _Terminated()
-
-    previous = signal.signal(signal.SIGTERM, terminate)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``graphkit`` command; returns the exit status.
 
@@ -367,15 +345,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     Ctrl-C gives 130 and SIGTERM 143, after removing any temporary file.
     """
     parser = _build_parser()
+    from tensorkit.utils import Terminated, sigterm_raises
+
     try:
-        with _sigterm_unwinds():
+        with sigterm_raises():
             args = parser.parse_args(argv)
             if args.command == "embed":
                 _embed(args)
     except KeyboardInterrupt:
         print("graphkit: interrupted", file=sys.stderr)
         return _EXIT_INTERRUPTED
-    except _Terminated:
+    except Terminated:
         print("graphkit: terminated", file=sys.stderr)
         return _EXIT_TERMINATED
     except (Exception, MemoryError) as exc:

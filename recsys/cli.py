@@ -22,7 +22,6 @@ import pickle
 import re
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, NoReturn, Optional, Sequence
@@ -113,9 +112,6 @@ examples:
 class _UsageError(Exception):
     """A bad option or argument: one line on standard error, exit status 2."""
 
-
-class _Terminated(BaseException):
-    """Raised in the main thread by SIGTERM, so that every ``finally`` runs before exiting."""
 
 
 class _OneLineArgumentParser(argparse.ArgumentParser):
@@ -493,23 +489,6 @@ def _exit_status(exc: BaseException) -> int:
     return _EXIT_USAGE if isinstance(exc, (_UsageError, InvalidParameterError)) else _EXIT_FAILURE
 
 
-@contextlib.contextmanager
-def _sigterm_unwinds() -> Iterator[None]:
-    """In the main thread, SIGTERM raises :class:`_Terminated`, so temporaries are removed."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def terminate(signum, frame):
-        raise _Terminated()
-
-    previous = signal.signal(signal.SIGTERM, terminate)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _report(exc: BaseException, status: int) -> None:
     """The error on one line: from rank 0, and from another rank only for a failure of its own (not a
     usage error, which every rank has, nor another rank's failure, which rank 0 reports)."""
@@ -530,8 +509,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ``recsys: error: ...``; a failed run writes no output.
     """
     commands = {"train-ctr": _train_ctr, "train-dsl": _train_dsl, "compress": _compress}
+    from tensorkit.utils import Terminated, sigterm_raises
+
     try:
-        with _sigterm_unwinds():
+        with sigterm_raises():
             args = _build_parser().parse_args(argv)
             device = _device(args.device) if hasattr(args, "device") else None
             with _process_group(device):
@@ -539,7 +520,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("recsys: interrupted", file=sys.stderr)
         return _EXIT_INTERRUPTED
-    except _Terminated:
+    except Terminated:
         print("recsys: terminated", file=sys.stderr)
         return _EXIT_TERMINATED
     except (Exception, MemoryError) as exc:

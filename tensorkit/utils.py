@@ -1,18 +1,21 @@
-"""Small helpers shared by the three packages: a progress bar and an atomic file writer."""
+"""Small helpers shared by the three packages: a progress bar, an atomic file writer, and SIGTERM as an
+exception for the command-line tools."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import stat
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
 from tqdm.auto import tqdm
 
-__all__ = ["progress", "replaced_atomically"]
+__all__ = ["Terminated", "progress", "replaced_atomically", "sigterm_raises"]
 
 
 def progress(iterable: Optional[Iterable] = None, verbose: int = 1, total: Optional[int] = None,
@@ -71,3 +74,25 @@ def _new_file_mode() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return 0o666 & ~mask
+
+
+class Terminated(BaseException):
+    """Raised in the main thread by SIGTERM inside :func:`sigterm_raises`, so every ``finally`` runs."""
+
+
+@contextlib.contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """In the main thread, SIGTERM raises :class:`Terminated` inside the block (so temporaries are
+    removed); the previous handler comes back after it. Elsewhere the block runs unchanged."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
