@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from recsys._checks import check_each
 from recsys.ctr.models import MODELS, CTRModel, build_model
 from recsys.ctr.schema import CTRInputs, CTRPreprocessor, Schema
-from recsys.ctr.training import predict_logits, train_ctr_model
+from recsys.ctr.training import module_device, predict_logits, train_ctr_model
 from tensorkit import backend, distributed
 from tensorkit.base import StrOptions, TorchEstimator, integers, reals
 from tensorkit.validation import check_finite_result, reject_complex
@@ -378,7 +378,7 @@ class CTRClassifier(ClassifierMixin, TorchEstimator):
     def _train_chunk(self, model: Any, inputs: CTRInputs, labels: np.ndarray, world: distributed.World) -> tuple:
         from recsys.ctr.training import train_steps
 
-        device, dtype = _module_device(model), next(model.parameters()).dtype
+        device, dtype = module_device(model), next(model.parameters()).dtype
         order = self._partial_rng.permutation(len(labels)) if self.shuffle else np.arange(len(labels))
         local = -(-int(self.batch_size) // world.size)
 
@@ -465,7 +465,7 @@ class CTRClassifier(ClassifierMixin, TorchEstimator):
         """The fitted torch module, on the estimator's device."""
         check_is_fitted(self, "model_")
         device = backend.resolve_device(self.device)
-        if _module_device(self.model_) != device:
+        if module_device(self.model_) != device:
             self.model_.to(device)
         return self.model_
 
@@ -490,7 +490,3 @@ def _frame(X: Any) -> pd.DataFrame:
 
 def _rows(frame: pd.DataFrame, index: np.ndarray) -> pd.DataFrame:
     return frame.iloc[index]
-
-
-def _module_device(module: torch.nn.Module) -> torch.device:
-    return next(module.parameters()).device
