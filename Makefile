@@ -43,6 +43,7 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/pamc_clustering.py   # PAMC_REFERENCE=<authors' checkout> runs their code beside ours
 	$(BIN)/python benchmarks/dsl_gowalla.py
 	$(BIN)/python benchmarks/recsys_scale.py   # writes a 0.8 GB Criteo-like file to /tmp/recsys_scale once
+	$(BIN)/python benchmarks/fastrp_scale.py   # writes 2M/20M and 10M/100M-edge graphs (~1.6 GB) to /tmp/fastrp_scale once
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache *.egg-info

@@ -11,12 +11,13 @@ import time
 from pathlib import Path
 from typing import NoReturn, Optional, Sequence
 
-import numpy as np
+
+from graphkit.embedding_files import FORMATS as _FORMATS
+from graphkit.embedding_files import NON_FINITE_HINT as _NON_FINITE_HINT
+from graphkit.embedding_files import write_embedding, write_rows
 
 __all__ = ["main", "write_embedding"]
 
-_FORMATS = (".npy", ".npz", ".csv", ".tsv", ".txt", ".emb", ".parquet")
-_WORD2VEC_FORMATS = (".txt", ".emb")
 _EXIT_USAGE = 2
 _EXIT_INTERRUPTED = 130
 _EXIT_TERMINATED = 128 + signal.SIGTERM
@@ -66,13 +67,6 @@ _OPTION_OF_PARAMETER = (
     ("iteration_weights", "--iteration-weights"), ("self_influence", "--self-influence"),
     ("dtype='float64'", "--dtype float64"), ("dtype=float64", "--dtype float64"),
 )
-_NON_FINITE_HINT = (
-    "the degree normalisation overflowed or underflowed: bring --beta closer to 0, lower the "
-    "--iteration-weights, or rescale edge weights that are very large or very small "
-    "(--unweighted ignores them)"
-)
-
-
 class _CommandError(Exception):
     """A problem with the user's input: reported on one line, exit status 2."""
 
@@ -118,7 +112,9 @@ def _build_parser() -> argparse.ArgumentParser:
     embed.add_argument("edges", nargs="?", metavar="EDGES",
                        help="edge-list file, or - for standard input (omit for the built-in example)")
     embed.add_argument("--dim", type=int, default=128, help="embedding dimension (default: 128)")
-    embed.add_argument("--out", "-o", metavar="FILE", help=f"output file, one of {', '.join(_FORMATS)} (default: CSV on stdout)")
+    embed.add_argument("--out", "-o", metavar="FILE",
+                       help=f"output file, one of {', '.join(_FORMATS)} (default: CSV on stdout); under torchrun, "
+                            "a folder for the shards")
     embed.add_argument("--directed", action="store_true", help="treat edges as directed (default: undirected)")
     weighted = embed.add_mutually_exclusive_group()
     weighted.add_argument("--weighted", dest="weighted", action="store_true", default=None,
@@ -143,6 +139,15 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="floating-point precision of the computation (default: float32)")
     embed.add_argument("--delimiter", default=None, help="column separator (default: detected)")
     embed.add_argument("--quiet", "-q", action="store_true", help="no progress or timing on stderr")
+    scale = embed.add_argument_group("larger graphs")
+    scale.add_argument("--memory-budget", metavar="SIZE",
+                       help="embed out of core within this resident memory, e.g. 4GB or 512MiB: the edge list is "
+                            "read in blocks into a CSR on disk and the iterates are memory-mapped files")
+    scale.add_argument("--temp-dir", metavar="DIR", help="folder of the out-of-core files (default: the system's)")
+    scale.add_argument("--partition", choices=("hash", "range"), default="hash",
+                       help="under torchrun: nodes go to ranks by a hash of their id or by ranges (default: hash)")
+    scale.add_argument("--shard-format", choices=("npy", "parquet"), default="npy",
+                       help="under torchrun: format of each rank's shard in the --out folder (default: npy)")
     return parser
 
 
@@ -150,97 +155,6 @@ def _example_graph():
     import networkx as nx
 
     return nx.karate_club_graph()
-
-
-def write_embedding(path: os.PathLike | str, node_ids: np.ndarray, embedding: np.ndarray) -> None:
-    """Write embeddings with their node ids; the file appears only once it is complete.
-
-    The rows go to a temporary file beside the target (made with :func:`tempfile.mkstemp`),
-    which then replaces it in one step. An existing target keeps its permission bits; a new one
-    gets the usual ones (0666 less the umask). A symbolic link keeps pointing at the file it
-    names, which is the one replaced. On any error the temporary is removed (SIGTERM included
-    when the ``graphkit`` command runs); only a SIGKILL can leave it behind.
-
-    Parameters
-    ----------
-    path : path-like
-        Output file; its extension picks the format (see ``graphkit embed --help``).
-    node_ids : ndarray of shape (n_nodes,)
-    embedding : ndarray of shape (n_nodes, dim)
-
-    Raises
-    ------
-    ValueError
-        For an unknown extension, a missing folder, a target that is not a regular file,
-        non-finite values in ``embedding``, or ids holding whitespace in the word2vec
-        formats (.txt, .emb).
-    """
-    from tensorkit.utils import replaced_atomically
-    from tensorkit.validation import check_finite_result
-
-    target = _checked_output_path(Path(path))
-    suffix = target.suffix.lower()
-    check_finite_result(embedding, "the embedding", hint=_NON_FINITE_HINT)
-    if suffix in _WORD2VEC_FORMATS:
-        _check_word2vec_ids(node_ids, path)
-    with replaced_atomically(target, suffix=suffix) as temporary:
-        _write_format(temporary, suffix, node_ids, embedding)
-
-
-def _checked_output_path(path: Path) -> Path:
-    """The file to write for ``path``: the file a symbolic link names, checked writable."""
-    suffix = path.suffix.lower()
-    if suffix not in _FORMATS:
-        raise _CommandError(f"cannot write {path}: unknown extension {suffix!r}; use one of {', '.join(_FORMATS)}")
-    target = Path(os.path.realpath(path))
-    if not target.parent.is_dir():
-        raise _CommandError(f"cannot write {path}: folder {path.parent} does not exist")
-    if target.exists() and not target.is_file():
-        raise _CommandError(f"cannot write {path}: it exists and is not a regular file")
-    return target
-
-
-def _check_word2vec_ids(node_ids: np.ndarray, path: os.PathLike | str) -> None:
-    as_text = np.asarray(node_ids).astype(str)
-    spaced = [str(node) for node in as_text if len(node.split()) != 1]
-    if spaced:
-        raise _CommandError(
-            f"cannot write {path}: node id {spaced[0]!r} holds whitespace (or is empty), which the "
-            "word2vec text format cannot keep apart from the vector; use .csv, .tsv or .npy"
-        )
-
-
-def _write_format(path: Path, suffix: str, node_ids: np.ndarray, embedding: np.ndarray) -> None:
-    if node_ids.dtype == object:  # string ids: fixed-width text, so NumPy files load without pickle
-        node_ids = node_ids.astype(str)
-    if suffix == ".npy":
-        record = np.empty(len(node_ids), dtype=[("id", node_ids.dtype), ("vector", embedding.dtype, embedding.shape[1:])])
-        record["id"], record["vector"] = node_ids, embedding
-        np.save(path, record)
-    elif suffix == ".npz":
-        np.savez(path, ids=node_ids, embedding=embedding)
-    elif suffix in _WORD2VEC_FORMATS:
-        with open(path, "w") as stream:
-            stream.write(f"{embedding.shape[0]} {embedding.shape[1]}\n")
-            _write_rows(stream, node_ids, embedding, " ")
-    elif suffix == ".parquet":
-        _embedding_frame(node_ids, embedding).to_parquet(path, index=False)
-    else:
-        with open(path, "w") as stream:
-            _write_rows(stream, node_ids, embedding, "," if suffix == ".csv" else "\t", header=True)
-
-
-def _embedding_frame(node_ids: np.ndarray, embedding: np.ndarray):
-    import pandas as pd
-
-    frame = pd.DataFrame(embedding, columns=[f"dim_{i}" for i in range(embedding.shape[1])])
-    frame.insert(0, "id", node_ids)
-    return frame
-
-
-def _write_rows(stream, node_ids: np.ndarray, embedding: np.ndarray, separator: str, header: bool = False) -> None:
-    frame = _embedding_frame(node_ids, embedding)
-    frame.to_csv(stream, sep=separator, index=False, header=header, float_format="%.7g")
 
 
 def _check_output_is_not_input(out: Path, edges: Optional[str]) -> None:
@@ -252,7 +166,12 @@ def _check_output_is_not_input(out: Path, edges: Optional[str]) -> None:
 
 
 def _check_output_option(out: Path, edges: Optional[str]) -> None:
-    _checked_output_path(out)
+    from graphkit.embedding_files import checked_output_path
+
+    try:
+        checked_output_path(out)
+    except ValueError as exc:
+        raise _CommandError(str(exc)) from None
     _check_output_is_not_input(out, edges)
     if out.suffix.lower() == ".parquet":
         try:
@@ -280,25 +199,27 @@ def _read_graph(args: argparse.Namespace):
 
 def _embed(args: argparse.Namespace) -> None:
     from graphkit.fastrp import FastRP
-    from tensorkit.backend import resolve_device
+    from tensorkit.distributed import current_world
     from tensorkit.validation import check_finite_result
 
     weights = _parse_weights(args.iteration_weights)
     if args.dim < 1:
         raise _CommandError(f"--dim must be a positive integer; got {args.dim}")
+    device = _device(args.device)
+    settings = dict(n_components=args.dim, iteration_weights=weights, normalization_strength=args.beta,
+                    self_influence=args.self_influence, random_state=args.seed, device=device, dtype=args.dtype)
+    world = current_world()
+    shards = args.out is not None and (args.out.endswith(("/", os.sep)) or os.path.isdir(args.out))
+    if world.size > 1 or shards or args.memory_budget is not None:
+        _embed_at_scale(args, world, settings, partitioned=world.size > 1 or shards)
+        return
     if args.out is not None:
         _check_output_option(Path(args.out), args.edges)
-    device = resolve_device(args.device)
     started = time.perf_counter()
     graph, how = _read_graph(args)
-    if not args.quiet:
-        print(f"graphkit: {how}", file=sys.stderr)
+    _say(args, f"graphkit: {how}")
     loaded = time.perf_counter()
-    model = FastRP(
-        n_components=args.dim, iteration_weights=weights, normalization_strength=args.beta,
-        self_influence=args.self_influence, random_state=args.seed, device=device, dtype=args.dtype,
-        verbose=0 if args.quiet else 1,
-    )
+    model = FastRP(**settings, verbose=0 if args.quiet else 1)
     try:
         embedding = model.fit_transform(graph)
     except ValueError as exc:
@@ -306,16 +227,42 @@ def _embed(args: argparse.Namespace) -> None:
     check_finite_result(embedding, "the embedding", hint=_NON_FINITE_HINT)
     embedded = time.perf_counter()
     if args.out is None:
-        _write_rows(sys.stdout, model.node_ids_, embedding, ",", header=True)
+        write_rows(sys.stdout, model.node_ids_, embedding, ",", header=True)
     else:
         write_embedding(args.out, model.node_ids_, embedding)
+    _say(args, f"graphkit: {graph.n_nodes} nodes, {graph.n_edges} edges: read in {loaded - started:.2f} s, "
+               f"embedded in {embedded - loaded:.2f} s ({graph.n_edges / max(embedded - loaded, 1e-9):,.0f} edges/s; "
+               f"dim {args.dim}, device {device})" + (f" -> {args.out}" if args.out else ""))
+
+
+def _embed_at_scale(args: argparse.Namespace, world, settings: dict, partitioned: bool) -> None:
+    """Out of core (``--memory-budget``), or partitioned over the ranks of ``torchrun`` into a folder of shards."""
+    from graphkit._embed_at_scale import embed_out_of_core, embed_partitioned
+
+    if not partitioned and args.out is not None:
+        _check_output_option(Path(args.out), args.edges)
+    try:
+        if partitioned:
+            embed_partitioned(args, world, settings, _parse_weight_column(args.weight_column), _example_graph,
+                              lambda line: _say(args, line))
+        else:
+            embed_out_of_core(args, settings, _parse_weight_column(args.weight_column), _example_graph,
+                              lambda line: _say(args, line))
+    except ValueError as exc:
+        raise _CommandError(_in_command_terms(str(exc))) from exc
+
+
+def _say(args: argparse.Namespace, line: str) -> None:
     if not args.quiet:
-        print(
-            f"graphkit: {graph.n_nodes} nodes, {graph.n_edges} edges: read in {loaded - started:.2f} s, "
-            f"embedded in {embedded - loaded:.2f} s (dim {args.dim}, device {device})"
-            + (f" -> {args.out}" if args.out else ""),
-            file=sys.stderr,
-        )
+        print(line, file=sys.stderr)
+
+
+def _device(text: str):
+    """``--device`` as a torch device; a bare "cuda" under torchrun is this rank's GPU (``LOCAL_RANK``)."""
+    from tensorkit.backend import resolve_device
+    from tensorkit.distributed import local_rank_device
+
+    return local_rank_device(resolve_device(text))
 
 
 def _in_command_terms(message: str) -> str:
@@ -345,13 +292,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     Ctrl-C gives 130 and SIGTERM 143, after removing any temporary file.
     """
     parser = _build_parser()
+    from tensorkit.distributed import launched_process_group
     from tensorkit.utils import Terminated, sigterm_raises
 
     try:
         with sigterm_raises():
             args = parser.parse_args(argv)
             if args.command == "embed":
-                _embed(args)
+                with launched_process_group(_device(args.device)):
+                    _embed(args)
     except KeyboardInterrupt:
         print("graphkit: interrupted", file=sys.stderr)
         return _EXIT_INTERRUPTED

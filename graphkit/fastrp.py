@@ -17,91 +17,26 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.exceptions import DataDimensionalityWarning
-from sklearn.random_projection import SparseRandomProjection
 from sklearn.utils.validation import check_is_fitted
 
-from graphkit.graph import Graph
 from graphkit.io import as_graph
+from graphkit._fastrp_rows import (  # noqa: F401 (the projection draws are part of this module's API)
+    degree_exponents,
+    draw_projection_entries,
+    log2_row_sums,
+    segment_product,
+    sparse_dense_product,
+    sparse_projection,
+    standard_scale,
+)
 from graphkit.ops import normalized_adjacency, rows_scaled_by_powers_of_two
 from tensorkit import backend
 from tensorkit.base import StrOptions, TorchEstimator, integers, reals
 from tensorkit.utils import progress
-from tensorkit.validation import NonFiniteResultError, check_finite_result, real_dtype, reject_complex
+from tensorkit.validation import check_finite_result, real_dtype, reject_complex
 
 __all__ = ["FastRP", "draw_projection_entries", "fastrp_embed", "segment_product", "sparse_dense_product",
            "sparse_projection", "transition_tensor"]
-
-
-def sparse_projection(n_rows: int, n_components: int, density: Optional[float], seed: int) -> sp.csr_matrix:
-    """The very sparse random projection matrix R (``n_rows`` x ``n_components``), drawn by scikit-learn.
-
-    Exactly what :class:`sklearn.random_projection.SparseRandomProjection` draws as its
-    ``components_`` for ``n_features=n_rows`` with ``random_state=seed``, transposed: each entry is
-    ``±sqrt(1 / (s * n_components))`` with probability ``s / 2`` each and 0 otherwise, where the
-    density ``s`` defaults to ``1 / sqrt(n_rows)`` (Li, Hastie and Church, 2006). This is the
-    matrix of the authors' code; :func:`draw_projection_entries` draws the same law faster.
-
-    Returns
-    -------
-    scipy.sparse.csr_matrix of shape (n_rows, n_components), float64
-    """
-    projector = SparseRandomProjection(
-        n_components=n_components, density="auto" if density is None else density, random_state=seed
-    )
-    with warnings.catch_warnings():
-        # Fewer nodes than dimensions is fine for an embedding; sklearn warns for projections.
-        warnings.simplefilter("ignore", DataDimensionalityWarning)
-        projector.fit(sp.csr_matrix((1, n_rows)))
-    return sp.csr_matrix(projector.components_.T)
-
-
-def draw_projection_entries(
-    n_rows: int, n_components: int, density: Optional[float], seed: int, sampler: str = "torch"
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Row indices, column indices and values of a very sparse random projection, on the CPU.
-
-    Every entry is non-zero independently with probability ``s`` (default ``1 / sqrt(n_rows)``),
-    with value ``±sqrt(1 / (s * n_components))`` and a fair sign: the law of
-    :class:`~sklearn.random_projection.SparseRandomProjection`.
-
-    ``sampler="sklearn"`` takes scikit-learn's own draw (see :func:`sparse_projection`), which
-    reproduces the authors' matrix for the same seed but loops in Python over the columns.
-    ``sampler="torch"`` draws the same law in a few vectorised steps: the gaps between successive
-    non-zeros of the flattened matrix are independent geometric variables, so their cumulative
-    sums give the positions; a ``torch.Generator`` seeded with ``seed`` draws them on the CPU, so
-    every device gets the same matrix.
-
-    Returns
-    -------
-    rows, cols : torch.Tensor of int64
-    values : torch.Tensor of float64
-    """
-    density = 1.0 / np.sqrt(n_rows) if density is None else float(density)
-    if sampler == "sklearn":
-        coo = sparse_projection(n_rows, n_components, density, seed).tocoo()
-        return (torch.from_numpy(coo.row.astype(np.int64)), torch.from_numpy(coo.col.astype(np.int64)),
-                torch.from_numpy(coo.data))
-    if sampler != "torch":
-        raise ValueError(f"sampler must be 'torch' or 'sklearn'; got {sampler!r}")
-    generator = torch.Generator().manual_seed(seed)
-    size = n_rows * n_components
-    if density >= 1.0:
-        positions = torch.arange(size)
-    else:
-        expected = size * density
-        chunk = int(expected + 6 * np.sqrt(expected) + 16)
-        pieces, end = [], -1
-        while end < size - 1:
-            gaps = torch.empty(chunk, dtype=torch.float64).geometric_(density, generator=generator).long()
-            piece = gaps.cumsum(0) + end
-            pieces.append(piece)
-            end = int(piece[-1])
-        positions = torch.cat(pieces)
-        positions = positions[positions < size]
-    signs = torch.randint(0, 2, (positions.numel(),), generator=generator, dtype=torch.float64).mul_(2).sub_(1)
-    values = signs.mul_(np.sqrt(1.0 / (density * n_components)))
-    return torch.div(positions, n_components, rounding_mode="floor"), positions % n_components, values
 
 
 def transition_tensor(adjacency: sp.spmatrix, device: Any = None, dtype: Any = None) -> torch.Tensor:
@@ -131,56 +66,6 @@ def transition_tensor(adjacency: sp.spmatrix, device: Any = None, dtype: Any = N
     return tensor.to(backend.resolve_device("cpu" if device is None else device))
 
 
-def _log2_degrees(graph: Graph) -> np.ndarray:
-    """``log2`` of each node's out-degree as :meth:`Graph.degrees` counts it (-inf for degree 0).
-
-    Weighted degrees are summed over rows scaled by powers of two, so that a degree beyond the
-    largest float (weights near 1e308) still has its logarithm.
-    """
-    if graph.weighted:
-        scaled, exponents = rows_scaled_by_powers_of_two(graph.adjacency)
-        degree = np.asarray(scaled.sum(axis=1), dtype=np.float64).ravel()
-    else:
-        degree, exponents = graph.degrees(), 0
-    with np.errstate(divide="ignore"):
-        return np.log2(degree) + exponents
-
-
-def _degree_exponents(log2_degrees: np.ndarray, beta: float, dtype: torch.dtype, rescale: bool) -> np.ndarray:
-    """``log2`` of the degree factors ``degree ** beta`` (factor 1 for degree 0), checked to fit ``dtype``.
-
-    The factors are computed in float64 from the logarithms, so tiny or huge degrees do not
-    overflow on the way. They must lie within ``2 ** ±limit`` with ``limit`` a quarter of
-    ``dtype``'s exponent range (32 for float32, 256 for float64), so that the scaled vectors, their
-    squares and sums stay finite and normal. Where they do not and ``rescale`` is true (the
-    embedding does not depend on a common factor of all vectors), they are all divided by the
-    power of two nearest the geometric mean of the largest and the smallest factor.
-
-    Raises
-    ------
-    NonFiniteResultError
-        If the factors span more than ``2 ** (2 * limit)``, or, without ``rescale``, lie outside
-        ``2 ** ±limit``.
-    """
-    exponents = np.where(np.isfinite(log2_degrees), beta * log2_degrees, 0.0)
-    limit = np.log2(torch.finfo(dtype).max) / 4
-    if np.abs(exponents).max() <= limit:
-        return exponents
-    shifted = exponents - np.round((exponents.max() + exponents.min()) / 2)
-    if rescale and np.abs(shifted).max() <= limit:
-        return shifted
-    name = str(dtype).replace("torch.", "")
-    reach = (f"a span beyond the 2^{2 * limit:g} that {name} holds safely" if rescale else
-             f"beyond the 2^{-limit:g} to 2^{limit:g} that {name} holds safely (the embedding depends on a common "
-             "factor of the vectors here: node features, or neither normalize nor standardize)")
-    raise NonFiniteResultError(
-        f"normalization_strength={beta}: degree ** normalization_strength ranges from 2^{exponents.min():.4g} to "
-        f"2^{exponents.max():.4g} over the nodes, {reach}, so the embedding would overflow or vanish; lower "
-        "|normalization_strength| or bring the edge weights (degrees) closer to 1"
-        + ("" if dtype == torch.float64 else ", or use dtype='float64'")
-    )
-
-
 def _project_features(features: sp.csr_matrix, n_columns: int, seed: int, sampler: str) -> np.ndarray:
     """Very sparse random projection of node features, each row scaled to unit L2 norm.
 
@@ -194,49 +79,6 @@ def _project_features(features: sp.csr_matrix, n_columns: int, seed: int, sample
     block = np.asarray((scaled @ projection).todense(), dtype=np.float64)
     norms = np.linalg.norm(block, axis=1, keepdims=True)
     return block / np.where(norms == 0, 1.0, norms)
-
-
-def sparse_dense_product(transition: torch.Tensor, dense: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """``out = transition @ dense``, in a fixed summation order when PyTorch's deterministic mode is on.
-
-    cuSPARSE's CSR product sums a row's terms in an order that varies between calls (repeated
-    products differed by one ulp on an H200), and ``torch.use_deterministic_algorithms(True)`` does
-    not cover it; the standardisation can magnify such differences in a near-constant column. So on
-    CUDA in deterministic mode the rows are summed by :func:`segment_product` instead (about 10x
-    slower there than cuSPARSE: 1.3 against 0.14 ms for 400k non-zeros x 256 columns). The CPU
-    product is deterministic already.
-    """
-    if dense.device.type != "cpu" and torch.are_deterministic_algorithms_enabled():
-        return segment_product(transition, dense, out)
-    return torch.mm(transition, dense, out=out)
-
-
-def segment_product(transition: torch.Tensor, dense: torch.Tensor, out: torch.Tensor,
-                    max_elements: int = 1 << 24) -> torch.Tensor:
-    """``out = transition @ dense`` for a CSR ``transition``, each row summed by ``torch.segment_reduce``.
-
-    The terms ``value * dense[column]`` are formed over chunks of rows holding at most about
-    ``max_elements`` of them (one row at least), so the work space stays bounded on large graphs.
-    """
-    crow, columns, values = transition.crow_indices(), transition.col_indices(), transition.values()
-    bounds = crow.cpu().long()
-    n_rows, width = out.shape
-    per_chunk = max(max_elements // max(width, 1), 1)
-    row = 0
-    while row < n_rows:
-        stop = int(torch.searchsorted(bounds, bounds[row] + per_chunk, right=True)) - 1
-        stop = min(max(stop, row + 1), n_rows)
-        low, high = int(bounds[row]), int(bounds[stop])
-        terms = values[low:high, None] * dense[columns[low:high]]
-        out[row:stop] = torch.segment_reduce(terms, "sum", offsets=crow[row:stop + 1] - low, axis=0, initial=0)
-        row = stop
-    return out
-
-
-def _row_norms(matrix: torch.Tensor) -> torch.Tensor:
-    """L2 norm of each row, with 1 for all-zero rows (as ``sklearn.preprocessing.normalize``)."""
-    norms = torch.linalg.vector_norm(matrix, dim=1, keepdim=True)
-    return norms.masked_fill_(norms == 0, 1.0)
 
 
 def fastrp_embed(
@@ -368,8 +210,7 @@ def _standardize_(embedding: torch.Tensor, block_rows: int = 8192) -> tuple[torc
     squares = torch.zeros(embedding.shape[1], dtype=torch.float64, device=embedding.device)
     for block in embedding.split(block_rows):
         squares.add_(block.double().square().sum(dim=0))
-    scale = squares.div_(embedding.shape[0]).sqrt_().to(embedding.dtype)
-    scale.masked_fill_(scale <= 10 * torch.finfo(embedding.dtype).eps * magnitude, 1.0)
+    scale = standard_scale(squares, embedding.shape[0], magnitude, embedding.dtype)
     embedding.div_(scale)
     return mean, scale
 
@@ -447,6 +288,17 @@ class FastRP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
         A real floating dtype (complex ones are refused).
     verbose : int, default=1
         Show a progress bar over the iterations.
+    memory_budget : int, str or None, default=None
+        Fit out of core within this much resident memory (bytes, or a size such as ``"4GB"`` or
+        ``"512MiB"``): the adjacency goes to a CSR on disk (an edge-list path is read in blocks,
+        never whole) and the products run over row blocks with the iterates in memory-mapped
+        files, so the process's anonymous memory stays within the budget whatever the graph's
+        size; ``embedding_`` is then a memory-mapped array. None: everything in memory. A budget
+        too small for one block raises a ValueError naming the smallest that works. Not for
+        node features or :meth:`transform`. See :func:`graphkit._fastrp_out_of_core.fastrp_out_of_core`.
+    temp_dir : str, path-like or None, default=None
+        Folder of the out-of-core fit's files (default: the system's temporary folder); its free
+        space is checked before they are made, and they are removed when the fit ends.
 
     Attributes
     ----------
@@ -511,6 +363,8 @@ class FastRP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
         "standardize": ["boolean"],
         "feature_share": [reals(0, 1, closed="left")],
         "sampler": [StrOptions({"torch", "sklearn"})],
+        "memory_budget": [None, str, integers(1)],
+        "temp_dir": [None, str, os.PathLike],
     }
 
     def __init__(
@@ -529,6 +383,8 @@ class FastRP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
         device: Any = "auto",
         dtype: Any = "float32",
         verbose: int = 1,
+        memory_budget: Any = None,
+        temp_dir: Any = None,
     ):
         self.n_components = n_components
         self.iteration_weights = iteration_weights
@@ -543,6 +399,8 @@ class FastRP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
         self.device = device
         self.dtype = dtype
         self.verbose = verbose
+        self.memory_budget = memory_budget
+        self.temp_dir = temp_dir
 
     def _check_param_combinations(self) -> None:
         """``iteration_weights`` is a non-empty sequence of finite reals; ``dtype`` is real floating."""
@@ -556,19 +414,31 @@ class FastRP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
                 f"iteration_weights must be a non-empty sequence of finite real numbers; got {self.iteration_weights!r}"
             )
         real_dtype(self.dtype)
+        if self.memory_budget is not None:
+            from graphkit._disk_csr import parse_memory_budget
 
-    def fit(self, X: Any, y: Any = None, node_features: Any = None) -> "FastRP":
+            parse_memory_budget(self.memory_budget)
+
+    def fit(self, X: Any, y: Any = None, node_features: Any = None, *, output: Any = None) -> "FastRP":
         """Embed the nodes of a graph.
 
         Parameters
         ----------
-        X : graph-like
+        X : graph-like or graphkit.PartitionedGraph
             A :class:`graphkit.Graph`, an edge-list path, ``(src, dst[, weight])`` arrays, an
             ``(n_edges, 2 or 3)`` array, a SciPy sparse adjacency, a networkx graph, or a PyTorch
-            Geometric ``Data`` / ``edge_index``.
+            Geometric ``Data`` / ``edge_index``. With ``memory_budget``, an edge-list path (or a
+            list of them) is read in blocks. A :class:`graphkit.PartitionedGraph` is embedded
+            over its ranks: ``embedding_`` and ``node_ids_`` then hold this rank's rows only
+            (rows of the whole graph's embedding, the same in any layout).
         y : ignored
         node_features : array-like or sparse of shape (n_nodes, n_features), optional
             Rows in the order of the graph's nodes; mixed in as ``feature_share`` of the columns.
+            Only for a fit in memory.
+        output : callable, optional
+            With ``memory_budget``: ``output(node_ids, n_components)`` returns the writable
+            ``(n_nodes, n_components)`` array (e.g. a memory-mapped ``.npy``) that the embedding
+            is written into, in place; default: a temporary file.
 
         Returns
         -------
@@ -588,6 +458,12 @@ class FastRP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
             message names the likely cause: ``iteration_weights`` or ``self_influence`` too large).
         """
         device, dtype, source = self._fit_setup()
+        from graphkit.partitioned import PartitionedGraph
+
+        if isinstance(X, PartitionedGraph):
+            return self._fit_partitioned(X, node_features, device, dtype, source.seed)
+        if self.memory_budget is not None:
+            return self._fit_out_of_core(X, node_features, device, dtype, source.seed, output)
         graph = as_graph(X)
         features = self._check_features(node_features, graph.n_nodes)
         n_feature_cols = self._n_feature_columns(features)
@@ -626,6 +502,85 @@ class FastRP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
         self.fit(X, y, node_features=node_features)
         return backend.to_output(self.embedding_, like=X)
 
+    def _fit_partitioned(self, graph: Any, node_features: Any, device: torch.device, dtype: torch.dtype,
+                         seed: int) -> "FastRP":
+        """The fit on a :class:`graphkit.PartitionedGraph`: this rank's rows, with the others' by all-to-all."""
+        from graphkit._fastrp_partitioned import fastrp_partitioned
+
+        self._refuse_outside_memory(node_features, "a PartitionedGraph",
+                                    also=("memory_budget",) if self.memory_budget is not None else ())
+        self._start_without_features(graph.n_nodes, seed)
+        rows, mean, scale, self.history_ = fastrp_partitioned(
+            graph, verbose=self.verbose if graph.world.is_main else 0, device=device, **self._core_settings(dtype))
+        self.graph_ = None
+        self.node_ids_ = graph.node_ids[graph.owned]
+        return self._keep_result(rows, mean, scale, dtype)
+
+    def _fit_out_of_core(self, X: Any, node_features: Any, device: torch.device, dtype: torch.dtype, seed: int,
+                         output: Any) -> "FastRP":
+        """The fit within ``memory_budget``: CSR on disk, iterates memory-mapped (see :mod:`graphkit._disk_csr`)."""
+        import shutil
+        import tempfile
+
+        from graphkit._disk_csr import (DiskGraph, budget_beside_process, disk_graph_from_edges, disk_graph_from_graph,
+                                        edge_block_bytes, parse_memory_budget)
+        from graphkit._edge_blocks import EdgeBlockReader
+        from graphkit._fastrp_out_of_core import fastrp_out_of_core
+
+        self._refuse_outside_memory(node_features, f"memory_budget={self.memory_budget!r}")
+        folder = tempfile.mkdtemp(prefix="graphkit-fastrp-", dir=self.temp_dir)
+        try:
+            with budget_beside_process(parse_memory_budget(self.memory_budget)) as budget:
+                if isinstance(X, DiskGraph):
+                    graph = X
+                elif _is_edge_file(X):
+                    graph = disk_graph_from_edges(EdgeBlockReader(X, block_bytes=edge_block_bytes(budget)), folder,
+                                                  directed=False, memory_budget=budget, verbose=self.verbose)
+                else:
+                    graph = disk_graph_from_graph(as_graph(X), folder)
+                self._start_without_features(graph.n_nodes, seed)
+                result = fastrp_out_of_core(
+                    graph, memory_budget=budget, folder=folder, device=device, verbose=self.verbose,
+                    hint=self._overflow_hint(dtype), **self._core_settings(dtype),
+                    out=None if output is None else output(graph.node_ids, self.n_components))
+            self.node_ids_ = graph.node_ids
+        finally:
+            # A memory-mapped result stays readable once its file is unlinked (POSIX).
+            shutil.rmtree(folder, ignore_errors=True)
+        self.graph_ = None
+        self.history_ = result.history
+        return self._keep_result(result.embedding, result.mean, result.scale, dtype)
+
+    def _refuse_outside_memory(self, node_features: Any, where: str, also: tuple = ()) -> None:
+        if node_features is not None:
+            raise ValueError(f"node_features are supported only for a fit in memory, not with {where}")
+        if also:
+            raise ValueError(f"{also[0]} applies to a fit in one process, not to {where}, whose rows are spread "
+                             "over the ranks already; leave it None")
+
+    def _start_without_features(self, n_nodes: int, seed: int) -> None:
+        self.n_features_in_ = n_nodes
+        self._seed = seed
+        self._n_identity_cols = self._n_features_out = self.n_components
+        self._feature_block = None
+
+    def _core_settings(self, dtype: torch.dtype) -> dict:
+        """The keyword arguments every functional core of FastRP takes, from the parameters."""
+        return dict(n_components=self.n_components, iteration_weights=[float(w) for w in self.iteration_weights],
+                    self_influence=float(self.self_influence), normalize=self.normalize, standardize=self.standardize,
+                    density=self.density, seed=self._seed, sampler=self.sampler,
+                    normalization_strength=float(self.normalization_strength),
+                    rescale=self._independent_of_a_common_factor(), dtype=dtype)
+
+    def _keep_result(self, embedding: Any, mean: Any, scale: Any, dtype: torch.dtype) -> "FastRP":
+        if isinstance(embedding, torch.Tensor):  # the out-of-core core checks its blocks itself
+            check_finite_result(embedding, "FastRP embedding", hint=self._overflow_hint(dtype))
+        self.mean_, self.scale_ = (np.asarray(backend.to_numpy(value) if isinstance(value, torch.Tensor) else value)
+                                   for value in (mean, scale))
+        check_finite_result(self.scale_, "FastRP column scale", hint=self._overflow_hint(dtype))
+        self.embedding_ = backend.to_numpy(embedding) if isinstance(embedding, torch.Tensor) else embedding
+        return self
+
     def transform(self, X: Any) -> Any:
         """Embed new nodes from their edges to the fitted graph.
 
@@ -659,6 +614,9 @@ class FastRP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
             A ``ValueError``: when the output would hold NaN or infinity (see :meth:`fit`).
         """
         check_is_fitted(self, "embedding_")
+        if self.graph_ is None:
+            raise ValueError("transform needs the fitted graph in memory; this FastRP was fitted out of core "
+                             "(memory_budget) or on a PartitionedGraph: fit it in memory to embed new nodes")
         links = self._links_matrix(X)
         device = backend.resolve_device(self.device)
         dtype = backend.resolve_dtype(self.dtype)
@@ -767,8 +725,9 @@ class FastRP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
         initial = torch.zeros((n_nodes + extra_rows, self.n_components), dtype=dtype, device=device)
         rows, cols, values = draw_projection_entries(n_nodes, n_identity, self.density, self._seed, self.sampler)
         if self.normalization_strength != 0:
-            exponents = _degree_exponents(_log2_degrees(self.graph_), float(self.normalization_strength), dtype,
-                                          rescale=self._independent_of_a_common_factor())
+            exponents = degree_exponents(log2_row_sums(self.graph_.adjacency, self.graph_.weighted),
+                                         float(self.normalization_strength), dtype,
+                                         rescale=self._independent_of_a_common_factor())
             values = values * torch.from_numpy(np.exp2(exponents))[rows]
         initial[rows.to(device), cols.to(device)] = values.to(device=device, dtype=dtype)
         if self._feature_block is not None:
@@ -787,3 +746,10 @@ class FastRP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
         tags.input_tags.positive_only = True
         tags.transformer_tags.preserves_dtype = []
         return tags
+
+
+def _is_edge_file(X: Any) -> bool:
+    """Whether ``X`` names edge-list files (a path, or a list or tuple of paths)."""
+    if isinstance(X, (str, os.PathLike)):
+        return True
+    return isinstance(X, (list, tuple)) and len(X) > 0 and all(isinstance(item, (str, os.PathLike)) for item in X)

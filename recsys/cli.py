@@ -249,41 +249,16 @@ def _rank() -> int:
     return int(os.environ.get("RANK", "0") or 0)
 
 
-@contextlib.contextmanager
-def _process_group(device: Any) -> Iterator[None]:
-    """Under ``torchrun`` (``WORLD_SIZE`` above 1) without a process group: start one for the run.
-
-    gloo for CPUs (and commands without ``--device``), NCCL for CUDA devices; the library trains over it,
-    and it ends with the run.
-    """
-    import torch.distributed as dist
-
-    size = int(os.environ.get("WORLD_SIZE", "1") or 1)
-    if size <= 1 or not dist.is_available() or dist.is_initialized():
-        yield
-        return
-    from tensorkit.distributed import default_timeout
-
-    on_gpu = device is not None and device.type == "cuda"
-    dist.init_process_group("nccl" if on_gpu else "gloo", timeout=default_timeout())
-    try:
-        yield
-    finally:
-        dist.destroy_process_group()
-
-
 def _device(text: str) -> Any:
     """``--device`` as a torch device; a bare "cuda" under torchrun is this rank's GPU (``LOCAL_RANK``)."""
     from tensorkit.backend import resolve_device
+    from tensorkit.distributed import local_rank_device
 
     try:
         device = resolve_device(text)
     except (ValueError, TypeError, RuntimeError) as exc:
         raise _UsageError(f"--device {text}: {_first_line(exc)}") from None
-    local_rank = os.environ.get("LOCAL_RANK")
-    if device.type == "cuda" and device.index is None and local_rank and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        return resolve_device(f"cuda:{int(local_rank)}")
-    return device
+    return local_rank_device(device)
 
 
 def _data_files(patterns: Sequence[str]) -> list:
@@ -509,13 +484,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ``recsys: error: ...``; a failed run writes no output.
     """
     commands = {"train-ctr": _train_ctr, "train-dsl": _train_dsl, "compress": _compress}
+    from tensorkit.distributed import launched_process_group
     from tensorkit.utils import Terminated, sigterm_raises
 
     try:
         with sigterm_raises():
             args = _build_parser().parse_args(argv)
             device = _device(args.device) if hasattr(args, "device") else None
-            with _process_group(device):
+            with launched_process_group(device):
                 commands[args.command](args, device)
     except KeyboardInterrupt:
         print("recsys: interrupted", file=sys.stderr)

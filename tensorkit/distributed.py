@@ -64,6 +64,8 @@ __all__ = [
     "current_world",
     "default_timeout",
     "digest",
+    "launched_process_group",
+    "local_rank_device",
     "reduce_gradients",
     "stage",
 ]
@@ -221,7 +223,9 @@ def _update_digest(hasher: Any, value: Any) -> None:
         hasher.update(value.view(torch.uint8).numpy().tobytes() if value.numel() else b"")
     elif isinstance(value, np.ndarray):
         hasher.update(f"array{value.shape}{value.dtype}".encode())
-        hasher.update(np.ascontiguousarray(value).tobytes())
+        # An object array's bytes are pointers, different in every process: hash its items instead.
+        hasher.update(pickle.dumps(value.tolist(), protocol=4) if value.dtype.hasobject
+                      else np.ascontiguousarray(value).tobytes())
     elif isinstance(value, Mapping):
         for key in sorted(value, key=repr):
             hasher.update(repr(key).encode())
@@ -390,3 +394,36 @@ def reduce_gradients(world: World, params: Sequence[torch.nn.Parameter], n_rows:
         all_counts = flat[offset:offset + counts.numel()].reshape(counts.shape).round().to(torch.int64)
         _row_sparse_reduce(world, tables, all_counts)
     return StepResult(summed[0], tuple(summed[2:]), False)
+
+
+@contextlib.contextmanager
+def launched_process_group(device: Optional[torch.device] = None) -> Iterator[None]:
+    """Under ``torchrun`` (``WORLD_SIZE`` above 1) without a process group: one for the block.
+
+    gloo for CPUs (``device`` None or a CPU), NCCL for CUDA devices, with the
+    :func:`default_timeout`; destroyed when the block ends. Outside ``torchrun``, or when a group
+    exists already, it does nothing. A block that ends normally waits for every rank before the
+    group is destroyed; one that raises does not wait (a failed rank must not hang the others).
+    For command-line entry points; a library call uses the group its caller started.
+    """
+    size = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    if size <= 1 or not dist.is_available() or dist.is_initialized():
+        yield
+        return
+    on_gpu = device is not None and device.type == "cuda"
+    dist.init_process_group("nccl" if on_gpu else "gloo", timeout=default_timeout())
+    try:
+        yield
+        # Every rank past its last collective before any closes its connections: gloo aborts the
+        # process ("terminate called without an active exception") when a peer leaves mid-operation.
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
+def local_rank_device(device: torch.device) -> torch.device:
+    """``device``, except that a bare CUDA device under ``torchrun`` becomes this rank's GPU (``LOCAL_RANK``)."""
+    local_rank = os.environ.get("LOCAL_RANK")
+    if device.type == "cuda" and device.index is None and local_rank and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return backend.resolve_device(f"cuda:{int(local_rank)}")
+    return device

@@ -4,6 +4,7 @@ shared, values checked across ranks, and a world of one that changes nothing."""
 import time
 
 import pytest
+import numpy as np
 import torch
 
 from tensorkit import distributed
@@ -122,3 +123,12 @@ def test_digest_tells_values_apart():
     assert distributed.digest(torch.zeros(2)) == distributed.digest(torch.zeros(2))
     assert distributed.digest(torch.zeros(2)) != distributed.digest(torch.zeros(2, dtype=torch.float64))
     assert distributed.digest({"a": 1, "b": [1, 2]}) == distributed.digest({"b": [1, 2], "a": 1})
+
+
+def test_digest_of_object_arrays_depends_on_the_items_not_their_addresses():
+    first = np.array(["".join(["node", str(i)]) for i in range(50)], dtype=object)
+    second = np.array(["".join(["node", str(i)]) for i in range(50)], dtype=object)
+    assert first[3] is not second[3]
+    assert distributed.digest(first) == distributed.digest(second)
+    second[7] = "other"
+    assert distributed.digest(first) != distributed.digest(second)
