@@ -242,14 +242,17 @@ class PartitionedGraph:
     def _plan_halo(self) -> None:
         """Which remote rows this rank receives (from whom) and which own rows it sends (to whom)."""
         rank, size = self.world.rank, self.world.size
-        columns = np.unique(self.local.indices).astype(np.int64)
+        present = np.zeros(len(self.owner), dtype=bool)
+        present[self.local.indices] = True
+        columns = np.flatnonzero(present)
         self.halo = columns[self.owner[columns] != rank]
         by_owner = np.argsort(self.owner[self.halo], kind="stable")
         self._receive_order = by_owner  # received row k is halo[by_owner[k]]
         wanted = [self.halo[self.owner[self.halo] == source] for source in range(size)]
         self._receive_counts = [len(part) for part in wanted]
         requested = _exchange_arrays(self.world, wanted, self._device)
-        self._send_rows = [np.searchsorted(self.owned, part).astype(np.int64) for part in requested]
+        local_of = _local_numbers(self.owned, len(self.owner))
+        self._send_rows = [local_of[part] for part in requested]
         self._send_counts = [len(part) for part in self._send_rows]
         self._indices_on: dict = {}
 
@@ -398,17 +401,28 @@ def _exchange_arrays(world: distributed.World, parts: Sequence[np.ndarray], devi
     return list(np.split(backend.to_numpy(receive), np.cumsum(incoming)[:-1]))
 
 
+def _local_numbers(owned: np.ndarray, n_nodes: int) -> np.ndarray:
+    """Position of each node among this rank's ``owned`` nodes (-1 for the others): a lookup table."""
+    local_of = np.full(n_nodes, -1, dtype=np.int64)
+    local_of[owned] = np.arange(len(owned))
+    return local_of
+
+
 def _rows_to_owners(world: distributed.World, owner: np.ndarray, rows: np.ndarray, cols: np.ndarray,
                     values: np.ndarray) -> sp.csr_matrix:
     """This rank's CSR rows (owned x n_nodes), from the entries every rank read, each sent to its row's owner."""
-    destination = owner[rows] if len(rows) else np.zeros(0, dtype=np.int64)
+    owned = np.flatnonzero(owner == world.rank)
+    if world.size == 1:
+        return max_merged_csr(rows, cols, values.astype(np.float64, copy=False), (len(owned), len(owner)))
+    destination = owner[rows].astype(np.int16 if world.size < 2**15 else np.int64)   # small ints sort by radix
     order = np.argsort(destination, kind="stable")
     packed = np.stack([rows[order], cols[order], values[order].astype(np.float64).view(np.int64)], axis=1)
-    bounds = np.searchsorted(destination[order], np.arange(world.size + 1))
+    del order
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(destination, minlength=world.size))])
     received = _exchange_arrays(world, [packed[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])],
                                 _collective_device(world))
+    del packed
     entries = np.concatenate(received).reshape(-1, 3)
-    owned = np.flatnonzero(owner == world.rank)
-    local_rows = np.searchsorted(owned, entries[:, 0])
+    local_rows = _local_numbers(owned, len(owner))[entries[:, 0]]
     return max_merged_csr(local_rows, entries[:, 1], entries[:, 2].copy().view(np.float64),
                           (len(owned), len(owner)))
