@@ -416,11 +416,17 @@ def directed_triples(rows: np.ndarray, cols: np.ndarray, weights: Optional[np.nd
             np.concatenate([values, values[mirrored]]))
 
 
-def max_merged_csr(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
-    """A float64 CSR matrix with sorted indices, repeated ``(row, col)`` entries combined by maximum."""
+def max_merged_csr(rows: np.ndarray, cols: np.ndarray, values: Optional[np.ndarray],
+                   shape: tuple[int, int]) -> sp.csr_matrix:
+    """A float64 CSR matrix with sorted indices, repeated ``(row, col)`` entries combined by maximum.
+
+    ``values`` None: every entry is 1.
+    """
     n_rows, n_cols = shape
     keys = rows.astype(np.int64, copy=False) * max(n_cols, 1) + cols
-    same_values = len(values) > 0 and bool((values == values[0]).all())
+    if values is None:
+        values = np.ones(1)
+    same_values = len(values) > 0 and (len(values) == 1 or bool((values == values[0]).all()))
     if same_values:   # unweighted: the keys alone sort, about twice as fast as an argsort
         keys = np.sort(keys)
     else:

@@ -168,12 +168,10 @@ class PartitionedGraph:
         distributed.check_identical(world, (_ids_digest(node_ids), reader.weighted),
                                     "the node ids and whether the edges are weighted")
         with distributed.stage(world, "numbering the edges"):
-            triples = [directed_triples(positions_of(node_ids, p.src), positions_of(node_ids, p.dst), p.weight,
-                                        directed) for p in parts]
-            rows, cols, values = (np.concatenate([t[k] for t in triples]) if triples else
-                                  np.zeros(0, dtype=np.int64 if k < 2 else np.float64) for k in range(3))
+            rows, cols, values = _numbered_entries(parts, node_ids, directed, reader.weighted)
+            del parts
             owner = _owners(node_ids, world.size, partition)
-        local = _rows_to_owners(world, owner, rows.astype(np.int64), cols.astype(np.int64), values)
+        local = _rows_to_owners(world, owner, rows, cols, values)
         return cls(world, node_ids, owner, local, directed=directed, weighted=reader.weighted, partition=partition)
 
     @classmethod
@@ -385,20 +383,36 @@ def _sum_over_ranks(world: distributed.World, numbers: Sequence[float], device: 
 
 
 def _exchange_arrays(world: distributed.World, parts: Sequence[np.ndarray], device: torch.device) -> list:
-    """``parts[r]`` (int64 arrays, rows of any width) sent to rank ``r``; returns what each rank sent here."""
+    """``parts[r]`` (integer arrays of one dtype, rows of any width) sent to rank ``r``; what each rank sent here."""
     if not world.active:
         return [np.asarray(parts[0])]
-    parts = [np.ascontiguousarray(part, dtype=np.int64) for part in parts]
+    dtype = np.result_type(*parts) if parts else np.int64
+    parts = [np.ascontiguousarray(part, dtype=dtype) for part in parts]
     tail = parts[0].shape[1:]
     counts = torch.tensor([len(part) for part in parts], dtype=torch.int64, device=device)
     incoming = torch.empty_like(counts)
     dist.all_to_all_single(incoming, counts, group=world.group)
     incoming = incoming.tolist()
     send = torch.from_numpy(np.concatenate(parts)).to(device)
-    receive = torch.empty((sum(incoming), *tail), dtype=torch.int64, device=device)
+    receive = torch.empty((sum(incoming), *tail), dtype=send.dtype, device=device)
     dist.all_to_all_single(receive, send, output_split_sizes=incoming, input_split_sizes=[len(part) for part in parts],
                            group=world.group)
     return list(np.split(backend.to_numpy(receive), np.cumsum(incoming)[:-1]))
+
+
+def _numbered_entries(parts: list, node_ids: np.ndarray, directed: bool,
+                      weighted: bool) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+    """Rows, columns (int32 when the node numbers fit) and, for weighted edges, values of every block's entries."""
+    index_dtype = np.int32 if len(node_ids) < 2**31 else np.int64
+    pieces = []
+    for raw in parts:
+        rows, cols, values = directed_triples(positions_of(node_ids, raw.src), positions_of(node_ids, raw.dst),
+                                              raw.weight, directed)
+        pieces.append((rows.astype(index_dtype), cols.astype(index_dtype), values if weighted else None))
+    rows = np.concatenate([piece[0] for piece in pieces]) if pieces else np.zeros(0, dtype=index_dtype)
+    cols = np.concatenate([piece[1] for piece in pieces]) if pieces else np.zeros(0, dtype=index_dtype)
+    values = (np.concatenate([piece[2] for piece in pieces]) if pieces else np.zeros(0)) if weighted else None
+    return rows, cols, values
 
 
 def _local_numbers(owned: np.ndarray, n_nodes: int) -> np.ndarray:
@@ -409,20 +423,38 @@ def _local_numbers(owned: np.ndarray, n_nodes: int) -> np.ndarray:
 
 
 def _rows_to_owners(world: distributed.World, owner: np.ndarray, rows: np.ndarray, cols: np.ndarray,
-                    values: np.ndarray) -> sp.csr_matrix:
-    """This rank's CSR rows (owned x n_nodes), from the entries every rank read, each sent to its row's owner."""
+                    values: Optional[np.ndarray]) -> sp.csr_matrix:
+    """This rank's CSR rows (owned x n_nodes), from the entries every rank read, each sent to its row's owner.
+
+    ``values`` None: every entry weighs 1, and only the positions travel. The entries go in rounds
+    of at most ``_ENTRIES_PER_ROUND`` per rank, so that the send and receive buffers stay small
+    next to the entries themselves.
+    """
     owned = np.flatnonzero(owner == world.rank)
+    shape = (len(owned), len(owner))
     if world.size == 1:
-        return max_merged_csr(rows, cols, values.astype(np.float64, copy=False), (len(owned), len(owner)))
+        return max_merged_csr(rows, cols, values, shape)
     destination = owner[rows].astype(np.int16 if world.size < 2**15 else np.int64)   # small ints sort by radix
     order = np.argsort(destination, kind="stable")
-    packed = np.stack([rows[order], cols[order], values[order].astype(np.float64).view(np.int64)], axis=1)
-    del order
     bounds = np.concatenate([[0], np.cumsum(np.bincount(destination, minlength=world.size))])
-    received = _exchange_arrays(world, [packed[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])],
-                                _collective_device(world))
-    del packed
-    entries = np.concatenate(received).reshape(-1, 3)
-    local_rows = _local_numbers(owned, len(owner))[entries[:, 0]]
-    return max_merged_csr(local_rows, entries[:, 1], entries[:, 2].copy().view(np.float64),
-                          (len(owned), len(owner)))
+    del destination
+    rounds = max(distributed.all_gather_objects(world, -(-len(rows) // _ENTRIES_PER_ROUND)))
+    device = _collective_device(world)
+    received_pairs, received_values = [], []
+    for number in range(rounds):
+        picks = [order[lo + (hi - lo) * number // rounds: lo + (hi - lo) * (number + 1) // rounds]
+                 for lo, hi in zip(bounds[:-1], bounds[1:])]
+        received_pairs += _exchange_arrays(world, [np.stack([rows[pick], cols[pick]], axis=1) for pick in picks],
+                                           device)
+        if values is not None:
+            received_values += _exchange_arrays(world, [values[pick].view(np.int64) for pick in picks], device)
+    del order
+    pairs = np.concatenate(received_pairs) if received_pairs else np.zeros((0, 2), dtype=rows.dtype)
+    del received_pairs
+    local_rows = _local_numbers(owned, len(owner))[pairs[:, 0]]
+    merged_values = (None if values is None else
+                     np.concatenate(received_values).view(np.float64) if received_values else np.zeros(0))
+    return max_merged_csr(local_rows, pairs[:, 1], merged_values, shape)
+
+
+_ENTRIES_PER_ROUND = 1 << 23
