@@ -891,9 +891,10 @@ def design_section(cuts: dict, graphs: dict, model: dict) -> list:
                   f"GiB per rank per step ({model['all_gather_seconds']:,.0f} s of communication). With c cores per "
                   "machine the compute term shrinks about c-fold (SpMM is memory-bound, so less in practice), and the "
                   "halo exchange then dominates: a partition with a lower edge cut (range on crawled ids, or a "
-                  "graph partitioner) cuts it directly. The received halo rows are also the largest array of a "
-                  "rank; exchanging them per block of columns (FastRP's columns are independent) divides that "
-                  "buffer by d / block at the same bytes per step."]
+                  "graph partitioner) cuts it directly. The received halo rows would be the largest array of a "
+                  "rank at full width; the exchange runs per block of 32 columns (FastRP's columns are "
+                  "independent), which divides that buffer by d / 32 at the same bytes per step (the memory "
+                  "column above counts one block)."]
     return lines
 
 
