@@ -1,4 +1,5 @@
-"""Shared by the benchmark scripts: peak memory of a block of code (Linux), machine summary, reports.
+"""Shared by the benchmark scripts: peak memory of a block of code (Linux), machine summary, commit
+stamp, reports and their JSON.
 
 Linux keeps the peak resident set size of a process (VmHWM) and resets it when "5" is written to
 /proc/self/clear_refs; a block's added peak is then VmHWM after it minus VmRSS before it. Run the
@@ -72,6 +73,31 @@ def save_report(path: Path, lines: list) -> None:
     partial = path.with_name(path.name + ".tmp")
     partial.write_text("\n".join(lines) + "\n")
     partial.replace(path)
+
+
+def git_stamp() -> dict:
+    """The commit the results come from, and whether the checkout had uncommitted changes."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+
+    def git(*words):
+        return subprocess.run(["git", *words], cwd=root, capture_output=True, text=True).stdout.strip()
+
+    return {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(git("status", "--porcelain"))}
+
+
+def save_results(out: Path, record: dict, report_lines: list) -> None:
+    """``record`` as JSON beside the Markdown report ``out`` (same name, ``.json``); both written whole or not at all."""
+    import json
+
+    json_path = out.with_suffix(".json")
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    partial = json_path.with_name(json_path.name + ".tmp")
+    partial.write_text(json.dumps(record, indent=1))
+    partial.replace(json_path)
+    save_report(out, report_lines)
+    print(f"wrote {out} and {json_path}")
 
 
 def run_in_fresh_process(script: str, flag: str, argument: str, env: dict = None) -> dict:

@@ -65,7 +65,7 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", 
 
 import numpy as np  # noqa: E402
 
-from _common import SUPPORTED, machine_summary, memory_total_bytes, save_report, verdict  # noqa: E402
+from _common import SUPPORTED, git_stamp, machine_summary, memory_total_bytes, save_results, verdict  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "fastrp_scale.md"
@@ -898,13 +898,6 @@ def design_section(cuts: dict, graphs: dict, model: dict) -> list:
     return lines
 
 
-def git_stamp() -> dict:
-    def git(*words):
-        return subprocess.run(["git", *words], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-
-    return {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(git("status", "--porcelain"))}
-
-
 def versions() -> dict:
     import importlib.metadata
 
@@ -957,13 +950,7 @@ def main(argv=None) -> None:
               "machine": machine_summary(), "memory_total_bytes": memory_total_bytes(), "versions": versions(),
               "settings": settings, "graphs": graphs, "measurements": measurements, "goals": judge(measurements),
               "design": design(measurements, graphs), "seconds": time.perf_counter() - started}
-    json_path = args.out.with_suffix(".json")
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    partial = json_path.with_name(json_path.name + ".tmp")
-    partial.write_text(json.dumps(record, indent=1))
-    partial.replace(json_path)
-    save_report(args.out, build_report(record))
-    print(f"wrote {args.out} and {json_path}")
+    save_results(args.out, record, build_report(record))
 
 
 if __name__ == "__main__":

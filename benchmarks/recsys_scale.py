@@ -43,7 +43,7 @@ from pathlib import Path
 for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_variable] = "1"
 
-from _common import SUPPORTED, added_peak_memory, machine_summary, save_report, verdict  # noqa: E402
+from _common import SUPPORTED, added_peak_memory, git_stamp, machine_summary, save_results, verdict  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "recsys_scale.md"
@@ -198,13 +198,6 @@ def run_dsl_child(spec: dict) -> None:
 
 # ------------------------------------------------------------------------------------------------
 # the parent: data, launching, the record
-
-def git_stamp() -> dict:
-    def git(*words):
-        return subprocess.run(["git", *words], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-
-    return {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(git("status", "--porcelain"))}
-
 
 def versions() -> dict:
     import numpy
@@ -548,13 +541,7 @@ def main(argv=None) -> None:
               "machine": machine_summary(), "versions": versions(), "settings": settings,
               "files": files, "measurements": measurements, "goals": judge(measurements),
               "design": design(measurements), "seconds": time.perf_counter() - started}
-    json_path = args.out.with_suffix(".json")
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    partial = json_path.with_name(json_path.name + ".tmp")
-    partial.write_text(json.dumps(record, indent=1))
-    partial.replace(json_path)
-    save_report(args.out, build_report(record))
-    print(f"wrote {args.out} and {json_path}")
+    save_results(args.out, record, build_report(record))
 
 
 if __name__ == "__main__":

@@ -72,9 +72,9 @@ def embed_out_of_core(args: argparse.Namespace, settings: dict, weight_column: A
         model = FastRP(**settings, memory_budget=budget, temp_dir=folder, verbose=verbose)
         _fit_and_write(model, graph, args.out)
         embedded = time.perf_counter()
+        n_edges = graph.n_edges   # undirected: counts the self loops on disk, so before the files go
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    n_edges = graph.n_edges
     say(f"graphkit: {graph.n_nodes} nodes, {n_edges} edges: read in {loaded - started:.2f} s, embedded in "
         f"{embedded - loaded:.2f} s ({_rate(n_edges, embedded - loaded)}; dim {args.dim}, out of core within "
         f"{args.memory_budget})" + (f" -> {args.out}" if args.out else ""))
