@@ -68,7 +68,6 @@ def test_partition_figures_match_brute_force(bench):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not hasattr(graphkit, "read_embedding"), reason="graphkit.read_embedding has not landed yet")
 def test_fastrp_scale_quick_writes_every_measurement(tmp_path):
     out = tmp_path / "report.md"
     result = subprocess.run(
