@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast fuzz bench clean
+.PHONY: demo test test-fast fuzz bench bench-quick clean
 
 $(INSTALLED): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,18 +32,16 @@ test-fast: $(INSTALLED)
 fuzz: $(INSTALLED)
 	TENSORGRAPH_FUZZ_PROFILE=slow $(BIN)/python -m pytest tests/fuzz $(PYTEST_ARGS)
 
+# Every benchmark through the harness (benchmarks/README.md); results in benchmarks/results/. The
+# scale benchmarks write their generated inputs (~2.5 GB) to /tmp once. Run on an idle machine.
 bench: $(INSTALLED)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
-	$(BIN)/python benchmarks/fastrp_blogcatalog.py
-	$(BIN)/python benchmarks/kronecker_sbl.py
-	$(BIN)/python benchmarks/flora_transfer.py
-	$(BIN)/python benchmarks/funbat_real.py   # FUNBAT_REFERENCE=<authors' checkout> runs their code beside ours
-	$(BIN)/python benchmarks/ctr_compression.py
-	$(BIN)/python benchmarks/mlc_clustering.py
-	$(BIN)/python benchmarks/pamc_clustering.py   # PAMC_REFERENCE=<authors' checkout> runs their code beside ours
-	$(BIN)/python benchmarks/dsl_gowalla.py
-	$(BIN)/python benchmarks/recsys_scale.py   # writes a 0.8 GB Criteo-like file to /tmp/recsys_scale once
-	$(BIN)/python benchmarks/fastrp_scale.py   # writes 2M/20M and 10M/100M-edge graphs (~1.6 GB) to /tmp/fastrp_scale once
+	$(BIN)/python -m benchmarks --all
+
+# Every benchmark at its quick settings (a few minutes), into benchmarks/results/quick/.
+bench-quick: $(INSTALLED)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m benchmarks --all --quick
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache *.egg-info

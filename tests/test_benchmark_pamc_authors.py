@@ -1,4 +1,4 @@
-"""The harness that runs the authors' PamC code beside ours (``benchmarks/_pamc_authors.py``).
+"""The harness that runs the authors' PamC code beside ours (``benchmarks/_pamc_clustering_authors.py``).
 
 Their code is not part of the project; a stand-in ``train.py`` with the same interface checks the plumbing:
 the module is imported without running its main block, the profiler and clock are replaced, and the
@@ -6,22 +6,15 @@ predictions their loop evaluates are recorded before their evaluation can relabe
 """
 
 import itertools
-import os
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-_environment = dict(os.environ)
-import _pamc_authors as authors  # noqa: E402
-import pamc_clustering  # noqa: E402  (sets one-thread defaults for its own processes: undone below)
-
-os.environ.clear()
-os.environ.update(_environment)
+from benchmarks import _pamc_clustering_authors as authors
+from benchmarks.harness import Meter
 
 FAKE_TRAIN = textwrap.dedent('''
     import time
@@ -88,39 +81,12 @@ def test_run_authors_records_the_evaluated_predictions_of_a_stand_in_checkout(tm
     np.savetxt(folder / "data" / "cite_label.txt", y, fmt="%d")
     np.savetxt(folder / "data" / "cite.txt", np.eye(30), fmt="%d")
     try:
-        result = authors.run_authors(checkout, folder, seed=0, epochs=4)
+        meter = Meter()
+        result = authors.run_authors(checkout, folder, seed=0, epochs=4, meter=meter)
     finally:  # the harness puts the checkout first on the path, as in its own process
         sys.modules.pop("evaluation", None)
         sys.path.remove(str(checkout.resolve()))
     assert result["epochs"] == 4
     assert result["final"]["acc"] == pytest.approx(1.0) and result["selected"]["nmi"] == pytest.approx(1.0)
     assert result["init"]["acc"] == pytest.approx(1 / 6)
-    assert 0.0 <= result["train_cpu_seconds"] < 60 and result["peak_bytes"] >= 0
-
-
-def _run(final_acc, seconds, epochs=200):
-    scores = {"acc": final_acc, "nmi": 0.4, "ari": 0.4, "f1": 0.6}
-    return {"final": scores, "selected": dict(scores, acc=final_acc + 0.01), "init": dict(scores, acc=0.5),
-            "train_cpu_seconds": seconds, "peak_bytes": 2**20, "epochs": epochs}
-
-
-def test_side_by_side_report_pairs_the_seeds_that_finished():
-    record = {"authors/0": _run(0.66, 150.0), "pamc-ae/0": _run(0.69, 50.0, 60),
-              "pamc-ae-inertia/0": _run(0.66, 50.0),
-              "authors/1": _run(0.62, 150.0), "pamc-ae/1": _run(0.67, 10.0, 20), "pamc-ae-inertia/1": _run(0.63, 50.0),
-              "authors/2": {"error": "failed"}, "pamc-ae/2": _run(0.9, 50.0)}
-    summary = pamc_clustering.authors_summary(record)
-    assert summary["seeds"] == [0, 1]
-    assert summary["authors"]["final"]["acc"][0] == pytest.approx(0.64)
-    lines = "\n".join(pamc_clustering.goals_section({}, [], summary) + pamc_clustering.authors_section(summary))
-    assert "ours, with its defaults, 30.0 s (40 epochs on average, stopped by the label-free rule), 5.0x (yes)" in lines
-    assert "Epoch for epoch (ours run for all 200, `tol=0`): 50.0 s, 3.0x." in lines
-    assert "| ours, defaults (modularity start; stopping rule), final epoch | 0.680 ± 0.010 |" in lines
-    assert "| 30.0 | 40 | 1 |" in lines
-    assert "theirs 0.640 / 0.400 / 0.400 / 0.600, ours 0.680 / 0.400 / 0.400 / 0.600 (yes)" in lines
-    assert "ours, defaults (modularity start; stopping rule) +0.040 ± 0.010" in lines
-    assert "| 1 | 0.500 -> 0.620 (0.630) |" in lines and "one cluster" not in lines
-    record["authors/1"]["final"] = {"acc": 0.21, "nmi": 0.0, "ari": 0.0, "f1": 0.06}
-    lines = "\n".join(pamc_clustering.authors_section(pamc_clustering.authors_summary(record)))
-    assert "one cluster for 1 of 2 seeds (1)" in lines
-    assert pamc_clustering.authors_summary({}) is None
+    assert 0.0 <= result["train_seconds"] <= meter.seconds < 60

@@ -71,8 +71,10 @@ are not reproduced here. They may come from running without a thread limit: with
 thread count (2 here), one 5-epoch US-TEMP run took 0.85 s per epoch, against 0.21-0.36 s with one
 thread. Keep one thread on both sides when comparing.
 
-Run: ``python benchmarks/_funbat_reference.py --repo PATH --dataset us_temp --rank 2 --epochs 3``
-(``--dataset`` is a file name under ``../shared/data/tensors`` without ``.npz``, or a path).
+It is the peer runner of the ``funbat_real`` benchmark (:mod:`benchmarks.funbat_real`), which calls
+:func:`run_reference`. Alone, from the repository root: ``python -m benchmarks._funbat_real_reference
+--repo PATH --dataset us_temp --rank 2 --epochs 3`` (``--dataset`` is a file name under
+``../shared/data/tensors`` without ``.npz``, or a path).
 """
 
 from __future__ import annotations
@@ -93,8 +95,9 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR = ROOT.parent / "shared" / "data" / "tensors"
+from .paths import SHARED_DATA
+
+DATA_DIR = SHARED_DATA / "tensors"
 SCRIPTS = {"Tucker": "tucker_continues.py", "CP": "CP_continues.py"}
 CODE_PATHS = (
     "tucker_continues.py",
@@ -129,13 +132,13 @@ PATCHES = (
     ),
 )
 CONVERTED_NAME = "CONTI_reference_fold.npy"
-LAUNCHER_NAME = "_funbat_reference_launcher.py"
+LAUNCHER_NAME = "_funbat_real_reference_launcher.py"
 TIMING_MARK = "FUNBAT_REFERENCE_EPOCH_SECONDS "
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 STDERR_TAIL_CHARS = 2000
 
 # Runs in the subprocess: one thread, per-iteration clock on their epoch loop, then their script.
-LAUNCHER = f'''"""Written by benchmarks/_funbat_reference.py: times the epochs of the script it runs."""
+LAUNCHER = f'''"""Written by benchmarks/_funbat_real_reference.py: times the epochs of the script it runs."""
 import json
 import runpy
 import sys

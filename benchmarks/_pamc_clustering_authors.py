@@ -1,6 +1,6 @@
 """Run the authors' PamC code (gayanku/PAMC, ``train.py``) beside ours on the same pretrained autoencoder.
 
-Used by ``pamc_clustering.py --authors-code PATH`` with ``PATH`` a checkout of github.com/gayanku/PAMC.
+Used by the ``pamc_clustering`` benchmark when ``PAMC_REFERENCE`` names a checkout of github.com/gayanku/PAMC.
 Nothing of theirs is copied here: their ``train.py`` is imported from the checkout and its PamC training
 function (``train_scgc_trimPOS_CCSP``, the README's ``--model SCGC_TRIMPOSCCSP --influence``) is called
 with the README's Citeseer arguments. Around it:
@@ -11,16 +11,15 @@ with the README's Citeseer arguments. Around it:
   beside it (``data/cite.txt``, labels, ``graph/cite_graph.txt``);
 - their profiler wrapper is left out (as for their published runs; on the CPU it grows past 17 GB), by
   giving their module a no-op ``record_function``;
-- their loop's clock reads the process CPU time (their ``time.time()`` is swapped for ``time.process_time``),
-  so the seconds they report are the CPU seconds of their 200 epochs, comparable with ours;
+- their loop's clock reads ``time.perf_counter`` (their ``time.time()`` is swapped for it), so the seconds
+  they report are the wall seconds of their epochs, measured as ours (``PamC.history_``) are;
 - the predictions they evaluate every epoch (``argmax q``) are recorded and scored with our metrics, so
   both sides are scored the same way; their own ``eva`` still runs, as in their loop;
 - ``h5py`` (imported by their ``utils.py``, not used on this path) and ``munkres`` (their Hungarian
   matching) are stood in for when not installed, the latter by SciPy's ``linear_sum_assignment``.
 
 Ours on the same autoencoder: ``PamC(encoder=<its encoder>, pretrain_epochs=0)`` with the same
-hyperparameters, once with our default k-means start (``init_selection="modularity"``) and once with the
-reference's (``"inertia"``).
+hyperparameters (see ``benchmarks/pamc_clustering.py``).
 """
 
 from __future__ import annotations
@@ -116,24 +115,21 @@ def prepare_folder(work_dir: Path, seed: int, X: np.ndarray, y: np.ndarray, edge
 
 
 def _write_once(path: Path, array: np.ndarray) -> None:
-    """``np.savetxt`` as integers, unless the file exists; atomic, so that runs side by side may share it."""
+    """``np.savetxt`` (integers as such), unless the file exists; atomic, so that runs side by side may share it."""
     if path.exists():
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-    np.savetxt(partial, array, fmt="%d")
+    integers = np.array_equal(array, np.round(array))
+    np.savetxt(partial, array, fmt="%d" if integers else "%.7g")
     partial.replace(path)
 
 
 def _stand_ins() -> None:
     """Modules their code imports that this environment may lack."""
-    try:
-        import h5py  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("h5py") is None:
         sys.modules["h5py"] = types.ModuleType("h5py")
-    try:
-        import munkres  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("munkres") is None and "munkres" not in sys.modules:
         sys.modules["munkres"] = munkres_stand_in()
 
 
@@ -159,23 +155,47 @@ def _no_profiling(name):
     return contextlib.nullcontext()
 
 
-def run_authors(checkout: Path, folder: Path, seed: int, epochs: int = 200) -> dict:
-    """Their PamC training on ``folder``'s data and autoencoder; the evaluated predictions of every epoch."""
+def run_authors(checkout: Path, folder: Path, seed: int, epochs: int = 200, meter=None, **arguments) -> dict:
+    """Their PamC training on ``folder``'s data and autoencoder; the evaluated predictions of every epoch.
+
+    Parameters
+    ----------
+    checkout : path
+        A checkout of gayanku/PAMC (its ``train.py`` is imported, its main block does not run).
+    folder : path
+        An SDCN-layout folder from :func:`prepare_folder`.
+    seed : int
+    epochs : int
+        Their training epochs (the README's 200).
+    meter : context manager, optional
+        Wraps their training call (a :class:`benchmarks.harness.Meter` times it and measures its peak).
+    **arguments
+        Replace entries of :data:`CITESEER_ARGS` (e.g. ``n_input`` and ``n_clusters`` for other data).
+
+    Returns
+    -------
+    dict
+        ``final``, ``selected`` (the best epoch per metric, chosen with the labels) and ``init`` (their
+        k-means start) scores, ``train_seconds`` (their loop's clock, wall) and ``epochs`` evaluated.
+    """
+    import contextlib
+
     import torch
 
-    from _common import added_peak_memory
     from graphkit.metrics import clustering_scores
 
     checkout = Path(checkout).resolve()
-    sys.path.insert(0, str(checkout))
+    if str(checkout) not in sys.path:
+        sys.path.insert(0, str(checkout))   # their train.py imports its sibling modules
     _stand_ins()
     spec = importlib.util.spec_from_file_location("pamc_authors_train", checkout / "train.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)          # defines their functions; their __main__ block does not run
-    module.args = argparse.Namespace(**dict(CITESEER_ARGS, epochs=epochs), data_path=str(folder), seed=seed)
+    module.args = argparse.Namespace(**dict(CITESEER_ARGS, **arguments, epochs=epochs), data_path=str(folder),
+                                     seed=seed)
     module.device = torch.device("cpu")
     module.record_function = _no_profiling
-    module.time = types.SimpleNamespace(time=time.process_time)
+    module.time = types.SimpleNamespace(time=time.perf_counter)
     predictions, start = [], {}
     original_eva = module.eva
 
@@ -191,15 +211,15 @@ def run_authors(checkout: Path, folder: Path, seed: int, epochs: int = 200) -> d
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    dataset = module.load_data(str(folder), "cite")
-    with added_peak_memory() as peak:
+    dataset = module.load_data(str(folder), CITESEER_ARGS["name"])
+    with meter if meter is not None else contextlib.nullcontext():
         _, values = module.train_scgc_trimPOS_CCSP(dataset)
     y = dataset.y
     scores = [clustering_scores(y, labels) for labels in predictions]
     metrics = ("acc", "nmi", "ari", "f1")
     return {"final": scores[-1], "selected": {m: max(s[m] for s in scores) for m in metrics},
-            "init": clustering_scores(y, start["labels"]), "train_cpu_seconds": float(values[-1]),
-            "peak_bytes": peak["bytes"], "epochs": len(scores)}
+            "init": clustering_scores(y, start["labels"]), "train_seconds": float(values[-1]),
+            "epochs": len(scores)}
 
 
 def encoder_from_autoencoder(path: Path, n_input: int):
