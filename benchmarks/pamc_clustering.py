@@ -448,12 +448,12 @@ BENCHMARK = Benchmark(
         Goal("Citeseer: at least 5x faster than the curator's run of the authors' code to the stopping rule "
              "(their 560 s wall for 200 epochs, another machine, threads not recorded / our train s)",
              lambda r, seed: CURATOR["seconds"] / r.value("train_seconds", method=PAMC, dataset="Citeseer", seed=seed),
-             ">=", 5.0, tolerance=1.0, fmt="{:.2f}"),
+             ">=", 5.0, tolerance=1.0, fmt="{:.2f}", kind="context"),
         Goal("Citeseer: at least 5x faster than the curator's run epoch for epoch "
              "(their 560 s / 200 epochs = 2.8 s per epoch, over our s per epoch)",
              lambda r, seed: (CURATOR["seconds"] / CURATOR["epochs"])
              / r.value("seconds_per_epoch", method=PAMC, dataset="Citeseer", seed=seed),
-             ">=", 5.0, tolerance=1.0, fmt="{:.2f}"),
+             ">=", 5.0, tolerance=1.0, fmt="{:.2f}", kind="context"),
         Goal("Scaling: the all-pairs / PamC time ratio of the loss grows with n (its smallest growth from one "
              "size to the next)", loss_ratio_growth, ">", 1.0, tolerance=0.5, fmt="{:.2f}"),
         Goal("Scaling: memory linear in n (PamC fit's peak bytes per node at the largest size over the one before)",
