@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 CLEAR_REFS = Path("/proc/self/clear_refs")
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+                    "RAYON_NUM_THREADS")  # Rayon: the Rust peers' thread pool
 
 
 def limit_threads_in_environment(threads: int) -> None:
@@ -112,13 +113,19 @@ class Meter:
             self.peak_bytes = added if self.peak_bytes is None else max(self.peak_bytes, added)
 
     def repeat(self, function, repeats: int, warmup: int = 1):
-        """Median seconds of ``repeats`` calls after ``warmup`` untimed ones; gives the last result."""
+        """Median seconds of ``repeats`` calls after ``warmup`` untimed ones; gives the last result.
+
+        Each call's result is dropped before the next call, so that a call's peak does not count the
+        previous result still held.
+        """
         result = None
         for _ in range(warmup):
+            result = None
             result = function()
         times = []
         for _ in range(max(repeats, 1)):
             seconds_before = self.seconds
+            result = None
             with self:
                 result = function()
             times.append(self.seconds - seconds_before)
