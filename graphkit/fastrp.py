@@ -187,11 +187,12 @@ def fastrp_embed(
     return initial, history
 
 
-def _standardize_(embedding: torch.Tensor, block_rows: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
+def _standardize_(embedding: torch.Tensor, block_entries: int = 2**20) -> tuple[torch.Tensor, torch.Tensor]:
     """Scale each column to zero mean and unit (population) variance in place, as ``sklearn.preprocessing.scale``.
 
     The variance is summed over blocks of rows in float64 (as scikit-learn accumulates it), so
-    the only temporary is one block and the squares of large float32 entries do not overflow.
+    the only temporary is one block of about ``block_entries`` entries (8 MiB), squared in place,
+    and the squares of large float32 entries do not overflow.
 
     A column whose standard deviation is at most ``10 * eps`` (of the embedding's dtype) times the
     largest absolute entry of the embedding is constant up to rounding: it is centred but not
@@ -208,8 +209,9 @@ def _standardize_(embedding: torch.Tensor, block_rows: int = 8192) -> tuple[torc
     mean = embedding.mean(dim=0)
     embedding.sub_(mean)
     squares = torch.zeros(embedding.shape[1], dtype=torch.float64, device=embedding.device)
+    block_rows = max(1, block_entries // max(embedding.shape[1], 1))
     for block in embedding.split(block_rows):
-        squares.add_(block.double().square().sum(dim=0))
+        squares.add_(block.to(torch.float64, copy=True).square_().sum(dim=0))
     scale = standard_scale(squares, embedding.shape[0], magnitude, embedding.dtype)
     embedding.div_(scale)
     return mean, scale

@@ -119,18 +119,22 @@ def check_finite_result(result: Any, what: str, hint: str | None = None) -> None
     if isinstance(result, torch.Tensor):
         if not (result.is_floating_point() or result.is_complex()):
             return
-        finite = torch.isfinite(result)
-        n_bad, n_all = int((~finite).sum()), finite.numel()
+        n_bad, n_all = _count_non_finite(result.reshape(-1), torch.isfinite), result.numel()
     else:
         array = np.asarray(result)
         if array.dtype.kind not in "fc":
             return
-        finite = np.isfinite(array)
-        n_bad, n_all = int((~finite).sum()), finite.size
+        n_bad, n_all = _count_non_finite(array.reshape(-1), np.isfinite), array.size
     if n_bad:
         plural = "" if n_bad == 1 else "s"
         message = f"{what} holds {n_bad} non-finite value{plural} (NaN or infinity) of {n_all}"
         raise NonFiniteResultError(message + (f"; likely cause: {hint}" if hint else ""))
+
+
+def _count_non_finite(flat: Any, isfinite: Any, chunk: int = 2**20) -> int:
+    """Non-finite entries of a flat array or tensor, counted over chunks: the temporaries of
+    ``isfinite`` on a whole embedding would be several times its size."""
+    return sum(int((~isfinite(flat[start:start + chunk])).sum()) for start in range(0, len(flat), chunk))
 
 
 def _dtype_of(value: Any) -> Any:
