@@ -22,7 +22,7 @@ LONG = {"MF": (10, 20, 30, 40, 50), "LightGCN": (25, 50, 75, 100, 125, 150)}
 QUICK_EPOCHS, QUICK_LONG = 2, (1, 2)
 REGROW_INITS = ("gradient", "zero")
 MATCH, WITHIN = 0.02, 0.05          # the goals: at 0.5 at most 2% below dense, at 0.2 within 5%
-GAP_TOLERANCE = 0.01                # one percentage point of spread over seeds
+GAP_TOLERANCE = 0.01                # one percentage point of standard error over seeds
 EPOCH_GOAL_S = 10.0
 
 
