@@ -118,11 +118,14 @@ def peer(data, *, split, seed, meter, model):
 # -- compression ---------------------------------------------------------------------------------
 
 def latencies(before, after, inputs, batches, rounds: int) -> dict:
-    """Median latency (ms) per batch size of both modules, measured alternately (shared-CPU noise hits both)."""
+    """Median latency (ms) per batch size of both modules, measured alternately (shared-CPU noise hits both)
+    after an untimed warm-up of each."""
     from recsys.ctr import measure_latency
 
     out = {}
     for batch, tag in zip(batches, ("b1", "large")):
+        for module in (before, after):  # first-call costs (allocator, kernels) outside the rounds
+            measure_latency(module, inputs, batch, min_time=0.05)
         a, b = [], []
         for _ in range(rounds):
             a.append(measure_latency(before, inputs, batch, min_time=0.1))
