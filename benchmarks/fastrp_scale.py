@@ -4,14 +4,13 @@ rules, and a model of a billion edges on 16 machines."""
 
 from __future__ import annotations
 
-import atexit
 import importlib.util
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from .harness import Benchmark, Column, Dataset, Goal, Method, Table, Unavailable
+from .paths import scratch_folder
 
 WORK_DIR = Path("/tmp/fastrp_scale")
 TORCHRUN = Path(sys.executable).parent / "torchrun"
@@ -33,16 +32,11 @@ TARGET_MACHINES = 16
 TARGET_DIM = 128
 NETWORK_BYTES_PER_SECOND = 1.25e9  # 10 Gbit/s per machine (an assumption, not measured)
 GRAPH_A, GRAPH_B = "graph (a)", "graph (b)"
-_QUICK_FOLDER = []
 
 
 def quick_folder() -> Path:
     """A temporary folder for the quick graphs, removed when the process ends."""
-    if not _QUICK_FOLDER:
-        folder = tempfile.mkdtemp(prefix="fastrp_scale_quick_")
-        atexit.register(shutil.rmtree, folder, True)
-        _QUICK_FOLDER.append(Path(folder))
-    return _QUICK_FOLDER[0]
+    return scratch_folder("fastrp_scale_quick_")
 
 
 def graph_loader(key: str):

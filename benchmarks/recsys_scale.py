@@ -3,17 +3,14 @@
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from .harness import Benchmark, Column, Dataset, Goal, Method, Table, Unavailable
-from .paths import shared_data
+from .paths import scratch_folder, shared_data
 
 ROOT = Path(__file__).resolve().parents[1]
 TORCHRUN = Path(sys.executable).parent / "torchrun"
@@ -30,7 +27,6 @@ DSL = {"backbone": "mf", "density": 0.5, "n_factors": 64, "batch_size": 2048, "l
 DSL_EPOCHS, QUICK_DSL_EPOCHS = 3, 1
 WORLD_SIZES = (2, 4, 8)
 TIMEOUT, QUICK_TIMEOUT = 3600, 300
-_QUICK_FOLDER = []
 
 
 # ------------------------------------------------------------------------------------------------
@@ -38,11 +34,7 @@ _QUICK_FOLDER = []
 
 def quick_folder() -> Path:
     """A temporary folder for the quick files, removed when the process ends."""
-    if not _QUICK_FOLDER:
-        folder = tempfile.mkdtemp(prefix="recsys_scale_quick_")
-        atexit.register(shutil.rmtree, folder, True)
-        _QUICK_FOLDER.append(Path(folder))
-    return _QUICK_FOLDER[0]
+    return scratch_folder("recsys_scale_quick_")
 
 
 def copy_head(source: Path, target: Path, n: int) -> None:
