@@ -231,18 +231,24 @@ def test_a_run_of_some_methods_keeps_the_rows_of_the_others(tmp_path):
 
 
 def test_an_interrupted_run_resumes_from_its_partial_rows(tmp_path):
-    calls = []
+    calls, interrupt = [], {"at seed": 2}
 
     def fragile(data, *, split, seed, meter):
         calls.append(seed)
-        if seed == 2 and len(calls) == 3:
+        if seed == interrupt["at seed"]:
             raise KeyboardInterrupt  # the machine goes away mid-run
         return {"score": float(seed)}
 
     spec = benchmark([Method("ours", fragile)])
     with pytest.raises(KeyboardInterrupt):
         run_toy(tmp_path, spec)
-    assert (tmp_path / "toy.partial.json").exists() and not (tmp_path / "toy.json").exists()
+    assert (tmp_path / "toy.partial.jsonl").exists() and not (tmp_path / "toy.json").exists()
+    with open(tmp_path / "toy.partial.jsonl", "a") as handle:
+        handle.write('{"dataset": "toy", "meth')  # killed in the middle of a line
+    with pytest.raises(KeyboardInterrupt):  # interrupted again: the reused rows stay in the new partial file
+        run_toy(tmp_path, spec, resume=True)
+    assert calls == [0, 1, 2, 2] and len((tmp_path / "toy.partial.jsonl").read_text().splitlines()) == 2
+    interrupt["at seed"] = None
     _, record = run_toy(tmp_path, spec, resume=True)
-    assert calls == [0, 1, 2, 2] and record["reused_rows"] == 2
-    assert not (tmp_path / "toy.partial.json").exists()
+    assert calls == [0, 1, 2, 2, 2] and record["reused_rows"] == 2
+    assert not (tmp_path / "toy.partial.jsonl").exists()

@@ -145,7 +145,7 @@ class Runner:
         hit = self.cached.get(row_key(row))
         if hit is not None:
             self.reused += 1
-            self.rows.append(hit)
+            self.keep(hit)
             return hit
         started = time.perf_counter()
         if method.isolate:
@@ -155,11 +155,16 @@ class Runner:
         self.record(row, outcome, started)
         return row
 
+    def keep(self, row: dict) -> None:
+        """Add a row to the run, and to the partial file an interrupted run is resumed from."""
+        self.rows.append(row)
+        if self.partial is not None:
+            with open(self.partial, "a") as handle:
+                handle.write(json.dumps(row) + "\n")
+
     def record(self, row: dict, outcome: dict, started: float) -> None:
         row.update(outcome, commit=self.commit, code_digest=self.digest, quick=self.quick)
-        self.rows.append(row)
-        if self.partial is not None:  # an interrupted run can be resumed from here
-            write_json(self.partial, {"benchmark": self.benchmark.name, "rows": self.rows})
+        self.keep(row)
         method, dataset, split, seed = row["method"], row["dataset"], row["split"], row["seed"]
         if outcome["status"] == "ok":
             self.say(f"{method} on {dataset}, {split}, seed {seed}: {outcome['seconds']:.3g} s "
@@ -178,7 +183,8 @@ class Runner:
         hits = [self.cached.get(row_key(row)) for row in rows]
         if all(hit is not None for hit in hits):
             self.reused += len(hits)
-            self.rows.extend(hits)
+            for hit in hits:
+                self.keep(hit)
             return hits
         started = time.perf_counter()
         call = {**settings, name: max(values), "checkpoints": list(values)}
@@ -248,17 +254,28 @@ class Runner:
 
 
 def partial_path(path: Path) -> Path:
-    return path.with_name(path.stem + ".partial.json")
+    """The rows of a run in progress, one JSON line each."""
+    return path.with_name(path.stem + ".partial.jsonl")
+
+
+def partial_rows(path: Path) -> list:
+    """The complete lines of a partial file (a run killed mid-write leaves at most one broken line)."""
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
 
 
 def cached_rows(benchmark: Benchmark, path: Path, quick: bool) -> dict:
     """Rows of an earlier run, finished or interrupted, that the current code would reproduce: same
     code digest, same mode."""
     digest = code_digest(benchmark.name, tuple(benchmark.code))
-    rows = []
-    for source in (path, partial_path(path)):
-        if source.exists():
-            rows += json.loads(source.read_text()).get("rows", [])
+    rows = json.loads(path.read_text()).get("rows", []) if path.exists() else []
+    if partial_path(path).exists():
+        rows += partial_rows(partial_path(path))
     return {row_key(row): row for row in rows
             if row.get("code_digest") == digest and row.get("quick") == quick and row.get("status") == "ok"}
 
@@ -299,8 +316,8 @@ def run(benchmark: Benchmark, *, quick: bool = False, out_dir=None, resume: bool
         methods=None, progress: bool = True) -> Path:
     """Run ``benchmark`` and write ``<out_dir>/<name>.json``; gives its path.
 
-    ``resume`` reuses rows of the file already there, or of the ``<name>.partial.json`` an
-    interrupted run left (written after every row), whose code digest matches the current code
+    ``resume`` reuses rows of the file already there, or of the ``<name>.partial.jsonl`` an
+    interrupted run left (a line appended after every row), whose code digest matches the current code
     (and whose mode, quick or full, is the same); the rest run again. ``methods``: shell-style
     patterns of the method names to run (a long benchmark spread over several runs); the rows of
     the other methods that the same code measured are kept from the file already there.
@@ -313,6 +330,8 @@ def run(benchmark: Benchmark, *, quick: bool = False, out_dir=None, resume: bool
     chosen = selected_methods(benchmark, methods)
     runner = Runner(benchmark, quick, cached_rows(benchmark, path, quick) if resume else {}, progress)
     runner.partial = partial_path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    runner.partial.unlink(missing_ok=True)  # its rows are in ``cached`` already when resuming
     runner.run(chosen)
     if methods:
         rows, choices = carried_over(benchmark, path, quick, chosen)
