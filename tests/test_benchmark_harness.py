@@ -252,3 +252,15 @@ def test_an_interrupted_run_resumes_from_its_partial_rows(tmp_path):
     _, record = run_toy(tmp_path, spec, resume=True)
     assert calls == [0, 1, 2, 2, 2] and record["reused_rows"] == 2
     assert not (tmp_path / "toy.partial.jsonl").exists()
+
+
+def test_machine_load_is_recorded_per_row_and_reported(tmp_path, monkeypatch):
+    loads = iter([0.5, 3.5, 1.0, 9.0])
+    monkeypatch.setattr(runner_module.os, "getloadavg", lambda: (next(loads), 0.0, 0.0))
+    spec = benchmark([Method("ours", scored)], seeds=(0, 1, 2, 3))
+    path, record = run_toy(tmp_path, spec)
+    assert [row["load_average"] for row in record["rows"]] == [0.5, 3.5, 1.0, 9.0]
+    cores = record["stamp"]["machine"]["cores"]
+    busy = sum(load > cores for load in (0.5, 3.5, 1.0, 9.0))
+    assert (f"median 2.25, max 9.00; {busy} of 4 rows finished with more runnable processes than cores"
+            in render(spec, path).read_text())

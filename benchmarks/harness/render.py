@@ -160,9 +160,21 @@ def header_lines(benchmark: Benchmark, record: dict) -> list:
         "seeds unless a column says otherwise; time is wall-clock seconds of the measured work, peak "
         "memory the resident memory it added (Linux VmHWM).",
     ]
+    lines += load_lines(record["rows"], stamp["machine"]["cores"])
     for name, reason in record["unavailable"].items():
         lines.append(f"- Not run on {name}: {reason}.")
     return lines + [""]
+
+
+def load_lines(rows: list, cores: int) -> list:
+    """The machine's 1-minute load average as each row finished, so that a run beside other work shows."""
+    loads = [row["load_average"] for row in rows if row.get("load_average") is not None]
+    if not loads:
+        return []
+    busy = sum(load > cores for load in loads)
+    return [f"- Machine load (1-minute load average as each row finished, {cores} cores): median "
+            f"{statistics.median(loads):.2f}, max {max(loads):.2f}; {busy} of {len(loads)} rows finished with "
+            f"more runnable processes than cores."]
 
 
 def choice_lines(record: dict) -> list:

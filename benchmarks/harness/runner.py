@@ -163,7 +163,8 @@ class Runner:
                 handle.write(json.dumps(row) + "\n")
 
     def record(self, row: dict, outcome: dict, started: float) -> None:
-        row.update(outcome, commit=self.commit, code_digest=self.digest, quick=self.quick)
+        row.update(outcome, commit=self.commit, code_digest=self.digest, quick=self.quick,
+                   load_average=round(os.getloadavg()[0], 2))
         self.keep(row)
         method, dataset, split, seed = row["method"], row["dataset"], row["split"], row["seed"]
         if outcome["status"] == "ok":
