@@ -30,7 +30,9 @@ EDGES is a text file with one edge per line: "source target" or "source target w
 separated by spaces, tabs, commas or semicolons (detected; fields may be "quoted"), with an
 optional header and "#" comments; node ids may be numbers (kept exactly, 64-bit included) or
 names. gzip, bz2 and xz data are read directly. "-" (or /dev/stdin, or a pipe such as
-<(zcat edges.gz)) reads standard input whole before anything is detected. Without EDGES, the
+<(zcat edges.gz)) reads standard input whole before anything is detected. EDGES may also be a
+Matrix Market adjacency matrix (named .mtx, .mtx.gz or .mtx.bz2, or starting with the
+%%MatrixMarket banner): node ids are its rows 0 .. n-1, weights its values. Without EDGES, the
 built-in example graph (Zachary's karate club, 34 nodes) is embedded. How the file was read
 (delimiter, header, weight column) is said on standard error.
 """
@@ -55,6 +57,7 @@ exit status: 0 on success, 2 for any error (one line on standard error), 130 on 
 examples:
   graphkit embed                                    # built-in example, CSV on stdout
   graphkit embed edges.txt --dim 128 --out emb.npy
+  graphkit embed karate.mtx --dim 16 --out emb.csv
   zcat edges.gz | graphkit embed - --out emb.csv
   graphkit embed sx-stackoverflow.txt --unweighted --out emb.npy   # third column: timestamps
   graphkit embed blogcatalog.edgelist --dim 512 --iteration-weights 0 0 1 6.67 --beta -0.64 --out emb.csv
@@ -241,6 +244,7 @@ def _embed_at_scale(args: argparse.Namespace, world, settings: dict, partitioned
 
     if not partitioned and args.out is not None:
         _check_output_option(Path(args.out), args.edges)
+    _refuse_matrix_market(args)
     try:
         if partitioned:
             embed_partitioned(args, world, settings, _parse_weight_column(args.weight_column), _example_graph,
@@ -250,6 +254,16 @@ def _embed_at_scale(args: argparse.Namespace, world, settings: dict, partitioned
                               lambda line: _say(args, line))
     except ValueError as exc:
         raise _CommandError(_in_command_terms(str(exc))) from exc
+
+
+def _refuse_matrix_market(args: argparse.Namespace) -> None:
+    """Out of core and under torchrun, EDGES is read in blocks of lines: edge lists only."""
+    from graphkit._matrix_market import is_matrix_market
+
+    if args.edges not in (None, "-") and os.path.isfile(args.edges) and is_matrix_market(args.edges, args.edges):
+        how = "--memory-budget" if args.memory_budget is not None else "torchrun (or an --out folder)"
+        raise _CommandError(f"{args.edges}: a Matrix Market file is read whole, but {how} reads edge lists in "
+                            "blocks; embed it in memory (without those options), or convert it to an edge list")
 
 
 def _say(args: argparse.Namespace, line: str) -> None:

@@ -1,7 +1,7 @@
 """Graphs in: edge-list files, and any graph-like object turned into a :class:`~graphkit.Graph`.
 
 - :func:`read_edgelist`: an edge-list file (plain or compressed, a pipe or a stream) read with
-  pandas' C parser.
+  pandas' C parser, or a Matrix Market adjacency (``.mtx``) read with SciPy.
 - :func:`as_graph`: a :class:`~graphkit.Graph` from whatever a graph method is given: a path,
   ``(src, dst[, weight])`` arrays, a dense or SciPy adjacency, a networkx graph or PyTorch
   Geometric input.
@@ -71,6 +71,7 @@ from graphkit._edges import (
     EdgeInputError,
     has_non_unit_values,
 )
+from graphkit._matrix_market import MatrixMarketError, is_matrix_market, read_matrix_market
 from graphkit.graph import Graph
 from tensorkit.base import Options, StrOptions, check_parameters, integers
 from tensorkit.validation import reject_complex
@@ -139,7 +140,9 @@ def read_edgelist(path: str | os.PathLike | BinaryIO, directed: bool = False,
         A file, a named pipe, ``/dev/stdin`` or an open binary stream (e.g.
         ``sys.stdin.buffer``); pipes and streams are copied to a temporary file first, so
         nothing is lost to detection. gzip, bz2 and xz data are decompressed, whatever the
-        name. Text must be UTF-8.
+        name. Text must be UTF-8. A Matrix Market file (a name ending in ``.mtx``,
+        ``.mtx.gz`` or ``.mtx.bz2``, or data starting with the ``%%MatrixMarket`` banner) is
+        read as an adjacency matrix; see the Notes.
     directed : bool, default=False
     weighted : bool, optional
         None: weights are read when lines have three or more fields, from the column chosen
@@ -191,7 +194,22 @@ def read_edgelist(path: str | os.PathLike | BinaryIO, directed: bool = False,
         with a different number of fields than the first edge line (or a single field), empty
         fields, non-numeric, negative, NaN or infinite weights, non-integer ids with
         ``node_type=int``, an unknown ``weight_column``, or a repeated edge with
-        ``duplicates="error"``. The message names the file and the line.
+        ``duplicates="error"``. The message names the file and the line. For a Matrix Market
+        file, see the Notes.
+
+    Notes
+    -----
+    A Matrix Market file (coordinate or array format, read with :func:`scipy.io.mmread`) holds
+    the adjacency matrix: nodes are its rows, with ids ``0 .. n - 1`` (nodes without entries
+    kept), and entry ``a_ij`` is an edge ``i -> j``. ``symmetric``, ``skew-symmetric`` and
+    ``hermitian`` files are expanded as the format defines; with ``directed=False``, ``a_ij``
+    and ``a_ji`` are one edge, merged by ``duplicates`` (each stored entry of a mirrored file
+    counts once). ``real`` and ``integer`` values are the weights (``weighted=False``: every
+    non-zero entry weighs 1); ``pattern`` matrices are unweighted; entries of value 0 are not
+    edges. ``delimiter``, ``comments`` and ``header`` do not apply. A malformed file, a vector,
+    a non-square or complex matrix, negative or non-finite values (unless ``weighted=False``),
+    ``weighted=True`` for a ``pattern`` matrix, ``node_type=str`` or a ``weight_column`` raise
+    :class:`EdgeListError`.
 
     Examples
     --------
@@ -202,6 +220,15 @@ def read_edgelist(path: str | os.PathLike | BinaryIO, directed: bool = False,
     >>> g = read_edgelist(path)
     >>> g, g.node_ids
     (Graph(n_nodes=3, n_edges=3, directed=False, weighted=False), array([1, 2, 3]))
+
+    A Matrix Market file: a path 0 - 1 - 2, and node 3 without edges.
+
+    >>> path = os.path.join(tempfile.mkdtemp(), "path.mtx")
+    >>> with open(path, "w") as handle:
+    ...     _ = handle.write("%%MatrixMarket matrix coordinate pattern symmetric\\n4 4 2\\n2 1\\n3 2\\n")
+    >>> g = read_edgelist(path)
+    >>> g, g.node_ids
+    (Graph(n_nodes=4, n_edges=2, directed=False, weighted=False), array([0, 1, 2, 3]))
     """
     graph, _ = _read_edgelist(path, directed=directed, weighted=weighted, delimiter=delimiter,
                               comments=comments, header=header, self_loops=self_loops,
@@ -222,6 +249,9 @@ def _read_edgelist(path: Any, *, directed: bool, weighted: bool | None, delimite
     if weighted is False and weight_column is not None:
         raise ValueError("weighted=False and a weight_column contradict each other")
     with _regular_file(path) as (local_path, name):
+        if is_matrix_market(local_path, name):
+            return _read_matrix_market(local_path, name, node_type, weight_column, directed=directed,
+                                       weighted=weighted, self_loops=self_loops, duplicates=duplicates)
         layout = _sniff_layout(local_path, name, delimiter, comments, header)
         choice = _choose_weight_column(weighted, weight_column, layout)
         # weighted=False reads two fields of each line; otherwise lines must agree on the count.
@@ -238,6 +268,19 @@ def _read_edgelist(path: Any, *, directed: bool, weighted: bool | None, delimite
     if weights is not None:
         graph.weighted = True
     return graph, _describe(layout, choice)
+
+
+def _read_matrix_market(path: str, name: str, node_type: type | None, weight_column: Any,
+                        **options: Any) -> tuple[Graph, str]:
+    """A Matrix Market file (see :mod:`graphkit._matrix_market`), its errors naming the file."""
+    if node_type is str or weight_column is not None:
+        what = "node_type=str" if node_type is str else f"weight_column={weight_column!r}"
+        raise EdgeListError(f"{name}: {what} does not apply to a Matrix Market file (its nodes are "
+                            "the matrix's rows 0 .. n-1 and its weights are the matrix's values)")
+    try:
+        return read_matrix_market(path, **options)
+    except MatrixMarketError as exc:
+        raise EdgeListError(f"{name}: {exc}") from exc
 
 
 # -- options and file ---------------------------------------------------------------------------
@@ -641,7 +684,8 @@ def as_graph(obj: Any, *, directed: bool | None = None, weighted: bool | None = 
     ----------
     obj
         - :class:`Graph`: returned as it is;
-        - ``str`` or ``os.PathLike``: an edge-list file, read by :func:`read_edgelist`;
+        - ``str`` or ``os.PathLike``: an edge-list or Matrix Market (``.mtx``) file, read by
+          :func:`read_edgelist`;
         - a tuple or list ``(src, dst)`` or ``(src, dst, weight)`` of arrays: see
           :meth:`Graph.from_edges`;
         - a square NumPy array (or square floating torch tensor): a dense adjacency matrix;
@@ -757,6 +801,25 @@ def _is_networkx_graph(obj: Any) -> bool:
 def _is_pyg_data(obj: Any) -> bool:
     pyg_data = sys.modules.get("torch_geometric.data")
     return pyg_data is not None and isinstance(obj, pyg_data.Data)
+
+
+def features_and_graph(X: Any, graph: Any, estimator: str) -> tuple[Any, Any]:
+    """``(X, graph)`` as given, or ``(data.x, data)`` for a PyTorch Geometric ``Data`` as ``X``.
+
+    Raises
+    ------
+    ValueError
+        If the ``Data`` has no node features ``x``, or a ``graph`` is given beside it.
+    """
+    if not _is_pyg_data(X):
+        return X, graph
+    if graph is not None:
+        raise ValueError(f"{estimator}: graph was given beside a PyTorch Geometric Data as X, which "
+                         "holds the graph already (edge_index); pass one or the other")
+    if getattr(X, "x", None) is None:
+        raise ValueError(f"{estimator} needs node features, but the PyTorch Geometric Data given as X "
+                         "has no x; set data.x (one row per node), or pass the features as X")
+    return X.x, X
 
 
 def _with_weighted(graph: Graph, weighted: bool | None) -> Graph:

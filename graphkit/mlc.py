@@ -38,6 +38,7 @@ from sklearn.cluster import KMeans
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
+from graphkit.io import features_and_graph
 from graphkit.metrics import clustering_scores
 from graphkit.ops import nearest_neighbors
 from graphkit._pamc_encoders import _check_scale, _module_on, _or_float64
@@ -543,9 +544,11 @@ class ManifoldClustering(ClusterMixin, ClassNamePrefixFeaturesOutMixin, Transfor
 
         Parameters
         ----------
-        X : array-like or torch.Tensor of shape (n_samples, n_features)
+        X : array-like or torch.Tensor of shape (n_samples, n_features), or a PyTorch Geometric Data
             Features (raw, or from a pretrained backbone). Standardise them first if their
-            columns have very different scales.
+            columns have very different scales. Of a ``Data``, only the node features ``x`` are
+            used (here and in :meth:`transform`, :meth:`predict` and the ``fit_*`` methods): MLC
+            builds its own neighbourhoods from the features, not from ``edge_index``.
         y : array-like of shape (n_samples,), optional
             True labels, used only to record scores per epoch in ``history_``.
 
@@ -560,12 +563,13 @@ class ManifoldClustering(ClusterMixin, ClassNamePrefixFeaturesOutMixin, Transfor
         ValueError
             For a bad parameter (named), including a complex ``dtype``; for ``X`` holding NaN or
             infinity, or values so large that squared distances between rows overflow ``dtype``
-            (scale ``X``).
+            (scale ``X``); for a ``Data`` without node features ``x``.
         tensorkit.validation.NonFiniteResultError
             A ``ValueError``: when the loss, the network's weights or statistics, the features or
             the membership become NaN or infinite (the message suggests scaling ``X``, lowering
             ``lr``, or float64).
         """
+        X, _ = features_and_graph(X, None, "ManifoldClustering")
         device, dtype, source = self._fit_setup()
         X = self._check_X(X, reset=True)
         n = X.shape[0]
@@ -624,18 +628,20 @@ class ManifoldClustering(ClusterMixin, ClassNamePrefixFeaturesOutMixin, Transfor
         return self
 
     def fit_predict(self, X: Any, y: Any = None) -> Any:
-        """Fit and return ``labels_`` (a torch tensor when ``X`` is one)."""
+        """Fit and return ``labels_`` (a torch tensor when ``X``, or a ``Data``'s ``x``, is one)."""
+        X, _ = features_and_graph(X, None, "ManifoldClustering")
         return backend.to_output(self.fit(X, y).labels_, like=X)
 
     def transform(self, X: Any) -> Any:
         """The linearised features ``z`` of new samples, shape (n_samples, n_components)."""
         check_is_fitted(self, "network_")
-        features_in = X
-        z, _ = self._forward_new(X)
+        features_in, _ = features_and_graph(X, None, "ManifoldClustering")
+        z, _ = self._forward_new(features_in)
         return backend.to_output(z.cpu().numpy().astype(np.float64), like=features_in)
 
     def fit_transform(self, X: Any, y: Any = None) -> Any:
         """Fit and return ``embedding_``."""
+        X, _ = features_and_graph(X, None, "ManifoldClustering")
         return backend.to_output(self.fit(X, y).embedding_, like=X)
 
     def predict(self, X: Any) -> Any:
@@ -651,8 +657,8 @@ class ManifoldClustering(ClusterMixin, ClassNamePrefixFeaturesOutMixin, Transfor
         ndarray (or torch.Tensor when ``X`` is one) of shape (n_samples,)
         """
         check_is_fitted(self, "network_")
-        features_in = X
-        _, c = self._forward_new(X)
+        features_in, _ = features_and_graph(X, None, "ManifoldClustering")
+        _, c = self._forward_new(features_in)
         return backend.to_output(self._assign(c), like=features_in)
 
     # -- steps ----------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ from graphkit._pamc_losses import (LOSSES, clustering_kl, kmeans_start, meta_nod
                                    pairwise_contrastive_loss, pamc_objective, positive_term, student_t_assignments,
                                    target_distribution)
 from graphkit.graph import Graph
-from graphkit.io import as_graph
+from graphkit.io import as_graph, features_and_graph
 from graphkit.metrics import clustering_scores
 from graphkit.ops import knn_graph, normalized_adjacency, rhop_adjacency
 from tensorkit import backend
@@ -377,8 +377,10 @@ class PamC(ClusterMixin, TorchEstimator):
 
         Parameters
         ----------
-        X : array-like, sparse matrix or torch.Tensor of shape (n_samples, n_features)
-            Node features, one row per node in the graph's node order.
+        X : array-like, sparse matrix, torch.Tensor of shape (n_samples, n_features), or a PyTorch Geometric Data
+            Node features, one row per node in the graph's node order. A ``Data`` gives both:
+            its ``x`` as the features and its ``edge_index`` (with ``edge_weight`` or a 1-D
+            ``edge_attr``) as the graph, exactly as ``fit(data.x, graph=data)``.
         y : array-like of shape (n_samples,), optional
             True labels, used only to record ACC/NMI/ARI/F1 per epoch in ``history_`` (never to
             fit). A graph passed here, as in ``fit(X, graph)``, is taken as ``graph``.
@@ -398,7 +400,8 @@ class PamC(ClusterMixin, TorchEstimator):
         ValueError
             For a bad parameter (named), including a complex ``dtype``; for ``X`` holding NaN or
             infinity, or values so large that squared distances between rows overflow ``dtype``
-            (scale ``X``); for a graph whose size does not match ``X``.
+            (scale ``X``); for a graph whose size does not match ``X``; for a ``Data`` without
+            ``x``, or with a ``graph`` beside it.
         tensorkit.validation.NonFiniteResultError
             A ``ValueError``: when the pretraining or training loss, the embeddings or the soft
             assignments become NaN or infinite (the message suggests scaling ``X``, lowering the
@@ -406,6 +409,7 @@ class PamC(ClusterMixin, TorchEstimator):
         """
         if graph is None and self._looks_like_graph(y):
             y, graph = None, y
+        X, graph = features_and_graph(X, graph, "PamC")
         device, dtype, source = self._fit_setup()
         X = self._check_X(X, reset=True)
         n_samples = X.shape[0]
@@ -455,7 +459,8 @@ class PamC(ClusterMixin, TorchEstimator):
         return self
 
     def fit_predict(self, X: Any, y: Any = None, graph: Any = None) -> Any:
-        """Fit and return ``labels_`` (a torch tensor when ``X`` is one)."""
+        """Fit and return ``labels_`` (a torch tensor when ``X``, or a ``Data``'s ``x``, is one)."""
+        X, graph = features_and_graph(X, graph, "PamC")
         return backend.to_output(self.fit(X, y, graph=graph).labels_, like=X)
 
     def predict(self, X: Any, graph: Any = None) -> Any:
@@ -463,7 +468,8 @@ class PamC(ClusterMixin, TorchEstimator):
 
         Parameters
         ----------
-        X : array-like, sparse matrix or torch.Tensor of shape (n_samples, n_features)
+        X : array-like, sparse matrix, torch.Tensor of shape (n_samples, n_features), or a PyTorch Geometric Data
+            A ``Data`` gives the features (``x``) and the graph, as in :meth:`fit`.
         graph : graph-like, optional
             Only a graph-aware encoder (``"gcn"``) uses it; default the kNN graph of ``X``.
             The MLP encoder embeds each row on its own.
@@ -480,6 +486,7 @@ class PamC(ClusterMixin, TorchEstimator):
             When the soft assignments of ``X`` are NaN or infinite.
         """
         check_is_fitted(self, "cluster_centers_")
+        X, graph = features_and_graph(X, graph, "PamC")
         features_in = X
         X = self._check_X(X, reset=False)
         device = backend.resolve_device(self.device)

@@ -45,6 +45,7 @@ from sklearn.utils.validation import check_is_fitted
 from recsys._checks import check_cutoffs
 from recsys._dsl_net import _DSLNet, bpr_loss, normalized_adjacency, training_state_bytes
 from recsys._dsl_parallel import ParallelTraining, rank_random_state, rank_shares, share_random_state
+from recsys._ids import holds_raw_ids
 from recsys.sparse import (GROW_RULES, REDISTRIBUTIONS, REGROW_INITS, REGROW_MOMENTS, DynamicSparsity,
                            degree_row_counts)
 from tensorkit import backend
@@ -85,8 +86,9 @@ def _interactions(data: Any, n_users: Optional[int] = None, n_items: Optional[in
 
 def _aligned(data: Any, user_ids: np.ndarray, item_ids: np.ndarray):
     """``data`` indexed like training data with these id maps: read as internal indices when both maps
-    are the identity (as it always was), else matched by id (:meth:`recsys.data.Interactions.reindex`)."""
-    if _is_identity(user_ids) and _is_identity(item_ids):
+    are the identity and ``data`` holds numbers (as it always was), else matched by id
+    (:meth:`recsys.data.Interactions.reindex`)."""
+    if _is_identity(user_ids) and _is_identity(item_ids) and not holds_raw_ids(data):
         return _interactions(data, n_users=len(user_ids), n_items=len(item_ids))
     return _interactions(data).reindex(user_ids, item_ids)
 
@@ -418,16 +420,26 @@ class DSLRecommender(TorchEstimator):
 
         Parameters
         ----------
-        interactions : Interactions, scipy sparse matrix (users x items), or (n, 2) array of
-            (user, item) id pairs
-            Anything :func:`recsys.interactions.as_interactions` accepts. Pairs of sparse ids (hashed or
-            64-bit ids, far larger than the number of pairs) are remapped, so the tables follow the
-            data, never the largest id; their ids are kept in ``user_ids_``/``item_ids_`` and
-            :meth:`recommend` takes and returns them.
+        interactions : Interactions, scipy sparse matrix (users x items), DataFrame of two columns
+            (user, item), or (n, 2) array of (user, item) pairs
+            Anything :func:`recsys.interactions.as_interactions` accepts, which decides whether pairs
+            hold raw ids or internal indices:
+
+            - raw ids: a DataFrame (any dtype: strings, hashed or 64-bit integers ...), an array or
+              list of strings or other non-numbers, an :class:`~recsys.interactions.Interactions`
+              with its own id maps, and pairs of numbers whose column is sparse (the largest id at
+              least ``2 n + 65536`` for ``n`` pairs). Internal indices follow the sorted distinct ids,
+              so the tables follow the data, never the largest id.
+            - indices: a sparse matrix, and pairs of numbers ``0..n-1`` otherwise (as always).
+
+            The ids are kept in ``user_ids_``/``item_ids_`` (``arange`` for indices);
+            :meth:`recommend`, :meth:`scores`, :meth:`evaluate` and :meth:`score` take and return
+            them. To keep dense integer ids as ids, pass a DataFrame.
         y : ignored
         eval_set : same kinds, optional
-            Held-out interactions, named like ``interactions`` (by id where the ids are not the
-            indices); Recall@K and NDCG@K (full ranking, training items masked) go into ``history_``.
+            Held-out interactions, named like ``interactions`` (matched by id where the ids are not
+            the indices or ``eval_set`` holds raw ids); Recall@K and NDCG@K (full ranking, training
+            items masked) go into ``history_``.
 
         Returns
         -------
@@ -452,7 +464,8 @@ class DSLRecommender(TorchEstimator):
                 raise ValueError("interactions is empty; at least one (user, item) pair is needed")
             test = None
             if eval_set is not None:
-                test = _binary_csr(_aligned(eval_set, inter.user_ids, inter.item_ids))
+                # kept with the training maps, so evaluate() matches it by id (a bare matrix is indices)
+                test = _aligned(eval_set, inter.user_ids, inter.item_ids)
         if world.active:
             check_identical(world, (train.shape, train.indptr, train.indices), "the training interactions")
             share_random_state(world, rng)
@@ -632,9 +645,10 @@ class DSLRecommender(TorchEstimator):
         self.item_embeddings_ = _numpy(items)
 
     # -- predicting -------------------------------------------------------------------------------
-    def _user_indices(self, users: Any) -> np.ndarray:
-        """Internal indices of ``users``: the ids of the training data (all users when None)."""
-        if users is not None and not _is_identity(self.user_ids_):
+    def _user_indices(self, users: Any, indices: bool = False) -> np.ndarray:
+        """Internal indices of ``users``: the ids of the training data, or internal indices when
+        ``indices`` (all users when None)."""
+        if users is not None and not indices and (not _is_identity(self.user_ids_) or holds_raw_ids(users)):
             return self._indices_of_ids(users)
         arr = backend.to_numpy(users) if users is not None else np.arange(self.n_users_)
         arr = np.asarray(arr).reshape(-1)
@@ -656,26 +670,29 @@ class DSLRecommender(TorchEstimator):
         unknown = np.flatnonzero(positions < 0)
         if unknown.size:
             raise ValueError(f"users holds {unknown.size} id(s) that are not users of the training data, e.g. "
-                             f"{arr[unknown[:5]].tolist()}; users are given by their ids (user_ids_)")
+                             f"{arr[unknown[:5]].tolist()}; users are given by their ids (user_ids_), or by internal "
+                             f"index with indices=True")
         return positions.astype(np.int64)
 
-    def scores(self, users: Any = None) -> np.ndarray:
+    def scores(self, users: Any = None, *, indices: bool = False) -> np.ndarray:
         """Predicted scores ``(len(users), n_items)``: dot products of the final embeddings.
 
-        ``users`` are ids of the training data (see :meth:`recommend`); column ``j`` scores the item
-        ``item_ids_[j]``.
+        ``users`` are ids of the training data, or internal indices with ``indices=True`` (see
+        :meth:`recommend`); column ``j`` scores the item ``item_ids_[j]``.
         """
         check_is_fitted(self, "user_embeddings_")
-        idx = self._user_indices(users)
+        idx = self._user_indices(users, indices)
         return self.user_embeddings_[idx] @ self.item_embeddings_.T
 
-    def recommend(self, users: Any = None, k: int = 20, exclude_seen: bool = True) -> Any:
+    def recommend(self, users: Any = None, k: int = 20, exclude_seen: bool = True, *,
+                  indices: bool = False) -> Any:
         """The ``k`` highest-scored items per user, best first.
 
         Users and items are named as in the training data: by their ids (``user_ids_``,
-        ``item_ids_``), which are the internal indices themselves when the model was fitted on
-        indices (a matrix, or pairs of dense ids). Ids that were remapped (pairs of sparse ids, data
-        read with their own ids) are taken and returned as the user gave them.
+        ``item_ids_``; see :meth:`fit` for when pairs hold ids), which are the internal indices
+        themselves when the model was fitted on indices (a matrix, or pairs of dense numbers). With
+        ``indices=True`` both sides are internal indices instead (rows of ``user_embeddings_``,
+        ``item_embeddings_``).
 
         Parameters
         ----------
@@ -684,25 +701,40 @@ class DSLRecommender(TorchEstimator):
         k : int, default=20
         exclude_seen : bool, default=True
             Never recommend a user's training items.
+        indices : bool, default=False
+            Take internal user indices and return internal item indices.
 
         Returns
         -------
         ndarray of shape (len(users), k)
-            Item ids, best first; a torch tensor when ``users`` was one and the item ids are integers.
+            Item ids (or indices), best first; a torch tensor when ``users`` was one and the result
+            holds integers.
 
         Raises
         ------
         ValueError
-            A user that is not in the training data, or ``k`` outside ``[1, n_items]``.
+            A user that is not in the training data (naming the unknown ids), or ``k`` outside
+            ``[1, n_items]``.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> log = pd.DataFrame({"user": ["ann", "ann", "bob", "cy", "cy"],
+        ...                     "item": ["tea", "jam", "tea", "jam", "oat"]})
+        >>> rec = DSLRecommender(n_factors=4, n_epochs=2, random_state=0, device="cpu", verbose=0).fit(log)
+        >>> rec.recommend(["ann"], k=1).tolist()                 # ann's one unseen item, by its id
+        [['oat']]
+        >>> rec.recommend([0], k=1, indices=True).tolist()       # the same, as internal indices
+        [[1]]
         """
         from recsys.metrics import topk_items
 
         check_is_fitted(self, "user_embeddings_")
-        idx = self._user_indices(users)
+        idx = self._user_indices(users, indices)
         check_parameters({"k": [integers(1, self.n_items_)]}, {"k": k}, f"{type(self).__name__}.recommend")
         top = backend.to_numpy(topk_items(self.user_embeddings_, self.item_embeddings_, k=int(k),
                                           exclude=self.train_ if exclude_seen else None, users=idx))
-        if not _is_identity(self.item_ids_):
+        if not indices and not _is_identity(self.item_ids_):
             top = self.item_ids_[top]
         as_tensor = isinstance(users, torch.Tensor) and top.dtype.kind == "i"
         return backend.to_output(top, like=users if as_tensor else np.empty(0))
@@ -710,8 +742,9 @@ class DSLRecommender(TorchEstimator):
     def evaluate(self, test: Any, k: Any = (20,)) -> dict:
         """Recall@K and NDCG@K (and precision) on held-out interactions, full ranking, training items masked.
 
-        ``test`` names users and items like the training data (by id where the ids are not the
-        indices, as :meth:`recommend` does).
+        ``test`` names users and items like the training data: by id where the ids are not the
+        indices or ``test`` holds raw ids (a DataFrame, strings; see :meth:`fit`), as :meth:`recommend`
+        does; an id that the training data lack is a ``ValueError``.
 
         Returns
         -------
@@ -727,7 +760,8 @@ class DSLRecommender(TorchEstimator):
         return {key: float(value) for key, value in result.items()}
 
     def score(self, X: Any, y: Any = None) -> float:
-        """Recall@20 on held-out interactions ``X`` (for ``GridSearchCV``; larger is better)."""
+        """Recall@20 on held-out interactions ``X`` (for ``GridSearchCV``; larger is better), named by
+        id like :meth:`evaluate`'s ``test``."""
         return self.evaluate(X, k=(20,))["recall@20"]
 
 

@@ -3,8 +3,9 @@
 - :class:`Interactions`: user-item pairs as internal indices ``0..n_users-1`` / ``0..n_items-1``, the
   maps back to the original ids, optional timestamps; conversion to a binary CSR matrix, per-user
   random holdout (:meth:`Interactions.split_by_user`) and time splits (:meth:`Interactions.split_by_time`).
-- :func:`as_interactions`: an :class:`Interactions` from pairs (NumPy, lists, torch) or a SciPy sparse
-  user x item matrix, with clear errors for empty, negative, non-integer or misshapen input.
+- :func:`as_interactions`: an :class:`Interactions` from pairs of indices (NumPy, lists, torch), pairs
+  of raw ids (a two-column DataFrame, strings) or a SciPy sparse user x item matrix, with clear errors
+  for empty, negative, fractional or misshapen input.
 - :func:`read_lightgcn` / :func:`read_lightgcn_split`: the LightGCN/NGCF text format
   (``user item item ...`` per line; Gowalla, Yelp2018, Amazon-book). Ids far sparser than the data
   (hashed or 64-bit ids) are remapped and kept in the id maps: nothing allocates by the largest id.
@@ -29,6 +30,7 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
+from recsys._ids import factorize_ids, holds_raw_ids, raw_id_columns
 from tensorkit import backend
 from tensorkit.base import check_parameters, integers, reals, validate_params
 from tensorkit.validation import reject_complex
@@ -288,19 +290,7 @@ class Interactions:
         for name, raw in (("raw_users", raw_users), ("raw_items", raw_items)):
             reject_complex(raw, name)
             arr = _as_array(raw, name) if not isinstance(raw, (list, tuple)) else np.asarray(raw, dtype=object)
-            if arr.ndim != 1:
-                raise ValueError(f"{name} must be a 1-D sequence of ids; got shape {arr.shape}")
-            try:
-                codes, uniques = pd.factorize(arr, sort=True)
-            except TypeError:
-                codes, uniques = pd.factorize(arr, sort=False)
-            if (codes < 0).any():
-                raise ValueError(f"{name} contains missing ids (None or NaN)")
-            uniques = np.asarray(uniques)
-            if uniques.dtype == object and len(uniques) and all(
-                    isinstance(u, (int, np.integer)) and -_INT64_MAX - 1 <= u <= _INT64_MAX for u in uniques):
-                uniques = uniques.astype(np.int64)
-            columns.append((codes.astype(np.int64), uniques))
+            columns.append(factorize_ids(arr, name))
         (users, user_ids), (items, item_ids) = columns
         if users.shape[0] != items.shape[0]:
             raise ValueError(f"raw_users and raw_items must have the same length; "
@@ -486,14 +476,23 @@ def as_interactions(data: Any, n_users: Optional[int] = None, n_items: Optional[
 
     Parameters
     ----------
-    data : Interactions, scipy.sparse matrix, torch.Tensor, ndarray or list of pairs
+    data : Interactions, scipy.sparse matrix, torch.Tensor, DataFrame, ndarray or list of pairs
         An :class:`Interactions` is returned as is (or with ``n_users``/``n_items`` enlarged); a
-        sparse ``users x items`` matrix (SciPy or torch) gives one interaction per stored nonzero;
-        anything else is read as an ``(n, 2)`` array of ``(user, item)`` ids by
-        :meth:`Interactions.from_pairs`: the internal indices themselves, or, for a column whose
-        ids are sparse, remapped with the ids kept in ``user_ids``/``item_ids``.
+        sparse ``users x items`` matrix (SciPy or torch) gives one interaction per stored nonzero.
+        Pairs ``(user, item)`` hold raw ids or indices by this rule:
+
+        - raw ids: a pandas DataFrame of two columns (user, item), whatever their dtype, or an
+          ``(n, 2)`` array or list whose values are not all numbers (strings, bytes, objects).
+          Internal indices follow the sorted distinct ids of each column, which ``user_ids`` /
+          ``item_ids`` keep (as :meth:`Interactions.from_ids`). Use a DataFrame to keep integer ids
+          as ids whatever their range.
+        - indices: an ``(n, 2)`` array, list or tensor of numbers, read by
+          :meth:`Interactions.from_pairs`: the internal indices themselves, or, for a column whose
+          ids are sparse (hashed or 64-bit ids, the largest at least ``2 n + 65536``), remapped
+          with the ids kept in ``user_ids``/``item_ids``.
     n_users, n_items : int, optional
-        At least the number the data need; larger values add users/items without interactions.
+        At least the number the data need; larger values add users/items without interactions
+        (only where the ids are the indices).
 
     Returns
     -------
@@ -502,11 +501,12 @@ def as_interactions(data: Any, n_users: Optional[int] = None, n_items: Optional[
     Raises
     ------
     ValueError
-        Empty data, negative or fractional ids, ids above int64, a shape other than ``(n, 2)``, or
+        Empty data, negative or fractional indices, indices above int64, a shape other than
+        ``(n, 2)`` (a DataFrame of other than two columns), missing raw ids (None, NaN), or
         ``n_users``/``n_items`` too small for the data.
     TypeError
-        Ids that are not numbers (complex numbers included), or a path (use :func:`read_lightgcn` or
-        :func:`read_movielens`).
+        Indices that are not real numbers (booleans, complex numbers), or a path (use
+        :func:`read_lightgcn` or :func:`read_movielens`).
 
     Examples
     --------
@@ -518,6 +518,9 @@ def as_interactions(data: Any, n_users: Optional[int] = None, n_items: Optional[
     >>> hashed = as_interactions([[0, 10**12], [1, 2]])      # sparse item ids: remapped, kept
     >>> hashed.shape, hashed.items.tolist(), hashed.item_ids.tolist()
     ((2, 2), [1, 0], [2, 1000000000000])
+    >>> named = as_interactions([["ann", "x"], ["bob", "y"], ["ann", "y"]])   # raw ids: kept
+    >>> named.users.tolist(), named.user_ids.tolist(), named.item_ids.tolist()
+    ([0, 1, 0], ['ann', 'bob'], ['x', 'y'])
     """
     if isinstance(data, Interactions):
         result = _resized(data, n_users, n_items)
@@ -533,6 +536,10 @@ def as_interactions(data: Any, n_users: Optional[int] = None, n_items: Optional[
     elif isinstance(data, (str, bytes, os.PathLike)):
         raise TypeError("data must be interactions, a sparse matrix or an (n, 2) array of pairs; got a path "
                         "(read files with read_lightgcn or read_movielens)")
+    elif holds_raw_ids(data):
+        (users, user_ids), (items, item_ids) = (factorize_ids(column, name) for name, column in raw_id_columns(data))
+        result = _resized(Interactions(users, items, len(user_ids), len(item_ids), user_ids=user_ids,
+                                       item_ids=item_ids), n_users, n_items)
     else:
         result = Interactions.from_pairs(data, n_users=n_users, n_items=n_items)
     if len(result) == 0:

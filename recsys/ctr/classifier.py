@@ -74,6 +74,9 @@ class CTRClassifier(ClassifierMixin, TorchEstimator):
     keeping the epoch with the lowest log loss on a held-out validation split (early stopping).
     The fitted model can be made smaller with :func:`recsys.ctr.compress` (Yu et al., KDD 2024).
 
+    :meth:`score` is the ROC AUC (not accuracy), so a grid search on its default scoring tunes
+    the ranking of clicks.
+
     Data larger than memory: ``fit`` takes paths (or a glob) of Criteo, Avazu or parquet files and
     streams them in chunks (:mod:`recsys.ctr.streaming`); ``partial_fit`` trains on one chunk at a time.
 
@@ -164,6 +167,9 @@ class CTRClassifier(ClassifierMixin, TorchEstimator):
     >>> clf = CTRClassifier(embed_dim=4, hidden=(16,), max_epochs=3, random_state=0, device="cpu").fit(X, y)
     >>> clf.predict_proba(X.iloc[:2]).shape
     (2, 2)
+    >>> from sklearn.metrics import roc_auc_score
+    >>> clf.score(X, y) == roc_auc_score(y, clf.predict_proba(X)[:, 1])    # the AUC, not accuracy
+    True
     """
 
     _parameter_constraints: dict = {
@@ -460,6 +466,44 @@ class CTRClassifier(ClassifierMixin, TorchEstimator):
     def predict(self, X: Any) -> Any:
         """1 where the click probability is at least one half, else 0."""
         return backend.to_output((self._logits(X) >= 0).to(torch.int64), like=X)
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """ROC AUC of the click probabilities on ``X`` against the clicks ``y`` (larger is better).
+
+        This replaces :class:`~sklearn.base.ClassifierMixin`'s accuracy: clicks are rare, so accuracy
+        rewards predicting "no click" everywhere, while the AUC measures how well clicks are ranked
+        above non-clicks, the measure CTR models are judged by. ``GridSearchCV`` and
+        ``cross_val_score`` with their default scoring therefore tune the AUC (pass
+        ``scoring="accuracy"`` for the mixin's measure).
+
+        Parameters
+        ----------
+        X : DataFrame, array-like, sparse matrix or torch.Tensor
+            Rows as in :meth:`fit`.
+        y : array-like or torch.Tensor of shape (n_samples,)
+            Click labels 0/1 (or booleans).
+        sample_weight : array-like of shape (n_samples,), optional
+            Weights of the rows in the AUC (:func:`sklearn.metrics.roc_auc_score`).
+
+        Returns
+        -------
+        float
+            In ``[0, 1]``; 0.5 for scores unrelated to the clicks.
+
+        Raises
+        ------
+        ValueError
+            Labels other than 0/1, a number of labels other than the rows of ``X``, or ``y`` with one
+            class only (the AUC is undefined).
+        """
+        from sklearn.metrics import roc_auc_score
+
+        p_click = backend.to_numpy(self.predict_proba(X))[:, 1]
+        labels = check_click_labels(y, p_click.shape[0])
+        if np.unique(labels).size < 2:
+            raise ValueError(f"CTRClassifier.score is the ROC AUC, which needs both click labels in y; "
+                             f"y holds only the label {int(labels[0])}")
+        return float(roc_auc_score(labels, p_click, sample_weight=sample_weight))
 
     def module(self) -> CTRModel:
         """The fitted torch module, on the estimator's device."""

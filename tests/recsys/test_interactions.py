@@ -232,7 +232,7 @@ def test_as_interactions_accepts_the_supported_kinds():
     (sp.csr_matrix((3, 4)), ValueError, "empty"),
     (np.array([[0, 1], [-1, 2]]), ValueError, "negative"),
     (np.array([[0, 1.5]]), ValueError, "whole"),
-    (np.array([["a", "b"]]), TypeError, "integer"),
+    (np.array([[True, False]]), TypeError, "integer"),   # strings are raw ids now (tests/recsys/test_raw_ids.py)
     (np.array([[0, 1, 2]]), ValueError, r"\(n, 2\)"),
     (np.array([0, 1]), ValueError, r"\(n, 2\)"),
     ("interactions.txt", TypeError, "path"),

@@ -19,7 +19,14 @@ from tensorkit import (
     save_flora_adapter,
     set_active_adapter,
 )
-from tensorkit.flora import FLoRAConv2d, FLoRAEmbedding, FLoRALinear, IncompatibleKeys, TuckerAdapter
+from tensorkit.flora import (
+    FLoRAConv2d,
+    FLoRAEmbedding,
+    FLoRALinear,
+    IncompatibleKeys,
+    ModulesToSaveWrapper,
+    TuckerAdapter,
+)
 from tensorkit.validation import NonFiniteResultError
 
 # (id, module factory, input factory): every supported layer, and the convolution variants
@@ -145,7 +152,8 @@ def test_targets_by_suffix_regex_and_type_and_modules_to_save():
     by_suffix = inject_flora(SmallNet(), FLoRAConfig(ranks=2, target_modules=["2"], modules_to_save=["head"]))
     assert isinstance(by_suffix.features[2], FLoRAConv2d) and not isinstance(by_suffix.features[0], FLoRAConv2d)
     trainable = {n for n, p in by_suffix.named_parameters() if p.requires_grad}
-    assert trainable == {"features.2.flora_adapters.default.core", "head.weight", "head.bias"} | {
+    assert trainable == {"features.2.flora_adapters.default.core", "head.modules_to_save.default.weight",
+                         "head.modules_to_save.default.bias"} | {
         f"features.2.flora_adapters.default.factors.{i}" for i in range(4)}
     by_regex = inject_flora(SmallNet(), FLoRAConfig(ranks=2, target_modules=r"features\.\d+"))
     assert isinstance(by_regex.features[0], FLoRAConv2d) and isinstance(by_regex.features[2], FLoRAConv2d)
@@ -246,10 +254,11 @@ def test_layers_move_with_to():
 def test_modules_to_save_get_no_adapter_and_only_they_are_saved_beside_adapters():
     torch.manual_seed(0)
     model = inject_flora(SmallNet(), FLoRAConfig(ranks=2, modules_to_save=["head"]))
-    assert isinstance(model.head, nn.Linear) and isinstance(model.features[0], FLoRAConv2d)
+    assert isinstance(model.head, ModulesToSaveWrapper) and isinstance(model.features[0], FLoRAConv2d)
+    assert isinstance(model.head.original_module, nn.Linear) and not isinstance(model.head.original_module, FLoRALinear)
     keys = set(flora_state_dict(model))
-    assert {"head.weight", "head.bias"} <= keys
-    assert all(".flora_adapters." in k or k.startswith("head.") for k in keys)
+    assert {"head.modules_to_save.default.weight", "head.modules_to_save.default.bias"} <= keys
+    assert all(".flora_adapters." in k or k.startswith("head.modules_to_save.default.") for k in keys)
     short = inject_flora(SmallNet(), FLoRAConfig(ranks=2, target_modules=["head"], modules_to_save=["2"]))
     assert not any(k.startswith("features.0.") for k in flora_state_dict(short))
 
