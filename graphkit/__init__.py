@@ -23,7 +23,8 @@ from graphkit.io import EdgeListError, EdgeListNotFoundError, as_graph, read_edg
 from graphkit.mlc import MLC, ManifoldClustering
 from graphkit.pamc import PamC
 from graphkit.partitioned import PartitionedGraph
+from tensorkit import __version__
 
 __all__ = ["AttributedGraph", "EdgeListError", "EdgeListNotFoundError", "FastRP", "Graph", "MLC", "ManifoldClustering",
-           "ManifoldData", "PamC", "PartitionedGraph", "as_graph", "make_attributed_sbm", "make_union_of_manifolds",
-           "read_edgelist", "read_embedding"]
+           "ManifoldData", "PamC", "PartitionedGraph", "__version__", "as_graph", "make_attributed_sbm",
+           "make_union_of_manifolds", "read_edgelist", "read_embedding"]

@@ -32,5 +32,7 @@ from recsys.ctr import CTRClassifier
 from recsys.datasets import make_low_rank_interactions
 from recsys.interactions import Interactions
 from recsys.dsl import DSLRecommender
+from tensorkit import __version__
 
-__all__: list[str] = ["CTRClassifier", "DSLRecommender", "Interactions", "make_low_rank_interactions"]
+__all__: list[str] = ["CTRClassifier", "DSLRecommender", "Interactions", "__version__",
+                      "make_low_rank_interactions"]

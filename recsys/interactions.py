@@ -794,9 +794,12 @@ def read_movielens(path: Any, min_rating: Optional[float] = None) -> Interaction
             raise ValueError(f"{path}, line {number}: expected {len(columns)} fields ({', '.join(columns)}); "
                              f"got {len(line.split(separator))}")
     lines = np.array([number for number, _ in rows], dtype=np.int64)
-    frame = pd.read_csv(io.StringIO("\n".join(line for _, line in rows)), sep=separator, header=None,
-                        names=columns, dtype=str, keep_default_na=False, quoting=csv.QUOTE_NONE,
-                        skip_blank_lines=False, engine="python" if separator == "::" else "c") if rows \
+    text = "\n".join(line for _, line in rows)
+    # pandas 2's C parser ends a field at a NUL character; the Python parser keeps it (and takes "::")
+    python = separator == "::" or "\x00" in text
+    frame = pd.read_csv(io.StringIO(text), sep=separator, header=None, names=columns, dtype=str,
+                        keep_default_na=False, quoting=csv.QUOTE_NONE, skip_blank_lines=False,
+                        engine="python" if python else "c") if rows \
         else pd.DataFrame({c: pd.Series([], dtype=str) for c in columns})
     users = _movielens_ids(path, lines, frame["user_id"], "user_id")
     items = _movielens_ids(path, lines, frame["item_id"], "item_id")

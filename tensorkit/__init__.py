@@ -17,6 +17,7 @@
 """
 
 from tensorkit import backend, datasets, kron
+from tensorkit._version import __version__
 from tensorkit.backend import check_random_state, resolve_device, resolve_dtype
 from tensorkit.flora import (
     FLoRAConfig,
@@ -50,6 +51,7 @@ __all__ = [
     "FunBaT",
     "FunctionalTensor",
     "KroneckerSBL",
+    "__version__",
     "backend",
     "check_random_state",
     "count_trainable_parameters",

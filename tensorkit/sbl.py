@@ -98,7 +98,7 @@ def nmse_db(estimate: Any, truth: Any) -> float:
 
 
 def support_recovery_rate(estimate: Any, truth: Any, relative_threshold: float = 1e-3) -> float:
-    """|estimated support ∩ true support| / |estimated support ∪ true support|.
+    """``|estimated support ∩ true support| / |estimated support ∪ true support|``.
 
     The estimated support holds the entries above ``relative_threshold`` times the largest
     magnitude, as in the protocol of He and Joseph (and of Fang et al. before them).

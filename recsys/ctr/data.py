@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import io
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
@@ -37,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.ctr._text_blocks import (check_field_counts, decoded, first_bad, head_bytes, line_blocks,
-                                     separator_name)
+                                     read_exactly, separator_name)
 from tensorkit.base import integers, validate_params
 from tensorkit.utils import replaced_atomically
 
@@ -86,8 +85,9 @@ def _read_block(text: str, separator: str, numbers: bool) -> pd.DataFrame:
     """Parse checked Criteo rows; the label and dense fields as float64 with ``numbers``, else all as text."""
     dtype = {**{c: "float64" for c in ("label",) + CRITEO_DENSE}, **{c: "str" for c in CRITEO_CATEGORICAL}} \
         if numbers else str
-    return pd.read_csv(io.StringIO(text), sep=separator, header=None, names=list(CRITEO_COLUMNS), dtype=dtype,
-                       quoting=csv.QUOTE_NONE, keep_default_na=False, na_values=[""], skip_blank_lines=False)
+    return read_exactly(text, dtype, ("label",) + CRITEO_DENSE if numbers else (), sep=separator, header=None,
+                        names=list(CRITEO_COLUMNS), quoting=csv.QUOTE_NONE, keep_default_na=False, na_values=[""],
+                        skip_blank_lines=False)
 
 
 def _strict_block(path: Path, first: int, text: str, separator: str) -> pd.DataFrame:
@@ -206,8 +206,8 @@ def _parse_avazu_block(path: Path, first: int, lines: list) -> pd.DataFrame:
     ``ValueError`` naming the bad line."""
     check_field_counts(path, first, lines, ",", len(AVAZU_COLUMNS), "an Avazu row", " (id, click, hour, ..., C21)")
     text = decoded(path, first, lines)
-    chunk = pd.read_csv(io.StringIO(text), sep=",", header=None, names=list(AVAZU_COLUMNS), dtype=str,
-                        quoting=csv.QUOTE_NONE, keep_default_na=False, na_values=[""], skip_blank_lines=False)
+    chunk = read_exactly(text, str, sep=",", header=None, names=list(AVAZU_COLUMNS), quoting=csv.QUOTE_NONE,
+                         keep_default_na=False, na_values=[""], skip_blank_lines=False)
     clicks = chunk["click"].to_numpy(dtype=object)
     first_bad(path, first, chunk, ["click"], ~np.isin(clicks, ("0", "1"))[:, None], "0 or 1")
     chunk["click"] = (clicks == "1").astype(np.int64)
