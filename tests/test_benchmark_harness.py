@@ -264,3 +264,15 @@ def test_machine_load_is_recorded_per_row_and_reported(tmp_path, monkeypatch):
     busy = sum(load > cores for load in (0.5, 3.5, 1.0, 9.0))
     assert (f"median 2.25, max 9.00; {busy} of 4 rows finished with more runnable processes than cores"
             in render(spec, path).read_text())
+
+
+def test_a_goal_reading_a_row_a_seed_lacks_is_missing_for_that_seed(tmp_path):
+    """A method run at fewer seeds leaves the other seeds without a value (not a crash of the renderer)."""
+    goal = Goal("ours' first row at least 0", lambda r, seed: r.rows(method="ours", seed=seed)[0]["metrics"]["score"],
+                ">=", 0.0, tolerance=0.1)
+    spec = benchmark([Method("ours", scored, seeds=(0,))], goals=[goal])
+    path, _ = run_toy(tmp_path, spec)
+    report = render(spec, path).read_text()
+    record = json.loads(path.read_text())
+    assert record["goals"][0]["verdict"] == "undecided" and set(record["goals"][0]["missing"]) == {"1", "2"}
+    assert "ours' first row at least 0: **undecided**" in report

@@ -97,7 +97,7 @@ def judge(goal: Goal, results: Results, seeds: list) -> dict:
     for seed in seeds:
         try:
             value = float(goal.value(scoped, seed))
-        except (KeyError, ZeroDivisionError, ValueError) as reason:
+        except (LookupError, ZeroDivisionError, ValueError) as reason:  # a row the seed lacks
             missing[seed] = str(reason)
             continue
         if math.isfinite(value):
