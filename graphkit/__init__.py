@@ -21,10 +21,10 @@ from graphkit.fastrp import FastRP
 from graphkit.graph import Graph
 from graphkit.io import EdgeListError, EdgeListNotFoundError, as_graph, read_edgelist
 from graphkit.mlc import MLC, ManifoldClustering
-from graphkit.pamc import PamC
+from graphkit.pamc import ClusterCollapseWarning, PamC
 from graphkit.partitioned import PartitionedGraph
 from tensorkit import __version__
 
-__all__ = ["AttributedGraph", "EdgeListError", "EdgeListNotFoundError", "FastRP", "Graph", "MLC", "ManifoldClustering",
+__all__ = ["AttributedGraph", "ClusterCollapseWarning", "EdgeListError", "EdgeListNotFoundError", "FastRP", "Graph", "MLC", "ManifoldClustering",
            "ManifoldData", "PamC", "PartitionedGraph", "__version__", "as_graph", "make_attributed_sbm",
            "make_union_of_manifolds", "read_edgelist", "read_embedding"]

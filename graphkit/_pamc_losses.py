@@ -16,10 +16,13 @@ from sklearn.cluster import KMeans
 from graphkit.metrics import _modularity_scorer
 from tensorkit import backend
 
-__all__ = ["clustering_kl", "kmeans_start", "meta_nodes", "negative_term", "pairwise_contrastive_loss",
-           "pamc_objective", "positive_term", "student_t_assignments", "target_distribution"]
+__all__ = ["clustering_kl", "kmeans_start", "membership_weights", "meta_nodes", "negative_term",
+           "node_negative_term", "pairwise_contrastive_loss", "pamc_objective", "positive_term",
+           "student_t_assignments", "target_distribution"]
 
 LOSSES = ("pamc", "pairwise")
+NEGATIVES = ("nodes", "meta-nodes")
+META_NODES = ("hard", "soft")
 
 # The reference's epsilons: log(x_pos + 1e-10) in PamC, log(pos / all + 1e-8) in Graph-MLP.
 _PAMC_EPS = 1e-10
@@ -65,11 +68,33 @@ def _positive_sums(unit: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, v
     return unit.new_zeros(n_anchors).index_add(0, rows, values * torch.exp(tau * similarity))
 
 
+def membership_weights(q: torch.Tensor, meta_nodes: str = "hard") -> torch.Tensor:
+    """The ``(n, k)`` weights that build the meta-nodes from soft assignments ``q``, detached.
+
+    ``"hard"``: the one-hot rows of ``argmax q`` (the authors' code); ``"soft"``: ``q`` itself (the
+    paper's text: "learnt soft cluster assignments for the meta-node construction").
+
+    Examples
+    --------
+    >>> membership_weights(torch.tensor([[0.7, 0.3], [0.4, 0.6]]))
+    tensor([[1., 0.],
+            [0., 1.]])
+    """
+    q = q.detach()
+    if meta_nodes == "soft":
+        return q
+    if meta_nodes != "hard":
+        raise ValueError(f"meta_nodes must be one of {META_NODES}; got {meta_nodes!r}")
+    return F.one_hot(q.argmax(dim=1), q.shape[1]).to(q.dtype)
+
+
 def meta_nodes(z: torch.Tensor, assignments: torch.Tensor, n_clusters: int) -> torch.Tensor:
     """The meta-node of each cluster, the sum of its members' embeddings: ``c_k = sum_{i in k} z_i``.
 
     Always ``(n_clusters, d)``: an empty cluster's meta-node is the zero vector (the reference's
-    ``F.one_hot`` drops trailing empty clusters instead, changing the shape).
+    ``F.one_hot`` drops trailing empty clusters instead, changing the shape). ``assignments`` are
+    hard labels of shape ``(n,)``, or membership weights of shape ``(n, n_clusters)``
+    (:func:`membership_weights`), which give ``c_k = sum_i w_ik z_i``.
 
     Examples
     --------
@@ -78,6 +103,8 @@ def meta_nodes(z: torch.Tensor, assignments: torch.Tensor, n_clusters: int) -> t
             [0., 0.],
             [0., 3.]])
     """
+    if assignments.ndim == 2:
+        return assignments.T @ z
     return z.new_zeros((int(n_clusters), z.shape[1])).index_add(0, assignments, z)
 
 
@@ -101,8 +128,9 @@ def negative_term(z: torch.Tensor, assignments: torch.Tensor, n_clusters: int, t
     Parameters
     ----------
     z : torch.Tensor of shape (n, d)
-    assignments : torch.Tensor of int64, shape (n,)
-        Values in ``0 .. n_clusters - 1``.
+    assignments : torch.Tensor of int64, shape (n,), or of shape (n, n_clusters)
+        Hard labels in ``0 .. n_clusters - 1``, or membership weights (soft meta-nodes,
+        :func:`membership_weights`).
     n_clusters : int
     tau : float
 
@@ -117,6 +145,58 @@ def negative_term(z: torch.Tensor, assignments: torch.Tensor, n_clusters: int, t
     off_diagonal = 1.0 - torch.eye(int(n_clusters), dtype=z.dtype, device=z.device)
     sums = torch.exp(tau * similarity * off_diagonal).sum(dim=1)
     return torch.log(sums + _PAMC_EPS).mean()
+
+
+def node_negative_term(z: torch.Tensor, weights: torch.Tensor, tau: float) -> torch.Tensor:
+    """Each node against every cluster's meta-node, a block approximation of all its negatives: ``O(n k d)``.
+
+    The all-pairs loss's denominator ``sum_j exp(tau * cos(z_i, z_j))`` (the self pair counted as
+    ``exp(0) = 1``) taken cluster by cluster: the ``m_il`` other members of cluster ``l`` count
+    as ``m_il`` pairs at their mean cosine with ``z_i``::
+
+        mean_i log( 1 + sum_l m_il exp(tau * s_il / m_il) ),
+        s_il = u_i . U_l - w_il,  U_l = sum_j w_jl u_j,  m_il = sum_j w_jl - w_il,
+
+    with ``u`` the unit embeddings, ``w`` the membership weights (:func:`membership_weights`) and
+    ``U_l`` the meta-node of unit embeddings. The sum of the cosines is exact (cosines of unit
+    vectors add up: ``sum_j w_jl u_i . u_j = u_i . U_l``); only the exponential is taken at the
+    mean, so for hard weights each block is a lower bound of the exact one (Jensen's inequality),
+    equal to it when the block's members share one direction. There the whole term equals the
+    exact denominator, and ``positive_term + node_negative_term`` equals
+    :func:`pairwise_contrastive_loss`.
+
+    This departs from the authors' code, whose negatives contrast meta-nodes with each other
+    (:func:`negative_term`). That term does not see the clusters' sizes: every node but a few in
+    one cluster, the few alone on their own directions, scores as well as the planted partition
+    while its positive term is lower, and training drifts there (docs/pamc.md, "Why PamC
+    collapsed"). Weighting each meta-node by its members makes the negatives proxy all ``n - 1``
+    negatives of each node, as the paper describes, and a collapse pays as in the all-pairs loss.
+
+    Parameters
+    ----------
+    z : torch.Tensor of shape (n, d)
+    weights : torch.Tensor of shape (n, k)
+        Membership weights, rows summing to 1 (gradients do not flow through them).
+    tau : float
+
+    Returns
+    -------
+    torch.Tensor
+        A scalar.
+
+    Examples
+    --------
+    >>> z = torch.tensor([[1.0, 0.0], [2.0, 0.0], [0.0, 1.0]])
+    >>> weights = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    >>> round(float(node_negative_term(z, weights, 1.0)), 4)
+    1.4005
+    """
+    weights = weights.detach()
+    unit = F.normalize(z, dim=1)
+    cosine_sums = unit @ meta_nodes(unit, weights, weights.shape[1]).T - weights  # the self pair's cosine is 1
+    others = weights.sum(dim=0) - weights
+    mean_cosines = (cosine_sums / others.clamp_min(torch.finfo(z.dtype).tiny)).clamp(-1.0, 1.0)
+    return torch.log1p((others * torch.exp(tau * mean_cosines)).sum(dim=1)).mean()
 
 
 class _ExpSimilarityRowSums(torch.autograd.Function):
@@ -240,21 +320,24 @@ def clustering_kl(q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
 
 def pamc_objective(z: torch.Tensor, centers: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor,
                    values: torch.Tensor, *, tau: float, alpha: float, beta: float, loss: str = "pamc",
-                   p: Optional[torch.Tensor] = None, n_anchors: Optional[int] = None,
-                   block_rows: Optional[int] = None) -> dict:
+                   negatives: str = "nodes", meta_nodes: str = "hard", p: Optional[torch.Tensor] = None,
+                   n_anchors: Optional[int] = None, block_rows: Optional[int] = None) -> dict:
     """The training loss ``beta * KL(p || q) + alpha * L`` of one step, with its terms.
 
     ``q`` are the Student's t assignments of the first ``n_anchors`` rows of ``z``; ``p`` is
     DEC's target (default: computed from ``q``, detached, as the reference does every epoch);
-    the hard assignments of the meta-nodes are ``argmax q``, detached. ``L`` is PamC's
-    ``positive_term + negative_term`` (``loss="pamc"``) or the all-pairs
+    the meta-nodes are built from ``q``, detached (:func:`membership_weights`: ``argmax q`` for
+    ``meta_nodes="hard"``, ``q`` for ``"soft"``). ``L`` is PamC's ``positive_term`` plus its
+    negatives (``loss="pamc"``): each node against the meta-nodes weighted by size
+    (``negatives="nodes"``, :func:`node_negative_term`) or the meta-nodes against each other
+    (``"meta-nodes"``, :func:`negative_term`, the authors' code); or the all-pairs
     :func:`pairwise_contrastive_loss` (``loss="pairwise"``).
 
     Returns
     -------
     dict
         ``total``, ``kl``, ``contrast`` (tensors with gradients), ``positive`` and ``negative``
-        (for PamC), ``q`` and ``assignments`` (detached).
+        (for PamC), ``q`` and ``assignments`` (``argmax q``; both detached).
     """
     n_anchors = z.shape[0] if n_anchors is None else int(n_anchors)
     anchors = z[:n_anchors]
@@ -262,11 +345,17 @@ def pamc_objective(z: torch.Tensor, centers: torch.Tensor, rows: torch.Tensor, c
     if p is None:
         p = target_distribution(q.detach())
     kl = clustering_kl(q, p)
-    assignments = q.detach().argmax(dim=1)
-    terms = {"kl": kl, "q": q.detach(), "assignments": assignments}
+    terms = {"kl": kl, "q": q.detach(), "assignments": q.detach().argmax(dim=1)}
     if loss == "pamc":
+        weights = membership_weights(q, meta_nodes)
         terms["positive"] = positive_term(z, rows, cols, values, tau, n_anchors)
-        terms["negative"] = negative_term(anchors, assignments, centers.shape[0], tau)
+        if negatives == "nodes":
+            terms["negative"] = node_negative_term(anchors, weights, tau)
+        elif negatives == "meta-nodes":
+            terms["negative"] = negative_term(anchors, terms["assignments"] if meta_nodes == "hard" else weights,
+                                              centers.shape[0], tau)
+        else:
+            raise ValueError(f"negatives must be one of {NEGATIVES}; got {negatives!r}")
         terms["contrast"] = terms["positive"] + terms["negative"]
     elif loss == "pairwise":
         terms["contrast"] = pairwise_contrastive_loss(z, rows, cols, values, tau, n_anchors, block_rows)

@@ -61,10 +61,11 @@ class AttributedGraph(NamedTuple):
     "homophily": [reals(0, 1)],
     "n_features": [integers(1)],
     "feature_signal": [reals(0)],
+    "block_sizes": ["array-like", None],
 })
 def make_attributed_sbm(n_nodes: int = 600, n_clusters: int = 3, avg_degree: float = 10.0,
                         homophily: float = 0.8, n_features: int = 32, feature_signal: float = 1.0,
-                        random_state: Any = None) -> AttributedGraph:
+                        random_state: Any = None, block_sizes: Any = None) -> AttributedGraph:
     """An attributed stochastic block model: SBM edges plus Gaussian features per block.
 
     Nodes fall into ``n_clusters`` blocks of (nearly) equal size, in random order. Two nodes are
@@ -74,6 +75,9 @@ def make_attributed_sbm(n_nodes: int = 600, n_clusters: int = 3, avg_degree: flo
     ``p_in = homophily * avg_degree / (s - 1)``, ``p_out = (1 - homophily) * avg_degree / (n - s)``).
     Each block's edges are drawn exactly: a binomial number of distinct pairs, uniformly, so the
     cost is linear in the number of edges (a graph of 10^5 nodes takes well under a second).
+    Blocks of other sizes (``block_sizes``) keep the expected in-block degree
+    ``homophily * avg_degree`` in every block (``p_in`` per block, over its size ``s_a``) and one
+    ``p_out`` (for ``s = n / k``), so a node of a large block has fewer edges out of it.
 
     Features are ``x_i = feature_signal * u_{y_i} + e_i`` with ``e_i ~ N(0, I)`` and ``u_c``
     orthonormal random directions (random unit vectors when ``n_features < n_clusters``), so two
@@ -93,6 +97,9 @@ def make_attributed_sbm(n_nodes: int = 600, n_clusters: int = 3, avg_degree: flo
     feature_signal : float, default=1.0
         Length of each block's feature mean (the noise has unit variance per feature).
     random_state : None, int or numpy.random.RandomState
+    block_sizes : array-like of int, optional
+        The size of every block (``n_clusters`` sizes summing to ``n_nodes``); default equal
+        sizes.
 
     Returns
     -------
@@ -102,7 +109,8 @@ def make_attributed_sbm(n_nodes: int = 600, n_clusters: int = 3, avg_degree: flo
     Raises
     ------
     ValueError
-        For fewer than two nodes per block, a negative degree or signal, a homophily outside
+        For ``block_sizes`` that are not ``n_clusters`` sizes of at least 2 summing to
+        ``n_nodes``; for fewer than two nodes per block, a negative degree or signal, a homophily outside
         [0, 1], or a degree that would need an edge probability above 1.
 
     See Also
@@ -122,23 +130,22 @@ def make_attributed_sbm(n_nodes: int = 600, n_clusters: int = 3, avg_degree: flo
         raise ValueError(f"n_nodes={n_nodes} must be at least 2 * n_clusters={2 * n_clusters} (two nodes per block)")
     rng = check_random_state(random_state).numpy
 
-    sizes = np.full(n_clusters, n_nodes // n_clusters)
-    sizes[: n_nodes % n_clusters] += 1
+    sizes = _block_sizes(n_nodes, n_clusters, block_sizes)
     labels = rng.permutation(np.repeat(np.arange(n_clusters), sizes)).astype(np.int64)
     block_size = n_nodes / n_clusters
-    p_in = homophily * avg_degree / (block_size - 1)
+    p_in = homophily * avg_degree / (sizes - 1 if block_sizes is not None else np.full(n_clusters, block_size - 1))
     p_out = (1 - homophily) * avg_degree / (n_nodes - block_size) if n_clusters > 1 else 0.0
-    if p_in > 1 or p_out > 1:
+    if p_in.max() > 1 or p_out > 1:
         raise ValueError(
             f"avg_degree={avg_degree} with homophily={homophily} needs an edge probability above 1 "
-            f"(p_in={p_in:.3g}, p_out={p_out:.3g}); lower avg_degree or use more nodes"
+            f"(p_in={p_in.max():.3g}, p_out={p_out:.3g}); lower avg_degree or use more nodes"
         )
 
     members = [np.flatnonzero(labels == c) for c in range(n_clusters)]
     sources, targets = [], []
     for a in range(n_clusters):
         for b in range(a, n_clusters):
-            first, second = _block_pairs(len(members[a]), len(members[b]), p_in if a == b else p_out, a == b, rng)
+            first, second = _block_pairs(len(members[a]), len(members[b]), p_in[a] if a == b else p_out, a == b, rng)
             sources.append(members[a][first])
             targets.append(members[b][second])
     graph = Graph.from_edges(np.concatenate(sources), np.concatenate(targets), n_nodes=n_nodes)
@@ -150,6 +157,20 @@ def make_attributed_sbm(n_nodes: int = 600, n_clusters: int = 3, avg_degree: flo
         directions /= np.linalg.norm(directions, axis=1, keepdims=True)
     features = feature_signal * directions[labels] + rng.standard_normal((n_nodes, n_features))
     return AttributedGraph(features, graph, labels)
+
+
+def _block_sizes(n_nodes: int, n_clusters: int, block_sizes: Any) -> np.ndarray:
+    """The blocks' sizes: ``block_sizes`` checked, or (nearly) equal sizes."""
+    if block_sizes is None:
+        sizes = np.full(n_clusters, n_nodes // n_clusters)
+        sizes[: n_nodes % n_clusters] += 1
+        return sizes
+    sizes = np.asarray(block_sizes)
+    if (sizes.shape != (n_clusters,) or not np.issubdtype(sizes.dtype, np.integer) or sizes.min() < 2
+            or sizes.sum() != n_nodes):
+        raise ValueError(f"block_sizes must be {n_clusters} ints of at least 2 summing to n_nodes={n_nodes}; "
+                         f"got {block_sizes!r}")
+    return sizes.astype(np.int64)
 
 
 def _block_pairs(size_a: int, size_b: int, probability: float, same_block: bool,

@@ -9,13 +9,16 @@ A deep clustering model in the DEC family: an encoder maps node features to embe
 cluster layer turns them into soft assignments ``q`` (Student's t around learned centres); the
 loss is ``beta * KL(p || q) + alpha * L_PamC`` with ``p`` DEC's sharpened target. The graph enters
 only through the contrastive loss ``L_PamC``, which pulls each node towards its r-hop neighbours
-(the positives, ``O(nnz)``) and pushes apart the clusters' *meta-nodes*, the sums of the
-embeddings of their current members (the negatives, ``O(k^2)`` instead of the ``O(n^2)`` of
-all-pairs contrast).
+(the positives, ``O(nnz)``) and pushes it away from the clusters' *meta-nodes*, the sums of the
+embeddings of their current members, each weighted by its cluster's size (the negatives,
+``O(n k)`` instead of the ``O(n^2)`` of all-pairs contrast; the authors' code pushes the meta-nodes
+apart from each other, ``O(k^2)``, which can collapse).
 
 The functional core, one function per formula, is importable from here:
 
-- :func:`positive_term`, :func:`negative_term`, :func:`meta_nodes`: the two terms of L_PamC;
+- :func:`positive_term`, :func:`node_negative_term` (the default negatives),
+  :func:`negative_term` (the authors'), :func:`meta_nodes`, :func:`membership_weights`: the terms
+  of L_PamC;
 - :func:`pairwise_contrastive_loss`: the exact all-pairs loss PamC approximates (SCGC*, Graph-MLP's
   neighbourhood contrast), in row blocks so that its memory stays linear in ``n``;
 - :func:`student_t_assignments`, :func:`target_distribution`, :func:`clustering_kl`: DEC's
@@ -34,6 +37,7 @@ import copy
 import math
 import os
 import time
+import warnings
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -41,14 +45,15 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from sklearn.base import ClusterMixin
+from sklearn.cluster import KMeans
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
 from graphkit._pamc_encoders import (GCNEncoder, MLPEncoder, _check_scale, _Features, _MLPDecoder, _module_on,
                                      _or_float64, _takes_graph)
-from graphkit._pamc_losses import (LOSSES, clustering_kl, kmeans_start, meta_nodes, negative_term,
-                                   pairwise_contrastive_loss, pamc_objective, positive_term, student_t_assignments,
-                                   target_distribution)
+from graphkit._pamc_losses import (LOSSES, META_NODES, NEGATIVES, clustering_kl, kmeans_start, membership_weights,
+                                   meta_nodes, negative_term, node_negative_term, pairwise_contrastive_loss,
+                                   pamc_objective, positive_term, student_t_assignments, target_distribution)
 from graphkit.graph import Graph
 from graphkit.io import as_graph, features_and_graph
 from graphkit.metrics import clustering_scores
@@ -58,13 +63,16 @@ from tensorkit.base import StrOptions, TorchEstimator, integers, reals
 from tensorkit.validation import check_finite_result, real_dtype, reject_complex
 
 __all__ = [
+    "ClusterCollapseWarning",
     "GCNEncoder",
     "MLPEncoder",
     "PamC",
     "clustering_kl",
     "kmeans_start",
+    "membership_weights",
     "meta_nodes",
     "negative_term",
+    "node_negative_term",
     "pairwise_contrastive_loss",
     "pamc_objective",
     "positive_term",
@@ -74,6 +82,10 @@ __all__ = [
 
 INIT_SELECTIONS = ("modularity", "inertia")
 ENCODERS = ("mlp", "gcn")
+ON_COLLAPSE = ("recover", "stop")
+# A cluster re-seeded this many times that falls below the floor again stops training (the data may
+# hold fewer clusters than asked for).
+_RESEEDS_PER_CLUSTER = 2
 # Rows per forward pass when embedding without gradients.
 _INFERENCE_ROWS = 8192
 
@@ -87,6 +99,31 @@ def _changes(assignments: torch.Tensor, recent: collections.deque) -> dict:
     """``changed`` since the last epoch and ``window_changed`` since ``recent.maxlen`` epochs before."""
     return {"changed": _share_changed(assignments, recent[-1] if recent else None),
             "window_changed": _share_changed(assignments, recent[0] if len(recent) == recent.maxlen else None)}
+
+
+class ClusterCollapseWarning(UserWarning):
+    """A cluster fell below ``min_cluster_share`` of its expected size while :class:`PamC` trained."""
+
+
+def _collapsed(sizes: np.ndarray, floor: float) -> list:
+    """The clusters holding fewer than ``floor`` nodes."""
+    return [int(c) for c in np.flatnonzero(sizes < floor)]
+
+
+def _split_largest(z: torch.Tensor, assignments: torch.Tensor, centers: torch.Tensor, cluster: int,
+                   seed: int) -> int:
+    """Re-seed ``cluster``'s centre by splitting the largest cluster in two with 2-means on its embeddings.
+
+    k-means' remedy for an empty cluster, in the embedding space: the largest cluster's centre
+    and ``cluster``'s move to the two halves' means. Returns the cluster that was split.
+    """
+    largest = int(torch.bincount(assignments, minlength=centers.shape[0]).argmax())
+    members = z[assignments == largest].detach().cpu().numpy().astype(np.float64)
+    halves = KMeans(n_clusters=2, n_init=3, random_state=seed).fit(members).cluster_centers_
+    with torch.no_grad():
+        centers[largest] = torch.as_tensor(halves[0], device=centers.device, dtype=centers.dtype)
+        centers[cluster] = torch.as_tensor(halves[1], device=centers.device, dtype=centers.dtype)
+    return largest
 
 
 def _pair_tensors(matrix: sp.csr_matrix, device: torch.device, dtype: torch.dtype):
@@ -118,6 +155,18 @@ class PamC(ClusterMixin, TorchEstimator):
 
     Where this differs from the reference code:
 
+    - The negatives (``negatives="nodes"``): each node against every cluster's meta-node,
+      weighted by the cluster's size (:func:`node_negative_term`), where the reference contrasts
+      the meta-nodes with each other (``negatives="meta-nodes"``, :func:`negative_term`). The
+      reference's term does not see cluster sizes: every node but a few in one cluster, each of
+      the others alone, scores as well on it as the planted partition, and its positive term is
+      lower, so training can drift there (every node in one cluster on weak features). Weighted
+      by size, the negatives are the block approximation of the all-pairs loss's (equal to it
+      where each cluster's members share a direction), as the paper's "proxy *all* negative
+      combinations" describes, at ``O(n k d)``: still linear in ``n``.
+    - Collapse is watched: a cluster that falls below ``min_cluster_share`` of its expected size
+      is re-seeded by splitting the largest cluster (``on_collapse="recover"``), with a
+      :class:`ClusterCollapseWarning`.
     - The k-means start is, by default, the one of ``n_init`` runs whose partition has the
       highest modularity on the graph (``init_selection="modularity"``, :func:`kmeans_start`),
       not the one of least inertia (``init_selection="inertia"``, the reference). The start
@@ -162,6 +211,21 @@ class PamC(ClusterMixin, TorchEstimator):
     loss : {"pamc", "pairwise"}, default="pamc"
         ``"pairwise"``: the exact all-pairs loss (SCGC*, :func:`pairwise_contrastive_loss`), the
         ``O(n^2)`` baseline PamC approximates.
+    negatives : {"nodes", "meta-nodes"}, default="nodes"
+        PamC's negatives: each node against every meta-node weighted by its cluster's size
+        (:func:`node_negative_term`, ``O(n k d)``), or the meta-nodes against each other
+        (:func:`negative_term`, ``O(k^2 d)``; the authors' code, which can collapse).
+    meta_nodes : {"hard", "soft"}, default="hard"
+        Meta-nodes as sums over ``argmax q`` (the authors' code) or weighted by ``q`` (the paper's
+        text); ``q`` is detached either way (:func:`membership_weights`).
+    min_cluster_share : float in [0, 1), default=0.05
+        A cluster whose epoch assignments hold fewer than this share of ``n / n_clusters`` nodes
+        counts as collapsed (0: never checked).
+    on_collapse : {"recover", "stop"}, default="recover"
+        ``"recover"``: re-seed the collapsed cluster's centre by splitting the largest cluster in
+        two (2-means on its embeddings), at most twice per cluster, after which training stops;
+        ``"stop"``: stop at the first collapse. A :class:`ClusterCollapseWarning` says what
+        happened; ``collapses_`` and ``history_`` record it.
     order : int, default=1
         ``r``, the hops of the positives.
     cumulative : bool, default=True
@@ -221,7 +285,11 @@ class PamC(ClusterMixin, TorchEstimator):
         ``window_changed`` (since ``tol_interval`` epochs before: what ``tol`` is compared with;
         1.0 for the first ``tol_interval`` epochs), ``seconds`` since training began, and
         ``acc``, ``nmi``, ``ari``, ``f1`` of the epoch's assignments when ``y`` was given
-        (measured before the epoch's update, as the reference).
+        (measured before the epoch's update, as the reference), and ``sizes``, the number of
+        nodes each cluster holds in the epoch's assignments.
+    collapses_ : list of dict
+        Each collapse seen in training: ``epoch``, ``cluster``, ``size``, ``expected`` and
+        ``action`` (``"re-seeded from cluster j"`` or ``"stopped"``).
     pretrain_history_ : list of float
         Reconstruction MSE per pretraining epoch.
     init_scores_ : dict
@@ -251,6 +319,10 @@ class PamC(ClusterMixin, TorchEstimator):
         "hidden": ["array-like"],
         "n_z": [integers(1)],
         "loss": [StrOptions(set(LOSSES))],
+        "negatives": [StrOptions(set(NEGATIVES))],
+        "meta_nodes": [StrOptions(set(META_NODES))],
+        "min_cluster_share": [reals(0, 1, closed="left")],
+        "on_collapse": [StrOptions(set(ON_COLLAPSE))],
         "order": [integers(1)],
         "cumulative": ["boolean"],
         "tau": [reals(0)],
@@ -277,6 +349,10 @@ class PamC(ClusterMixin, TorchEstimator):
         hidden: Sequence[int] = (500, 500, 2000),
         n_z: int = 10,
         loss: str = "pamc",
+        negatives: str = "nodes",
+        meta_nodes: str = "hard",
+        min_cluster_share: float = 0.05,
+        on_collapse: str = "recover",
         order: int = 1,
         cumulative: bool = True,
         tau: float = 1.0,
@@ -303,6 +379,10 @@ class PamC(ClusterMixin, TorchEstimator):
         self.hidden = hidden
         self.n_z = n_z
         self.loss = loss
+        self.negatives = negatives
+        self.meta_nodes = meta_nodes
+        self.min_cluster_share = min_cluster_share
+        self.on_collapse = on_collapse
         self.order = order
         self.cumulative = cumulative
         self.tau = tau
@@ -577,10 +657,12 @@ class PamC(ClusterMixin, TorchEstimator):
     def _train(self, encoder, centers, features, graph_inputs, a_r, labels, source, device, dtype) -> list:
         n = features.n_rows
         optimizer = backend.adam(list(encoder.parameters()) + [centers], lr=self.lr)
-        hyper = dict(tau=float(self.tau), alpha=float(self.alpha), beta=float(self.beta), loss=self.loss)
+        hyper = dict(tau=float(self.tau), alpha=float(self.alpha), beta=float(self.beta), loss=self.loss,
+                     negatives=self.negatives, meta_nodes=self.meta_nodes)
         mini_batch = self.batch_size is not None and self.batch_size < n
         pairs = None if mini_batch else _pair_tensors(a_r, device, dtype)
         history = []
+        self.collapses_ = []
         recent = collections.deque(maxlen=self.tol_interval)  # the assignments of the last epochs
         started = time.perf_counter()
         bar = self._progress(range(self.n_epochs), desc="PamC")
@@ -601,7 +683,8 @@ class PamC(ClusterMixin, TorchEstimator):
                     optimizer.step()
             record["loss"] = record.pop("total")
             check_finite_result(np.float64(record["loss"]), "PamC's training loss", hint=self._divergence_hint(dtype))
-            record = {"epoch": epoch, **record, "seconds": time.perf_counter() - started}
+            sizes = torch.bincount(assignments, minlength=self.n_clusters).cpu().numpy()
+            record = {"epoch": epoch, **record, "sizes": sizes.tolist(), "seconds": time.perf_counter() - started}
             if labels is not None:
                 record.update(clustering_scores(labels, assignments.cpu().numpy()))
             history.append(record)
@@ -609,7 +692,49 @@ class PamC(ClusterMixin, TorchEstimator):
             if self._converged(record):
                 break
             recent.append(assignments)
+            if self._handle_collapse(epoch, sizes, assignments, encoder, centers, optimizer, features,
+                                     graph_inputs, source):
+                break
+            if self.collapses_ and self.collapses_[-1]["epoch"] == epoch:
+                recent.clear()  # the stopping rule measures from the re-seeded start
         return history
+
+    def _handle_collapse(self, epoch, sizes, assignments, encoder, centers, optimizer, features, graph_inputs,
+                         source) -> bool:
+        """Re-seed the clusters that fell below the floor, or stop; True to stop training."""
+        expected = features.n_rows / self.n_clusters
+        small = _collapsed(sizes, self.min_cluster_share * expected) if self.min_cluster_share > 0 else []
+        if not small:
+            return False
+        seeded = collections.Counter(event["cluster"] for event in self.collapses_)
+        stop = self.on_collapse == "stop" or any(seeded[c] >= _RESEEDS_PER_CLUSTER for c in small)
+        events = [{"epoch": epoch, "cluster": c, "size": int(sizes[c]), "expected": expected} for c in small]
+        if stop:
+            for event in events:
+                event["action"] = "stopped"
+        else:
+            with torch.no_grad():
+                z = self._embed(encoder, features, graph_inputs)
+            for event in events:
+                split = _split_largest(z, assignments, centers, event["cluster"], source.spawn_seed())
+                assignments = student_t_assignments(z, centers.detach()).argmax(dim=1)
+                event["action"] = f"re-seeded from cluster {split}"
+            optimizer.state.pop(centers, None)  # the centres' Adam moments belong to where they were
+        self.collapses_ += events
+        warnings.warn(self._collapse_message(events, stop), ClusterCollapseWarning, stacklevel=4)
+        return stop
+
+    def _collapse_message(self, events: list, stopped: bool) -> str:
+        what = "; ".join(f"cluster {e['cluster']} held {e['size']} nodes ({e['size'] / e['expected']:.1%} of the "
+                         f"{e['expected']:.0f} expected)" for e in events)
+        if not stopped:
+            return (f"PamC: at epoch {events[0]['epoch']}, {what}: re-seeded by splitting the largest cluster "
+                    "(on_collapse='recover'); see collapses_")
+        reason = ("on_collapse='stop'" if self.on_collapse == "stop" else
+                  f"it had been re-seeded {_RESEEDS_PER_CLUSTER} times already; the data may hold fewer than "
+                  f"n_clusters={self.n_clusters} clusters")
+        return (f"PamC: at epoch {events[0]['epoch']}, {what}: training stopped ({reason}); labels_ are that "
+                "epoch's model's, with the collapsed cluster")
 
     def _converged(self, record: dict) -> bool:
         """The stopping rule: fewer than ``tol`` of the assignments changed over ``tol_interval`` epochs."""

@@ -12,6 +12,7 @@ from sklearn.cluster import KMeans
 from graphkit import Graph, PamC, make_attributed_sbm
 from graphkit.metrics import clustering_accuracy, clustering_scores, modularity
 from graphkit.pamc import (
+    ClusterCollapseWarning,
     MLPEncoder,
     clustering_kl,
     kmeans_start,
@@ -407,9 +408,11 @@ def test_sparse_and_dense_features_give_the_same_model():
 
 
 def test_empty_clusters_change_no_shape():
-    # two tight groups, six clusters asked for: most clusters end up (nearly) empty
+    # two tight groups, six clusters asked for: most clusters end up (nearly) empty, which the collapse
+    # watch reports before it stops
     X = np.vstack([np.zeros((20, 2)), np.ones((20, 2)) * 5]) + 1e-3 * np.random.default_rng(0).standard_normal((40, 2))
-    model = PamC(n_clusters=6, random_state=0, **SMALL).fit(X)
+    with pytest.warns(ClusterCollapseWarning, match="the data may hold fewer than n_clusters=6"):
+        model = PamC(n_clusters=6, random_state=0, **SMALL).fit(X)
     assert model.soft_assignments_.shape == (40, 6) and model.cluster_centers_.shape == (6, 4)
     assert all(np.isfinite(record["loss"]) for record in model.history_)
     assert len(np.unique(model.labels_)) <= 6
@@ -591,6 +594,24 @@ def test_attributed_sbm_has_the_asked_degree_homophily_and_feature_signal():
                                 feature_signal=2.5, random_state=0)
     np.testing.assert_array_equal(again.features, data.features)
     assert (again.graph.adjacency != data.graph.adjacency).nnz == 0
+
+
+def test_attributed_sbm_with_given_block_sizes_keeps_the_in_block_degree_of_every_block():
+    sizes = [1600, 800, 400, 200]  # Zipf-like
+    data = make_attributed_sbm(n_nodes=3000, n_clusters=4, avg_degree=12, homophily=0.7, block_sizes=sizes,
+                               random_state=1)
+    np.testing.assert_array_equal(np.bincount(data.labels), sizes)
+    A = data.graph.adjacency.tocoo()
+    inside = data.labels[A.row] == data.labels[A.col]
+    for block, size in enumerate(sizes):
+        rows = data.labels[A.row] == block
+        assert abs(np.sum(rows & inside) / size - 0.7 * 12) < 0.4  # in-block degree per node
+    # one p_out: a node of the largest block has the fewest edges leaving it
+    leaving = [np.sum((data.labels[A.row] == b) & ~inside) / size for b, size in enumerate(sizes)]
+    assert leaving == sorted(leaving)
+    for bad in ([1500, 1500, 0, 0], [1000, 1000, 1000], [1000.0, 1000.0, 500.0, 500.0], [1000, 1000, 500, 499]):
+        with pytest.raises(ValueError, match="block_sizes must be 4 ints"):
+            make_attributed_sbm(n_nodes=3000, n_clusters=4, block_sizes=bad)
 
 
 def test_attributed_sbm_rejects_impossible_settings():
