@@ -17,11 +17,13 @@ PAMC_CONFIG = {
     "acm": dict(alpha=0.5, beta=0.5, order=1, tau=0.5, lr=1e-3),
     "dblp": dict(alpha=2.0, beta=2.0, order=1, tau=1.0, lr=1e-3),
     "cite": dict(alpha=2.0, beta=2.5, order=3, tau=0.5, lr=1e-3),
+    "defaults": {},
 }
 PAIRWISE_CONFIG = {
     "acm": dict(alpha=1.0, beta=0.1, order=1, tau=0.25, lr=1e-3),
     "dblp": dict(alpha=1.0, beta=0.1, order=1, tau=0.25, lr=1e-3),
     "cite": dict(alpha=1.0, beta=0.1, order=1, tau=0.25, lr=1e-4),
+    "defaults": {},  # the same loss weights as PamC's defaults: only the negatives differ
 }
 # The curator's one run of the authors' code on Citeseer (the PamC issue): label-selected best epoch.
 CURATOR = dict(acc=0.676, nmi=0.426, ari=0.394, f1=0.585, seconds=560.0, epochs=200)
@@ -34,6 +36,25 @@ DEEP = dict(n_epochs=200, pretrain_epochs=30)
 QUICK_EPOCHS = dict(n_epochs=3, pretrain_epochs=1)
 QUICK_DEEP = dict(QUICK_EPOCHS, n_init=3)
 QUICK_OWN = dict(QUICK_DEEP, hidden=(64, 64))  # the smoke test's encoder, where ours pretrains its own
+
+# The stress grid (issue 37): one factor at a time around a base of weak features, the estimator's defaults.
+STRESS_BASE = dict(n_nodes=1500, n_clusters=5, avg_degree=11, homophily=0.8, n_features=64, feature_signal=1.4)
+STRESS_CELLS = {
+    "base": {},
+    "signal 1.0": {"feature_signal": 1.0},
+    "signal 2.0": {"feature_signal": 2.0},
+    "signal 3.0": {"feature_signal": 3.0},
+    "degree 3": {"avg_degree": 3},
+    "degree 30": {"avg_degree": 30},
+    "3 clusters": {"n_clusters": 3},
+    "8 clusters": {"n_clusters": 8},
+    "Zipf sizes": {"zipf": True},
+}
+QUICK_STRESS_CELLS = ("base", "Zipf sizes")
+QUICK_STRESS_NODES = 300
+STRESS_SEEDS = (0, 1, 2)
+MATCH_PAIRWISE = 0.03   # PamC's ACC at least the all-pairs loss's minus this, on every cell and data set
+MIN_SHARE = 0.05        # no collapse: every cluster keeps at least this share of its expected size
 
 SBM_NAME, QUICK_SBM_NAME = "Attributed SBM", f"Attributed SBM ({QUICK_SBM_NODES} nodes)"
 CLUSTERING_SETS = ("Citeseer", "Cora", SBM_NAME, "ACM", "DBLP", QUICK_SBM_NAME)
@@ -109,16 +130,57 @@ def load_graph_only(name, k):
     return load
 
 
+def zipf_sizes(n_nodes, n_clusters):
+    """Block sizes proportional to 1, 1/2, ..., 1/k, summing to ``n_nodes``."""
+    import numpy as np
+
+    weights = 1.0 / np.arange(1, n_clusters + 1)
+    sizes = np.floor(n_nodes * weights / weights.sum()).astype(np.int64)
+    sizes[0] += n_nodes - sizes.sum()
+    return sizes
+
+
+def stress_settings(cell, quick):
+    settings = dict(STRESS_BASE, **{k: v for k, v in STRESS_CELLS[cell].items() if k != "zipf"})
+    if quick:
+        settings["n_nodes"] = QUICK_STRESS_NODES
+    if STRESS_CELLS[cell].get("zipf"):
+        settings["block_sizes"] = zipf_sizes(settings["n_nodes"], settings["n_clusters"])
+    return settings
+
+
+def load_stress(cell):
+    def load(quick):
+        from graphkit import make_attributed_sbm
+
+        settings = stress_settings(cell, quick)
+        data = make_attributed_sbm(**settings, random_state=0)
+        return clustering_data(data.features, data.graph, data.labels, settings["n_clusters"], "defaults", quick)
+    return load
+
+
+def stress_name(cell):
+    return f"stress: {cell}"
+
+
 def load_scaling(n):
     def load(quick):
         return {"n": n}
     return load
 
 
+def stress_sets(quick):
+    cells = QUICK_STRESS_CELLS if quick else tuple(STRESS_CELLS)
+    return [Dataset(stress_name(cell), load_stress(cell), {"cell": cell},
+                    f"stress grid: attributed SBM, {', '.join(f'{k}={v}' for k, v in STRESS_BASE.items())}"
+                    + (f"; {cell}" if cell != "base" else "")) for cell in cells]
+
+
 def datasets(quick):
     if quick:
         return [Dataset(QUICK_SBM_NAME, load_sbm(QUICK_SBM_NODES), {"n": QUICK_SBM_NODES},
-                        "the generated attributed SBM, small (quick stand-in)")] + scaling_sets(QUICK_SCALING_N)
+                        "the generated attributed SBM, small (quick stand-in)")] + scaling_sets(QUICK_SCALING_N) \
+            + stress_sets(True)
     return [
         Dataset("Citeseer", load_citeseer, {"n": 3327},
                 "Citeseer in its SDCN version (`clustering/cite_sdcn`): 3,327 nodes, 3,703 features, 6 classes"),
@@ -127,7 +189,7 @@ def datasets(quick):
                 "generated attributed SBM: 3,000 nodes, 5 blocks, degree 10, homophily 0.8, 100 features"),
         Dataset("ACM", load_graph_only("acm", 3), {"n": 3025}, "SDCN's ACM graph; FastRP features"),
         Dataset("DBLP", load_graph_only("dblp", 4), {"n": 4057}, "SDCN's DBLP graph; FastRP features"),
-    ] + scaling_sets(SCALING_N)
+    ] + scaling_sets(SCALING_N) + stress_sets(False)
 
 
 def scaling_sets(sizes):
@@ -159,7 +221,12 @@ def deep_metrics(model, y):
     """Final-epoch scores (label-free), the label-selected best epoch per metric, the k-means start."""
     from graphkit.metrics import clustering_scores
 
+    import numpy as np
+
     metrics = clustering_scores(y, model.labels_)
+    k = model.n_clusters
+    metrics["min_cluster_share"] = float(np.bincount(model.labels_, minlength=k).min() / (len(y) / k))
+    metrics["collapses"] = float(len(getattr(model, "collapses_", [])))
     history = model.history_
     for m in METRICS:
         metrics[f"selected_{m}"] = max(record[m] for record in history)
@@ -341,6 +408,56 @@ def speed_ratio(metric, ours):
                             / r.value(metric, method=ours, dataset="Citeseer", seed=seed))
 
 
+def grid_stress_sets(quick=False):
+    return [stress_name(cell) for cell in (QUICK_STRESS_CELLS if quick else STRESS_CELLS)]
+
+
+def acc_margin(ours, theirs, dataset):
+    return lambda r, seed: (r.value("acc", method=ours, dataset=dataset, seed=seed)
+                            - r.value("acc", method=theirs, dataset=dataset, seed=seed))
+
+
+def smallest_share(method, datasets):
+    """The smallest cluster's share of its expected size, the least over ``datasets`` measured."""
+    def value(r, seed):
+        shares = [row["metrics"]["min_cluster_share"] for row in r.rows(method=method, seed=seed)
+                  if row["dataset"] in datasets]
+        if not shares:
+            raise KeyError(f"no {method} rows")
+        return min(shares)
+    return value
+
+
+def stress_goals():
+    goals = [Goal(f"No collapse on the stress grid: every cluster keeps at least {MIN_SHARE:.0%} of its expected "
+                  "size (the smallest share over all cells)", smallest_share(GRID_PAMC, grid_stress_sets()),
+                  ">=", MIN_SHARE, tolerance=0.02, fmt="{:.3f}", seeds=STRESS_SEEDS),
+             Goal(f"No collapse on the real data sets (the smallest share over {', '.join(CLUSTERING_SETS[:5])})",
+                  smallest_share(PAMC, CLUSTERING_SETS), ">=", MIN_SHARE, tolerance=0.02, fmt="{:.3f}"),
+             Goal("Context: the authors' negatives on the stress grid, the smallest cluster's share",
+                  smallest_share(GRID_AUTHORS, grid_stress_sets()), ">=", MIN_SHARE, tolerance=0.02, fmt="{:.3f}",
+                  kind="context", seeds=STRESS_SEEDS)]
+    for cell in STRESS_CELLS:
+        name = stress_name(cell)
+        goals += [Goal(f"{name}: PamC's ACC at least the all-pairs loss's - {MATCH_PAIRWISE} (PamC - all pairs)",
+                       acc_margin(GRID_PAMC, GRID_PAIRWISE, name), ">=", -MATCH_PAIRWISE, tolerance=0.02,
+                       fmt="{:+.3f}", seeds=STRESS_SEEDS),
+                  Goal(f"{name}: PamC's ACC at least k-means on the raw features (PamC - k-means)",
+                       acc_margin(GRID_PAMC, KMEANS, name), ">=", 0.0, tolerance=0.02, fmt="{:+.3f}",
+                       seeds=STRESS_SEEDS)]
+    for name in CLUSTERING_SETS[:5]:
+        goals += [Goal(f"{name}: PamC's ACC at least the all-pairs loss's - {MATCH_PAIRWISE} (PamC - all pairs; "
+                       "each with its README hyperparameters)", acc_margin(PAMC, "all-pairs loss (SCGC*)", name),
+                       ">=", -MATCH_PAIRWISE, tolerance=0.02, fmt="{:+.3f}"),
+                  Goal(f"{name}: PamC's ACC at least k-means on the raw features", acc_margin(PAMC, KMEANS, name),
+                       ">=", 0.0, tolerance=0.02, fmt="{:+.3f}")]
+    goals.append(Goal("Citeseer: not below the figures before the size-weighted negatives (0.654 / 0.413 / 0.401 / "
+                      "0.584, final epoch; the smallest margin of ACC, NMI, ARI, F1)",
+                      lambda r, seed: min(r.value(m, method=PAMC, dataset="Citeseer", seed=seed) - CITESEER_BEFORE[m]
+                                          for m in METRICS), ">=", 0.0, tolerance=0.02, fmt="{:+.3f}"))
+    return goals
+
+
 def scaling_values(metric, method, seed, r):
     rows = sorted(r.rows(method=method, seed=seed, dataset=list(SCALING_SETS)),
                   key=lambda row: row["dataset_params"]["n"])
@@ -372,9 +489,16 @@ SELECTED = [Column(f"selected_{m}", f"{m.upper()}, label-selected", "{:.3f}") fo
 STARTS = [Column(f"start_{m}", f"{m.upper()}, k-means start", "{:.3f}") for m in METRICS]
 TIMES = [Column("train_seconds", "train s", "{:.1f}"), Column("epochs", "epochs", "{:.0f}"),
          Column("seconds_per_epoch", "s / epoch", "{:.3f}"), "seconds", "peak_bytes"]
-CLUSTERING_METHODS = [PAMC, PAMC_INERTIA, "all-pairs loss (SCGC*)", "k-means on features",
+GRID_PAMC, GRID_AUTHORS, GRID_PAIRWISE = ("PamC, stress grid", "PamC with the authors' negatives, stress grid",
+                                         "all-pairs loss, stress grid")
+KMEANS, KMEANS_SGC = "k-means on features", "k-means on SGC features (K=2)"
+AUTHORS_NEGATIVES = "PamC, the authors' negatives"
+GRID_METHODS = [GRID_PAMC, GRID_AUTHORS, GRID_PAIRWISE, KMEANS, KMEANS_SGC]
+CLUSTERING_METHODS = [PAMC, PAMC_INERTIA, AUTHORS_NEGATIVES, "all-pairs loss (SCGC*)", "k-means on features",
                       "k-means on SGC features (K=2)", "SpectralClustering on the graph"]
 SIDE_BY_SIDE_METHODS = [AUTHORS, AE_DEFAULT, AE_INERTIA, AE_STEP]
+# Citeseer before issue 37 (the authors' negatives; mean over 10 seeds, final epoch): not to fall below.
+CITESEER_BEFORE = dict(acc=0.654, nmi=0.413, ari=0.401, f1=0.584)
 
 
 BENCHMARK = Benchmark(
@@ -400,9 +524,20 @@ BENCHMARK = Benchmark(
                datasets=FEATURE_SETS, description="the authors' start rule (least inertia), DEC's stopping rule"),
         Method("all-pairs loss (SCGC*)", deep, settings={**DEEP, "loss": "pairwise"}, quick=QUICK_OWN, kind="peer",
                datasets=CLUSTERING_SETS, description="the exact all-pairs loss, its README hyperparameters"),
-        Method("k-means on features", kmeans, kind="peer", datasets=CLUSTERING_SETS),
-        Method("k-means on SGC features (K=2)", kmeans, settings={"smoothed": True}, kind="peer",
-               datasets=CLUSTERING_SETS),
+        Method(KMEANS, kmeans, kind="peer", datasets=CLUSTERING_SETS + tuple(grid_stress_sets())),
+        Method(KMEANS_SGC, kmeans, settings={"smoothed": True}, kind="peer",
+               datasets=CLUSTERING_SETS + tuple(grid_stress_sets())),
+        Method(AUTHORS_NEGATIVES, deep, settings={**DEEP, "negatives": "meta-nodes", "min_cluster_share": 0.0},
+               quick=QUICK_OWN, datasets=("Citeseer", SBM_NAME, QUICK_SBM_NAME),
+               description="the authors' negatives (meta-node pairs), no collapse watch; the rest as PamC"),
+        Method(GRID_PAMC, deep, settings=DEEP, quick=QUICK_OWN, datasets=grid_stress_sets(), seeds=STRESS_SEEDS,
+               description="the estimator's defaults"),
+        Method(GRID_AUTHORS, deep, settings={**DEEP, "negatives": "meta-nodes", "min_cluster_share": 0.0},
+               quick=QUICK_OWN, datasets=grid_stress_sets(), seeds=STRESS_SEEDS,
+               description="the authors' negatives (meta-node pairs), no collapse watch; the rest the defaults"),
+        Method(GRID_PAIRWISE, deep, settings={**DEEP, "loss": "pairwise"}, quick=QUICK_OWN, kind="peer",
+               datasets=grid_stress_sets(), seeds=STRESS_SEEDS,
+               description="the exact all-pairs loss with PamC's default weights: only the negatives differ"),
         Method("SpectralClustering on the graph", spectral, kind="peer", datasets=CLUSTERING_SETS),
         Method(AUTHORS, authors_code, settings=DEEP, quick=QUICK_EPOCHS, kind="peer", datasets=SIDE_BY_SIDE_SETS,
                description="gayanku/PAMC train.py, README Citeseer arguments, 200 epochs, least-inertia start"),
@@ -420,7 +555,7 @@ BENCHMARK = Benchmark(
     ],
     seeds=(0, 1, 2, 3, 4),
     threads=2,
-    goals=[
+    goals=stress_goals() + [
         Goal("Side by side on Citeseer, same autoencoders: at least the authors' code's final ACC, NMI, ARI and F1 "
              "(ours with its defaults; the smallest of the four paired margins, ours - theirs)",
              margin_to_authors(AE_DEFAULT), ">=", 0.0, tolerance=0.05, fmt="{:+.3f}"),
@@ -474,6 +609,13 @@ BENCHMARK = Benchmark(
                   "the PamC issue's measurement of the loss alone; not run here"),
     ],
     tables=[
+        Table("Stress grid: ACC, final epoch (label-free)", columns=[Column("acc", "ACC", "{:.3f}")], pivot="cell",
+              datasets=grid_stress_sets(), methods=GRID_METHODS,
+              note="One factor at a time around the base cell; seeds 0-2 (k-means at every seed of the run)."),
+        Table("Stress grid: the smallest cluster's share of its expected size, and collapses re-seeded",
+              columns=[Column("min_cluster_share", "smallest share", "{:.2f}", "min"),
+                       Column("collapses", "collapses", "{:.1f}", "mean")], rows=("dataset", "method"),
+              datasets=grid_stress_sets(), methods=[GRID_PAMC, GRID_AUTHORS, GRID_PAIRWISE]),
         Table("Clustering, final epoch (label-free)", columns=ACCURACY + TIMES, rows=("dataset", "method"),
               datasets=list(CLUSTERING_SETS), methods=CLUSTERING_METHODS),
         Table("Citeseer: the authors' code beside ours, on the same pretrained autoencoders",

@@ -276,3 +276,15 @@ def test_a_goal_reading_a_row_a_seed_lacks_is_missing_for_that_seed(tmp_path):
     record = json.loads(path.read_text())
     assert record["goals"][0]["verdict"] == "undecided" and set(record["goals"][0]["missing"]) == {"1", "2"}
     assert "ours' first row at least 0: **undecided**" in report
+
+
+def test_a_goal_with_its_own_seeds_is_judged_on_those_only(tmp_path):
+    """Methods run at 3 of the benchmark's 4 seeds: a goal declaring those seeds is decided."""
+    goal = Goal("ours' score at least -5", lambda r, seed: r.value("score", method="ours", seed=seed), ">=", -5.0,
+                tolerance=0.1, seeds=(0, 1, 2))
+    spec = benchmark([Method("ours", scored, seeds=(0, 1, 2)), Method("other", scored)], goals=[goal],
+                     seeds=(0, 1, 2, 3))
+    path, _ = run_toy(tmp_path, spec)
+    render(spec, path)
+    judged = json.loads(path.read_text())["goals"][0]
+    assert judged["verdict"] == "yes" and set(judged["values"]) == {"0", "1", "2"} and not judged["missing"]

@@ -94,6 +94,8 @@ def judge(goal: Goal, results: Results, seeds: list) -> dict:
     """
     scoped = results.with_split(goal.split)
     values, missing = {}, {}
+    if goal.seeds is not None:
+        seeds = [seed for seed in seeds if seed in goal.seeds]
     for seed in seeds:
         try:
             value = float(goal.value(scoped, seed))

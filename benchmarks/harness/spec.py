@@ -129,6 +129,9 @@ class Goal:
         How values are printed.
     kind : {"goal", "context"}
         ``"context"`` lines are printed with their values but carry no verdict.
+    seeds : sequence of int, optional
+        The seeds it is judged on, when the methods it reads run at fewer than the benchmark's
+        (:class:`Method`'s ``seeds``); default every seed of the run.
     """
 
     text: str
@@ -139,6 +142,7 @@ class Goal:
     split: str = "test"
     fmt: str = "{:.4g}"
     kind: str = "goal"
+    seeds: Optional[tuple] = None
 
     def __post_init__(self):
         if self.compare not in (">=", "<=", ">", "<"):
