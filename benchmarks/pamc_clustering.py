@@ -473,6 +473,23 @@ def loss_ratio_growth(r, seed):
     return min(later / earlier for earlier, later in zip(ratios, ratios[1:]))
 
 
+def loss_speedup_at(n):
+    """The all-pairs / PamC time of the loss alone at ``n`` nodes."""
+    return lambda r, seed: (r.value("ms", method="all-pairs loss", dataset=f"scaling, n={n}", seed=seed)
+                            / r.value("ms", method="PamC loss", dataset=f"scaling, n={n}", seed=seed))
+
+
+def per_node_epoch_growth(r, seed):
+    """PamC fit's seconds per epoch per node at the largest size over the smallest (1 when linear)."""
+    rows = sorted(r.rows(method="PamC fit", seed=seed, dataset=list(SCALING_SETS)),
+                  key=lambda row: row["dataset_params"]["n"])
+    if len(rows) < 2:
+        raise KeyError("fewer than two sizes measured")
+    first, last = rows[0], rows[-1]
+    return ((last["metrics"]["seconds_per_epoch"] / last["dataset_params"]["n"])
+            / (first["metrics"]["seconds_per_epoch"] / first["dataset_params"]["n"]))
+
+
 def per_node_memory_growth(r, seed):
     per_node = scaling_values("peak_bytes_per_node", "PamC fit", seed, r)
     if len(per_node) < 2:
@@ -593,6 +610,10 @@ BENCHMARK = Benchmark(
              ">=", 5.0, tolerance=1.0, fmt="{:.2f}", kind="context"),
         Goal("Scaling: the all-pairs / PamC time ratio of the loss grows with n (its smallest growth from one "
              "size to the next)", loss_ratio_growth, ">", 1.0, tolerance=0.5, fmt="{:.2f}"),
+        Goal("Scaling: the PamC loss at least 3x faster than the all-pairs loss at 10,000 nodes (all-pairs ms / "
+             "PamC ms, forward and backward)", loss_speedup_at(10000), ">=", 3.0, tolerance=0.5, fmt="{:.1f}"),
+        Goal("Scaling: a PamC epoch's time linear in n (s / epoch per node at the largest size over the smallest "
+             "of the short fits; 1 is linear)", per_node_epoch_growth, "<=", 1.5, tolerance=0.2, fmt="{:.2f}"),
         Goal("Scaling: memory linear in n (PamC fit's peak bytes per node at the largest size over the one before)",
              per_node_memory_growth, "<=", 1.5, tolerance=0.2, fmt="{:.2f}"),
     ],
