@@ -347,13 +347,12 @@ def pamc_objective(z: torch.Tensor, centers: torch.Tensor, rows: torch.Tensor, c
     kl = clustering_kl(q, p)
     terms = {"kl": kl, "q": q.detach(), "assignments": q.detach().argmax(dim=1)}
     if loss == "pamc":
-        weights = membership_weights(q, meta_nodes)
         terms["positive"] = positive_term(z, rows, cols, values, tau, n_anchors)
         if negatives == "nodes":
-            terms["negative"] = node_negative_term(anchors, weights, tau)
+            terms["negative"] = node_negative_term(anchors, membership_weights(q, meta_nodes), tau)
         elif negatives == "meta-nodes":
-            terms["negative"] = negative_term(anchors, terms["assignments"] if meta_nodes == "hard" else weights,
-                                              centers.shape[0], tau)
+            members = terms["assignments"] if meta_nodes == "hard" else membership_weights(q, meta_nodes)
+            terms["negative"] = negative_term(anchors, members, centers.shape[0], tau)
         else:
             raise ValueError(f"negatives must be one of {NEGATIVES}; got {negatives!r}")
         terms["contrast"] = terms["positive"] + terms["negative"]
