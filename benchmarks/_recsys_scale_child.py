@@ -47,6 +47,13 @@ def _classifier(spec: dict, **overrides):
     params = {**CTR, **spec.get("ctr", {}), "max_epochs": spec["epochs"], "random_state": spec["seed"], "device": "cpu",
               "verbose": 0, **overrides}
     params["hidden"] = tuple(params["hidden"])
+    buckets = params.pop("hash_buckets", None)
+    if buckets:   # every categorical field hashed: no vocabulary is counted
+        from recsys.ctr import CategoricalField, Schema
+        from recsys.ctr.data import CRITEO_CATEGORICAL, CRITEO_DENSE
+
+        params["schema"] = Schema(dense=CRITEO_DENSE,
+                                  categorical=[CategoricalField(name, hash_buckets=buckets) for name in CRITEO_CATEGORICAL])
     return CTRClassifier(**params)
 
 
@@ -95,6 +102,7 @@ def run_ctr_child(spec: dict) -> None:
               "added_peak_bytes": meter.peak_bytes,
               "process_peak_bytes": _vmhwm_bytes(),
               "n_rows_seen": int(getattr(clf, "n_rows_seen_", 0)) or None,
+              "table_values": sum(rows * width for rows, width in _parameter_counts(clf)["tables"]),
               "history": [{k: float(v) for k, v in h.items()} for h in clf.history_]}
     if world.is_main:
         test = read_criteo(spec["test"])

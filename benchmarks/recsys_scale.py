@@ -123,14 +123,18 @@ def design_figures(child: dict) -> dict:
     return out
 
 
-def ctr_fit(data, *, split, seed, meter, file, mode="stream", processes=1, design=False, epochs=1, ctr=None):
-    """One DeepFM fit in a fresh process: test AUC, the fit's wall time and the peak memory it added."""
+def ctr_fit(data, *, split, seed, meter, file, mode="stream", processes=1, design=False, epochs=1, ctr=None,
+            hash_buckets=None):
+    """One DeepFM fit in a fresh process: test AUC, the fit's wall time and the peak memory it added; with
+    ``hash_buckets`` every categorical field is hashed into that many buckets (no vocabulary)."""
+    ctr = {**(ctr or {}), **({"hash_buckets": hash_buckets} if hash_buckets else {})}
     spec = {"kind": "ctr", "mode": mode, "train": data[file], "test": data["test"], "threads": 1, "epochs": epochs,
-            "ctr": ctr or {}, "design": design, "seed": seed}
+            "ctr": ctr, "design": design, "seed": seed}
     child = launch(spec, processes, data["timeout"])
     figures = {"seconds": child["wall_seconds"], "peak_bytes": child["added_peak_bytes"],
                "process_peak_bytes": child["process_peak_bytes"], "test_auc": child["test_auc"],
-               "rows_seen": child["n_rows_seen"], "processes": child["world_size"]}
+               "rows_seen": child["n_rows_seen"], "processes": child["world_size"],
+               "table_parameters": child["table_values"]}
     if design:
         figures.update(design_figures(child))
     return figures
@@ -151,6 +155,8 @@ def dsl_fit(data, *, split, seed, meter, processes=1, epochs=DSL_EPOCHS):
 # the spec
 
 STREAM, MEMORY, SMALL = "(a) streamed, N rows", "(a) in memory, N rows", "(a) streamed, N/10 rows"
+HASHED, HASHED_SMALL = "(a) streamed, hashed fields, N rows", "(a) streamed, hashed fields, N/10 rows"
+HASH_BUCKETS = 16_384
 DP1, DP2 = "(b) streamed, 1 process", "(b) streamed, torchrun 2 processes"
 DSL1, DSL2 = "(c) DSL, 1 process", "(c) DSL, torchrun 2 processes"
 CRITEO, GOWALLA = "criteo-like", "gowalla"
@@ -183,6 +189,9 @@ GOALS = [
          "<=", 0.002, tolerance=0.001, fmt="{:.4f}"),
     Goal("(a) streamed fit's peak memory does not grow with the file (added peak at N / at N/10)",
          ratio("peak_bytes", STREAM, SMALL), "<=", 1.2, tolerance=0.05, fmt="{:.3f}"),
+    Goal(f"(a) the same with every field hashed into {HASH_BUCKETS:,} buckets (no vocabulary counted; added peak at "
+         "N / at N/10)", ratio("peak_bytes", HASHED, HASHED_SMALL), "<=", 1.2, tolerance=0.05, fmt="{:.3f}",
+         kind="context"),
     Goal("(a) in-memory fit's added peak / the streamed fit's", ratio("peak_bytes", MEMORY, STREAM), ">=", 1.0,
          tolerance=1.0, fmt="{:.1f}", kind="context"),
     Goal("(b) 2-process CTR fit's test AUC matches 1 process (|AUC gap|)", gap("test_auc", DP2, DP1), "<=", 0.003,
@@ -204,6 +213,7 @@ TABLES = [
     Table("Measurements: CTR (DeepFM)", [
         Column("processes", "processes", "{:.0f}", "max"), Column("rows_seen", "rows seen", "{:,.0f}", "max"),
         Column("test_auc", "test AUC"), Column("seconds", "fit wall s", "{:.1f}"),
+        Column("table_parameters", "embedding values", "{:,.0f}", "max"),
         Column("peak_bytes", "added peak MiB", "{:,.0f}", "max", MIB),
         Column("process_peak_bytes", "process peak MiB", "{:,.0f}", "max", MIB)], datasets=[CRITEO],
         note="Wall time of `fit` in the child (process and torchrun start-up excluded); added peak: the resident "
@@ -231,7 +241,7 @@ TABLES = [
 
 DESCRIPTION = f"""
 - Data: `recsys.datasets.write_criteo_like` (13 dense, 26 categorical fields, max cardinality {VOCABULARY['max_cardinality']:,}, generator seed {DATA_SEED}): a source of {SOURCE_ROWS:,} training rows, generated once and cached in `{WORK_DIR}`, whose first N = {ROWS:,} rows, first N/10 = {ROWS // 10:,} rows and first {DP_ROWS:,} rows (for (b)) are the training files; {TEST_ROWS:,} test rows from the same planted model. (The earlier single-measurement script trained on all {SOURCE_ROWS:,} rows and used {2 * DP_ROWS:,} for (b); both are smaller here so that three seeds fit the run; N/10 stays at least the shuffle buffer.) Quick mode: {QUICK_ROWS:,} rows and {QUICK_TEST_ROWS:,} test rows in a temporary folder, chunks of 1,000 rows, shuffle buffer 4,000, batch 256.
-- CTR model (`recsys.CTRClassifier`): DeepFM, embed_dim 8, hidden (64, 64), batch 4096 (the global batch under torchrun), Adam 1e-3, 1 epoch, validation_fraction 0.05 (streamed: every 20th chunk of 100,000 rows; in memory: random rows), shuffle buffer 200,000 rows, 1 torch thread per process; `random_state` = the seed. (a) The same fit streamed from the file and in memory (`read_criteo` then `fit`), and streamed on the first N/10 rows. (b) One process against `torchrun --standalone --nproc_per_node 2` (gloo), the same streamed fit.
+- CTR model (`recsys.CTRClassifier`): DeepFM, embed_dim 8, hidden (64, 64), batch 4096 (the global batch under torchrun), Adam 1e-3, 1 epoch, validation_fraction 0.05 (streamed: every 20th chunk of 100,000 rows; in memory: random rows), shuffle buffer 200,000 rows, 1 torch thread per process; `random_state` = the seed. (a) The same fit streamed from the file and in memory (`read_criteo` then `fit`), and streamed on the first N/10 rows; the two streamed fits again with every categorical field hashed into {HASH_BUCKETS:,} buckets (`CategoricalField(hash_buckets=...)`), which counts no vocabulary, to separate what the vocabulary adds (the categories seen grow with the file, up to the fields' cardinality) from what streaming holds. (b) One process against `torchrun --standalone --nproc_per_node 2` (gloo), the same streamed fit.
 - DSL (`recsys.DSLRecommender`): MF, d = 64, density 0.5, batch 2048 (global), Adam 1e-3, {DSL_EPOCHS} epochs, `random_state` = the seed, on the LightGCN split of Gowalla (`../shared/data/recsys/gowalla`; quick mode: generated low-rank interactions, 400 users, 300 items, 1 epoch). One process against two under torchrun; masks compared by `tensorkit.distributed.digest`, gathered on rank 0.
 - Seeds: the models' `random_state`, on the same files; each seed is a repeated measurement. The settings are the earlier benchmark's, fixed in advance: nothing is tuned, so no validation split.
 - Every fit runs in a fresh process (torchrun for two processes, rank 0 prints the figures), one torch thread, glibc's default allocator.
@@ -248,6 +258,10 @@ BENCHMARK = Benchmark(
         ctr_method(STREAM, "streamed from the file of N rows", file="train"),
         ctr_method(MEMORY, "read_criteo, then fit in memory, N rows", file="train", mode="memory"),
         ctr_method(SMALL, "streamed from the file of N/10 rows", file="small"),
+        ctr_method(HASHED, f"streamed from the file of N rows, every field hashed into {HASH_BUCKETS:,} buckets",
+                   file="train", hash_buckets=HASH_BUCKETS),
+        ctr_method(HASHED_SMALL, f"streamed from the file of N/10 rows, every field hashed into {HASH_BUCKETS:,} "
+                   "buckets", file="small", hash_buckets=HASH_BUCKETS),
         ctr_method(DP1, "streamed, the data-parallel file, 1 process", file="dp", design=True),
         ctr_method(DP2, "streamed, the data-parallel file, torchrun 2 processes", file="dp", processes=2),
         dsl_method(DSL1, 1),

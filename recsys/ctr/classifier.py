@@ -82,7 +82,8 @@ class CTRClassifier(ClassifierMixin, TorchEstimator):
 
     Data-parallel: when a ``torch.distributed`` process group of several processes is initialised
     (``torchrun --nproc_per_node N``), ``fit`` trains with DistributedDataParallel's semantics without
-    other changes: with files, each rank reads its own share of the chunks; with rows in memory,
+    other changes: with files, each rank reads its own share of the rows (equal shares, so an epoch
+    has as many steps of the full batch as on one process); with rows in memory,
     every rank passes the same rows and trains on its share of every batch. ``batch_size`` is the
     global batch; gradients are summed over the ranks (embedding tables row-sparse), the schema is
     checked to be identical on every rank, every rank ends with the same model, and rank 0 shows the
@@ -318,8 +319,10 @@ class CTRClassifier(ClassifierMixin, TorchEstimator):
             return (torch.as_tensor(dense, device=device).to(dtype), torch.as_tensor(cats, device=device),
                     torch.as_tensor(labels, device=device).to(dtype))
 
+        share = streaming.share_rows(counts["chunk_rows"], world.size)[world.rank]
+
         def epoch_batches(epoch: int):
-            return streaming.training_batches(source, self.preprocessor_, held_out, world, buffer, to_device)
+            return streaming.training_batches(source, self.preprocessor_, share, buffer, to_device)
 
         def validate() -> dict:
             return streaming.validate_chunks(self.model_, source, self.preprocessor_, held_out, world,

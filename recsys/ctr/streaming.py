@@ -7,9 +7,12 @@ shuffle buffer and the validation logits at once:
 1. the schema pass reads the training chunks once and accumulates the field statistics
    (:meth:`~recsys.ctr.CTRPreprocessor.partial_fit`); with several ranks each reads its own chunks
    and the statistics are summed over the ranks, so every rank ends with the same vocabularies
-   (checked by digest, :func:`tensorkit.distributed.check_identical`);
-2. every epoch streams the training chunks again, encodes them and draws batches from a shuffle
-   buffer of ``shuffle_buffer`` rows (rows enter in file order and leave in random order);
+   (checked by digest, :func:`tensorkit.distributed.check_identical`); the pass also counts the
+   rows of every training chunk;
+2. every epoch streams the training rows again, encodes them and draws batches from a shuffle
+   buffer of ``shuffle_buffer`` rows (rows enter in file order and leave in random order). With
+   several ranks each reads an equal share of the rows (:func:`share_rows`), so every step has the
+   full global batch and an epoch has as many steps as on one process;
 3. the held-out chunks give the validation log loss and AUC after every epoch (early stopping).
 
 Held-out chunks: every ``k``-th chunk, ``k = max(2, round(1 / validation_fraction))``, from an offset
@@ -20,7 +23,7 @@ then runs ``max_epochs`` with a warning.
 from __future__ import annotations
 
 import warnings
-from typing import Callable, Iterator, NamedTuple
+from typing import Callable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -30,7 +33,7 @@ from recsys.ctr.schema import CTRPreprocessor
 from recsys.ctr.sources import ChunkSource
 from tensorkit import distributed
 
-__all__ = ["HeldOut", "RowBuffer", "fit_schema", "training_batches", "validate_chunks"]
+__all__ = ["HeldOut", "RowBuffer", "fit_schema", "share_rows", "training_batches", "validate_chunks"]
 
 
 class HeldOut(NamedTuple):
@@ -60,9 +63,8 @@ class HeldOut(NamedTuple):
         return (ordinal - 1 + self.offset) // self.every - (self.offset - 1) // self.every
 
     def owned(self, world: distributed.World, validation: bool = False) -> Callable[[int], bool]:
-        """The chunks this rank reads: every ``world.size``-th training chunk (or held-out chunk), counted
-        among those alone, so that the ranks get as many chunks as they can evenly and read them at the
-        same steps."""
+        """The chunks this rank reads in the schema pass (and in validation): every ``world.size``-th
+        training chunk (or held-out chunk), counted among those alone."""
         if validation:
             return lambda o: self(o) and self.held_out_before(o) % world.size == world.rank
         return lambda o: self.training(o) and (o - self.held_out_before(o)) % world.size == world.rank
@@ -72,16 +74,19 @@ def fit_schema(source: ChunkSource, preprocessor: CTRPreprocessor, held_out: Hel
                world: distributed.World) -> dict:
     """The schema pass: fit ``preprocessor`` on this rank's training chunks, merged over the ranks.
 
-    Returns ``{"train_rows", "clicks", "val_chunks"}``: training rows and clicks summed over the
-    ranks, and the number of held-out chunks (counted from the files' lengths, not read).
+    Returns ``{"train_rows", "clicks", "val_chunks", "chunk_rows"}``: training rows and clicks summed
+    over the ranks, the number of held-out chunks (counted from the files' lengths, not read), and
+    ``(ordinal, rows)`` of every training chunk in file order (the same on every rank).
     """
     counts = np.zeros(2, dtype=np.int64)
+    chunk_rows = []
     with distributed.stage(world, "reading the training data for the schema"):
         for chunk in source.chunks(select=held_out.owned(world)):
             preprocessor.partial_fit(chunk.features)
             counts += (len(chunk.labels), int(chunk.labels.sum()))
+            chunk_rows.append((chunk.ordinal, len(chunk.labels)))
         val_chunks = sum(held_out(ordinal) for ordinal in range(source.n_chunks())) if held_out.every else 0
-    gathered = distributed.all_gather_objects(world, (preprocessor.partial_state(), counts))
+    gathered = distributed.all_gather_objects(world, (preprocessor.partial_state(), counts, chunk_rows))
     totals = np.sum([part[1] for part in gathered], axis=0)
     if totals[0] == 0:
         raise ValueError(f"no training rows: every chunk of {source!r} is held out for validation "
@@ -92,7 +97,50 @@ def fit_schema(source: ChunkSource, preprocessor: CTRPreprocessor, held_out: Hel
     distributed.check_identical(world, (preprocessor.schema_, preprocessor.cardinalities_,
                                         {k: list(map(str, v)) for k, v in preprocessor.vocabularies_.items()},
                                         preprocessor.dense_min_, preprocessor.dense_max_), "the schema")
-    return {"train_rows": int(totals[0]), "clicks": int(totals[1]), "val_chunks": int(val_chunks)}
+    return {"train_rows": int(totals[0]), "clicks": int(totals[1]), "val_chunks": int(val_chunks),
+            "chunk_rows": sorted(pair for part in gathered for pair in part[2])}
+
+
+def share_rows(chunk_rows: Sequence[tuple], n_ranks: int) -> list:
+    """Each rank's share of the training rows: ``shares[r]`` lists ``(ordinal, start, stop)``, rows
+    ``start:stop`` of chunk ``ordinal``.
+
+    The ranks get equal numbers of rows (within one), so each runs the same number of steps of
+    ``batch_size / n_ranks`` rows and an epoch matches one process's: the same number of steps, every
+    one of the global batch. Whole chunks are dealt in turn (rank ``r`` takes chunks ``r``, ``r +
+    n_ranks``, ... in ``chunk_rows``' order) for as many rounds as leave no rank above its share; the
+    chunks after those rounds are cut into consecutive runs of rows, one per rank in rank order, that
+    make up each rank's share. A rank therefore parses at most two chunks that it reads only in part.
+    One rank takes every chunk whole.
+
+    Examples
+    --------
+    >>> share_rows([(0, 100), (1, 100), (2, 100)], 2)
+    [[(0, 0, 100), (2, 0, 50)], [(1, 0, 100), (2, 50, 100)]]
+    """
+    rows = np.array([n for _, n in chunk_rows], dtype=np.int64)
+    total = int(rows.sum())
+    targets = [total // n_ranks + (rank < total % n_ranks) for rank in range(n_ranks)]
+    rounds = len(rows) // n_ranks
+    dealt = np.zeros(n_ranks, dtype=np.int64)
+    if rounds:
+        per_round = rows[:rounds * n_ranks].reshape(rounds, n_ranks).cumsum(axis=0)
+        fits = np.flatnonzero((per_round <= np.array(targets)).all(axis=1))
+        rounds = int(fits[-1]) + 1 if len(fits) else 0
+        dealt = per_round[rounds - 1] if rounds else dealt
+    shares = [[(chunk_rows[k][0], 0, int(rows[k])) for k in range(rank, rounds * n_ranks, n_ranks)]
+              for rank in range(n_ranks)]
+    rank, wanted = 0, [target - int(d) for target, d in zip(targets, dealt)]
+    for k in range(rounds * n_ranks, len(rows)):
+        start = 0
+        while start < rows[k]:
+            while wanted[rank] == 0:
+                rank += 1
+            take = min(wanted[rank], int(rows[k]) - start)
+            shares[rank].append((chunk_rows[k][0], start, start + take))
+            wanted[rank] -= take
+            start += take
+    return shares
 
 
 class RowBuffer:
@@ -145,12 +193,18 @@ class RowBuffer:
         self._rows = keep
 
 
-def training_batches(source: ChunkSource, preprocessor: CTRPreprocessor, held_out: HeldOut,
-                     world: distributed.World, buffer: RowBuffer, to_device: Callable) -> Iterator[tuple]:
-    """One epoch of this rank's training batches, as device tensors ``(dense, categorical, labels)``."""
-    for chunk in source.chunks(select=held_out.owned(world)):
-        inputs = preprocessor.transform(chunk.features)
-        for batch in buffer.add(inputs.dense, inputs.categorical, chunk.labels):
+def training_batches(source: ChunkSource, preprocessor: CTRPreprocessor, share: Sequence[tuple],
+                     buffer: RowBuffer, to_device: Callable) -> Iterator[tuple]:
+    """One epoch of this rank's training batches, as device tensors ``(dense, categorical, labels)``, from
+    its ``share`` of the rows (:func:`share_rows`)."""
+    parts = {ordinal: (start, stop) for ordinal, start, stop in share}
+    for chunk in source.chunks(select=parts.__contains__):
+        start, stop = parts[chunk.ordinal]
+        features, labels = chunk.features, chunk.labels
+        if (start, stop) != (0, len(labels)):
+            features, labels = features.iloc[start:stop], labels[start:stop]
+        inputs = preprocessor.transform(features)
+        for batch in buffer.add(inputs.dense, inputs.categorical, labels):
             yield to_device(batch)
     for batch in buffer.drain():
         yield to_device(batch)

@@ -50,6 +50,19 @@ def test_one_streamed_step_on_two_ranks_equals_the_step_on_the_concatenated_batc
         assert history[0]["train_loss"] == pytest.approx(single.history_[0]["train_loss"], rel=1e-5)
 
 
+def test_an_odd_number_of_chunks_is_shared_by_rows_so_the_step_still_equals_the_single_process_step(criteo_file):
+    # 5 chunks of 80 rows: dealt whole, rank 0 would read 240 rows and rank 1 160, and the 400-row global
+    # batch would split into a step of 360 rows and one of 40; shared by rows, each rank reads 200
+    params = dict(SMALL, batch_size=400, max_epochs=1, validation_fraction=0.0, chunksize=80, random_state=7)
+    ranks = values(run_ranks(_fit_file, args=(str(criteo_file), params)))
+    single = CTRClassifier(**params).fit(str(criteo_file))
+    for state, _, history, n_rows in ranks:
+        assert n_rows == 400
+        for name, value in _state(single).items():
+            torch.testing.assert_close(state[name], value, rtol=1e-4, atol=1e-6)
+        assert history[0]["train_loss"] == pytest.approx(single.history_[0]["train_loss"], rel=1e-5)
+
+
 def test_one_in_memory_step_on_two_ranks_equals_the_single_process_step(criteo_file):
     params = dict(SMALL, batch_size=512, max_epochs=1, validation_fraction=0.0, random_state=3)
     ranks = values(run_ranks(_fit_frame, args=(str(criteo_file), params)))

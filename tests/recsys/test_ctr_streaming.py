@@ -5,10 +5,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from recsys import CTRClassifier
 from recsys.ctr.data import read_criteo, write_criteo
-from recsys.ctr.streaming import HeldOut, RowBuffer
+from recsys.ctr.streaming import HeldOut, RowBuffer, share_rows
 from recsys.datasets import make_criteo_like
 
 SMALL = dict(model="deepfm", embed_dim=4, hidden=(8,), batch_size=64, device="cpu", verbose=0)
@@ -71,6 +73,36 @@ def test_ranks_share_the_training_and_the_held_out_chunks_evenly():
     assert sorted(train[0] + train[1]) == [o for o in range(20) if o not in held]
     assert (len(train[0]), len(train[1])) == (8, 7) and not set(train[0]) & set(train[1])
     assert val == [[3, 11, 19], [7, 15]]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(1, 50), max_size=30), st.integers(1, 5), st.integers(0, 1000))
+def test_rank_shares_cover_every_row_once_with_equal_counts(sizes, n_ranks, first_ordinal):
+    chunk_rows = [(first_ordinal + 2 * k, n) for k, n in enumerate(sizes)]   # ordinals with gaps (held out)
+    shares = share_rows(chunk_rows, n_ranks)
+    assert len(shares) == n_ranks
+    covered = {(o, row) for share in shares for o, start, stop in share for row in range(start, stop)}
+    assert sum(stop - start for share in shares for _, start, stop in share) == len(covered)   # no row twice
+    assert covered == {(o, row) for o, n in chunk_rows for row in range(n)}
+    counts = [sum(stop - start for _, start, stop in share) for share in shares]
+    assert max(counts) - min(counts) <= 1
+    for share in shares:
+        assert all(0 <= start < stop for _, start, stop in share)
+        assert [o for o, _, _ in share] == sorted({o for o, _, _ in share})   # file order, one part a chunk
+    partial = {(o, rank) for rank, share in enumerate(shares) for o, start, stop in share
+               if (start, stop) != (0, dict(chunk_rows)[o])}
+    assert all(sum(r == rank for _, r in partial) <= 2 for rank in range(n_ranks))   # a rank cuts at most two
+    assert len(partial) <= 2 * (n_ranks - 1)
+
+
+def test_rank_shares_deal_whole_chunks_in_turn_and_cut_only_the_last_ones():
+    assert share_rows([(0, 10), (1, 10), (2, 10), (3, 10)], 2) == [[(0, 0, 10), (2, 0, 10)], [(1, 0, 10), (3, 0, 10)]]
+    assert share_rows([(0, 10), (2, 10), (3, 10), (4, 10), (5, 10)], 2) == [
+        [(0, 0, 10), (3, 0, 10), (5, 0, 5)], [(2, 0, 10), (4, 0, 10), (5, 5, 10)]]
+    # a short chunk in the last whole round would leave rank 0 above its share: that round is cut too
+    assert share_rows([(0, 10), (1, 10), (2, 10), (3, 2)], 2) == [[(0, 0, 10), (2, 0, 6)], [(1, 0, 10), (2, 6, 10), (3, 0, 2)]]
+    assert share_rows([(0, 7), (1, 3)], 1) == [[(0, 0, 7), (1, 0, 3)]]
+    assert share_rows([], 3) == [[], [], []]
 
 
 def test_row_buffer_keeps_every_row_once_and_shuffles_within_its_capacity():
