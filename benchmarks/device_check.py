@@ -171,6 +171,7 @@ BENCHMARK = Benchmark(
 - Time is the wall time of the whole check (data generation and fit), synchronised with the GPU; the CUDA peak is torch's peak allocation on the device.
 - Real data on CUDA only (their CPU figures are in the other reports): DSL on Gowalla at the CPU benchmark's settings (MF 10 epochs, batch 2048, lr 3e-3; LightGCN 20 epochs, batch 32768, lr 1e-2; d = 64, L2 1e-4) at densities 1, 0.5 and 0.2, and ManifoldClustering on digits (50 epochs). Nothing is chosen here; the settings are as given.
 - Without CUDA (CI, most development machines) the CUDA data sets are unavailable and the goals are not measured. Quick mode runs the CPU side of three checks only.
+- The last run with a GPU (an H200, at commit `a3d0753`, by the script that preceded this harness) is kept as a record in `docs/device_check_h200.md`; its figures are not this report's.
 """,
     datasets=datasets,
     methods=check_methods() + real_methods(),

@@ -154,6 +154,22 @@ def test_failures_and_unavailable_peers_are_recorded_and_the_run_goes_on(tmp_pat
     assert "## Runs that did not complete" in report and "diverged" in report and "peer not installed" in report
 
 
+def test_a_goal_on_an_unavailable_data_set_says_so_once(tmp_path):
+    def no_device(quick):
+        raise Unavailable("no CUDA device")
+
+    spec = Benchmark(name="toy", title="Toy", description="A toy benchmark.",
+                     datasets=[Dataset("toy", toy_data), Dataset("gpu", no_device)], methods=[Method("ours", scored)],
+                     goals=[Goal("ours on gpu", lambda r, seed: r.value("score", method="ours", dataset="gpu", seed=seed),
+                                 ">=", 0.0, tolerance=0.1),
+                            Goal("ours from a row nobody ran", lambda r, seed: r.value("score", method="theirs", seed=seed),
+                                 ">=", 0.0, tolerance=0.1)])
+    path, _ = run_toy(tmp_path, spec)
+    report = render(spec, path).read_text()
+    assert "- ours on gpu: **not measured** (not measured: gpu was not run (no CUDA device);" in report
+    assert report.count("'seed': ...") == 1 and "'seed': 0" not in report
+
+
 def test_report_is_rendered_from_the_json_with_judged_goals_and_labelled_references(tmp_path):
     goals = [Goal("ours scores at least -0.5", lambda r, seed: r.value("score", method="ours", seed=seed), ">=", -0.5,
                   tolerance=0.01),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import statistics
 from pathlib import Path
 
@@ -117,10 +118,19 @@ def default_tables(benchmark: Benchmark, rows: list) -> list:
             for dataset in ordered(row["dataset"] for row in rows if row["split"] == "test")]
 
 
-def goal_line(judged: dict, goal) -> str:
+def missing_text(missing: dict, unavailable: dict) -> str:
+    """Why a goal has no value: the data sets it reads that could not be loaded, or else each distinct
+    reason (once for all seeds)."""
+    reasons = sorted({re.sub(r"'seed': -?\d+", "'seed': ...", reason) for reason in missing.values()})
+    absent = [f"{name} was not run ({why})" for name, why in unavailable.items()
+              if any(f"'dataset': {name!r}" in reason for reason in reasons)]
+    return "; ".join(absent or reasons)
+
+
+def goal_line(judged: dict, goal, unavailable: dict = None) -> str:
     fmt = goal.fmt
     if judged["mean"] is None:
-        measured = "not measured: " + "; ".join(sorted(set(judged["missing"].values())))
+        measured = "not measured: " + missing_text(judged["missing"], unavailable or {})
     elif judged["sd"] is None:
         measured = "; ".join(f"{format_value(fmt, value)} (seed {seed} only)" for seed, value in judged["values"].items())
     else:
@@ -227,7 +237,8 @@ def render(benchmark: Benchmark, json_path: Path) -> Path:
                   "seeds against the target, and undecided when fewer than 3 seeds ran or when the standard "
                   "error of that mean (sd / √seeds) is not below the goal's tolerance while the target lies "
                   "within two standard errors of the mean.", ""]
-        lines += [goal_line(result, goal) for result, goal in zip(judged, benchmark.goals)] + [""]
+        lines += [goal_line(result, goal, record["unavailable"]) for result, goal in zip(judged, benchmark.goals)]
+        lines += [""]
     lines += choice_lines(record)
     tables = benchmark.tables or default_tables(benchmark, results.all_rows)
     for table in tables:
