@@ -514,7 +514,8 @@ def _build_csr(reader: Any, folder: Any, spool: str, ids: np.ndarray, spooled: d
     fixed = ids_nbytes(ids) + _PER_NODE_BYTES * n
     counts = np.zeros(n, dtype=np.int64)
     for index, (src, dst, weight) in enumerate(_raw_blocks(reader, spool, spooled)):
-        rows, cols, values = directed_triples(positions_of(ids, src), positions_of(ids, dst), weight, directed)
+        rows, cols, values = directed_triples(positions_of(ids, src), positions_of(ids, dst), weight, directed,
+                                              reader.drop_self_loops)
         counts += np.bincount(rows, minlength=n)
         _spool_entries(spool, index, rows, cols, values)
     n_entries = int(counts.sum())

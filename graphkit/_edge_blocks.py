@@ -91,15 +91,20 @@ class EdgeBlockReader:
     weighted, delimiter, comments, header, weight_column
         As for :func:`graphkit.read_edgelist`; every file is sniffed on its own and all must agree
         on whether weights are read.
+    self_loops : {"keep", "drop"}, default="keep"
+        As for :func:`graphkit.read_edgelist`: "drop" leaves out edges from a node to itself (their
+        nodes are kept), when the edges become adjacency entries (:func:`directed_triples`).
     block_bytes : int, default=64 MiB
         Size of a block of text; a block ends at the first line end past it.
     """
 
     def __init__(self, paths: Any, *, weighted: Optional[bool] = None, delimiter: Optional[str] = None,
                  comments: Optional[str] = "#", header: Any = "infer", weight_column: Any = None,
-                 block_bytes: int = DEFAULT_BLOCK_BYTES):
-        check_parameters({key: _OPTION_CONSTRAINTS[key] for key in ("weighted", "header", "weight_column")},
-                         {"weighted": weighted, "header": header, "weight_column": weight_column}, "EdgeBlockReader")
+                 self_loops: str = "keep", block_bytes: int = DEFAULT_BLOCK_BYTES):
+        check_parameters({key: _OPTION_CONSTRAINTS[key] for key in ("weighted", "header", "weight_column", "self_loops")},
+                         {"weighted": weighted, "header": header, "weight_column": weight_column,
+                          "self_loops": self_loops}, "EdgeBlockReader")
+        self.drop_self_loops = self_loops == "drop"
         _check_characters(delimiter, comments)
         if weighted is False and weight_column is not None:
             raise ValueError("weighted=False and a weight_column contradict each other")
@@ -397,18 +402,19 @@ def positions_of(ids: np.ndarray, values: np.ndarray) -> np.ndarray:
 # -- adjacency entries with the reader's defaults --------------------------------------------------------
 
 def directed_triples(rows: np.ndarray, cols: np.ndarray, weights: Optional[np.ndarray],
-                     directed: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                     directed: bool, drop_self_loops: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(rows, cols, values)`` of the adjacency entries the edges give.
 
-    Edges of weight 0 are dropped; an undirected edge ``(u, v)`` with ``u != v`` gives both
-    ``(u, v)`` and ``(v, u)``; a self loop is one entry. Repeats are left for
-    :func:`max_merged_csr`.
+    Edges of weight 0 are dropped, and self loops with ``drop_self_loops``; an undirected edge
+    ``(u, v)`` with ``u != v`` gives both ``(u, v)`` and ``(v, u)``; a self loop is one entry.
+    Repeats are left for :func:`max_merged_csr`.
     """
     values = np.ones(len(rows)) if weights is None else np.asarray(weights, dtype=np.float64)
-    if weights is not None:
-        kept = values > 0
-        if not kept.all():
-            rows, cols, values = rows[kept], cols[kept], values[kept]
+    kept = values > 0 if weights is not None else np.ones(len(rows), dtype=bool)
+    if drop_self_loops:
+        kept &= rows != cols
+    if not kept.all():
+        rows, cols, values = rows[kept], cols[kept], values[kept]
     if directed:
         return rows, cols, values
     mirrored = rows != cols

@@ -18,9 +18,7 @@ import numpy as np
 from graphkit.embedding_files import (
     FORMATS,
     INDEX_NAME,
-    record_dtype,
     shard_name,
-    storable_ids,
     write_embedding,
     write_index,
     write_rows,
@@ -30,7 +28,8 @@ from graphkit.embedding_files import (
 def reader_options(args: argparse.Namespace, weight_column: Any) -> dict:
     """The edge-list options of the command, as :class:`graphkit._edge_blocks.EdgeBlockReader` takes them."""
     return dict(weighted=True if weight_column is not None else args.weighted, delimiter=args.delimiter,
-                comments="#", header=args.header, weight_column=weight_column)
+                comments="#", header=args.header, weight_column=weight_column,
+                self_loops="drop" if args.drop_self_loops else "keep")
 
 
 def _refuse_standard_input(args: argparse.Namespace, why: str) -> None:
@@ -93,22 +92,23 @@ def _fit_and_write(model: Any, graph: Any, out: Any) -> None:
         else:
             write_embedding(out, model.node_ids_, model.embedding_)
         return
-    from graphkit.embedding_files import checked_output_path
+    from graphkit.embedding_files import checked_output_path, write_node_ids
 
-    records = []
+    matrices, ids = [], []
 
     def output(node_ids: np.ndarray, n_components: int) -> np.ndarray:
-        record = np.lib.format.open_memmap(temporary, mode="w+", shape=(len(node_ids),),
-                                           dtype=record_dtype(node_ids, n_components, np.dtype(model.dtype)))
-        record["id"] = storable_ids(node_ids)
-        records.append(record)
-        return record["vector"]
+        matrix = np.lib.format.open_memmap(temporary, mode="w+", shape=(len(node_ids), n_components),
+                                           dtype=np.dtype(model.dtype))
+        matrices.append(matrix)
+        ids.append(node_ids)
+        return matrix
 
     with replaced_atomically(checked_output_path(Path(out)), suffix=".npy") as temporary:
         model.fit(graph, output=output)
-        for record in records:
-            record.flush()
-        del records[:]
+        for matrix in matrices:
+            matrix.flush()
+        del matrices[:]
+        write_node_ids(out, ids[0])
 
 
 def embed_partitioned(args: argparse.Namespace, world: Any, settings: dict, weight_column: Any, example: Callable,

@@ -42,7 +42,8 @@ output formats, chosen by the --out extension:
   .csv / .tsv     id, then one column per dimension (dim_0, dim_1, ...)
   .txt / .emb     word2vec text format: a "n_nodes dim" line, then "id v0 v1 ..."
                   (ids must not hold whitespace; use .csv or .npy for such ids)
-  .npy            a structured array with fields "id" and "vector"
+  .npy            the (n_nodes, dim) float matrix, as np.load returns it; the node ids
+                  in NAME.ids.npy beside it (row i is node ids[i])
   .npz            arrays "ids" and "embedding"
   .parquet        needs pyarrow installed
   without --out, CSV goes to standard output.
@@ -51,11 +52,12 @@ symbolic link keeps pointing at the (replaced) file it names. The run writes to 
 ".NAME.XXXXXXXX.EXT" beside it, removed on errors, Ctrl-C and SIGTERM; only a SIGKILL (or a
 crash of the machine) can leave that temporary behind.
 
-exit status: 0 on success, 2 for any error (one line on standard error), 130 on Ctrl-C,
-143 on SIGTERM.
+exit status: 0 on success (also when a reader of standard output, such as head, stops
+early), 2 for any error (one line on standard error), 130 on Ctrl-C, 143 on SIGTERM.
 
 examples:
   graphkit embed                                    # built-in example, CSV on stdout
+  graphkit embed | head -3                          # the header and the first two nodes
   graphkit embed edges.txt --dim 128 --out emb.npy
   graphkit embed karate.mtx --dim 16 --out emb.csv
   zcat edges.gz | graphkit embed - --out emb.csv
@@ -119,6 +121,8 @@ def _build_parser() -> argparse.ArgumentParser:
                        help=f"output file, one of {', '.join(_FORMATS)} (default: CSV on stdout); under torchrun, "
                             "a folder for the shards")
     embed.add_argument("--directed", action="store_true", help="treat edges as directed (default: undirected)")
+    embed.add_argument("--drop-self-loops", action="store_true",
+                       help="leave out edges from a node to itself (the node stays; default: keep them)")
     weighted = embed.add_mutually_exclusive_group()
     weighted.add_argument("--weighted", dest="weighted", action="store_true", default=None,
                           help="require a weight column (default: weights are read when there is one)")
@@ -194,7 +198,8 @@ def _read_graph(args: argparse.Namespace):
     weight_column = _parse_weight_column(args.weight_column)
     graph, how = _read_edgelist(
         source, directed=args.directed, weighted=True if weight_column is not None else args.weighted,
-        delimiter=args.delimiter, comments="#", header=args.header, self_loops="keep",
+        delimiter=args.delimiter, comments="#", header=args.header,
+        self_loops="drop" if args.drop_self_loops else "keep",
         duplicates="max", node_type=None, weight_column=weight_column,
     )
     return graph, f"read {'standard input' if args.edges == '-' else args.edges}: {how}"
@@ -299,11 +304,22 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0]}"
 
 
+def _quiet_closed_stdout() -> None:
+    """The reader of standard output went away (``graphkit embed | head``): that ends the command
+    quietly. Standard output is pointed at the null device so that Python's final flush of it
+    does not fail again at exit."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):   # no file descriptor (an in-process stream): nothing to flush
+        pass
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``graphkit`` command; returns the exit status.
 
     Every error is one line on standard error, ``graphkit: error: ...``, with exit status 2;
-    Ctrl-C gives 130 and SIGTERM 143, after removing any temporary file.
+    Ctrl-C gives 130 and SIGTERM 143, after removing any temporary file. A closed standard output
+    (``graphkit embed | head``) ends it with status 0 and no message.
     """
     parser = _build_parser()
     from tensorkit.distributed import launched_process_group
@@ -315,6 +331,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             if args.command == "embed":
                 with launched_process_group(_device(args.device)):
                     _embed(args)
+                sys.stdout.flush()   # a reader that went away shows here, not at the interpreter's exit
+    except BrokenPipeError:
+        _quiet_closed_stdout()
+        return 0
     except KeyboardInterrupt:
         print("graphkit: interrupted", file=sys.stderr)
         return _EXIT_INTERRUPTED

@@ -1,13 +1,15 @@
 """Embedding files: what ``graphkit embed`` writes, and :func:`read_embedding` to read any of it back.
 
 One file holds node ids and vectors in one of the formats below (picked by the extension); a
-partitioned run (``torchrun ... -m graphkit embed EDGES --out DIR/``) writes a folder holding one
+``.npy`` output is the plain ``(n_nodes, dim)`` float matrix that ``np.load`` returns, its node ids
+in a second file beside it (``NAME.ids.npy``: integers, or fixed-width text that loads without
+pickle). A partitioned run (``torchrun ... -m graphkit embed EDGES --out DIR/``) writes a folder holding one
 shard per process (``part-00000.npy``, ... or ``.parquet``) and an ``index.json`` naming them.
 
 ====================  ===========================================================================
 ``.csv`` / ``.tsv``   ``id``, then one column per dimension (``dim_0``, ``dim_1``, ...)
 ``.txt`` / ``.emb``   word2vec text: a ``n_nodes dim`` line, then ``id v0 v1 ...``
-``.npy``              a structured array with fields ``id`` and ``vector``
+``.npy``              the ``(n_nodes, dim)`` matrix; the ids in ``NAME.ids.npy`` beside it
 ``.npz``              arrays ``ids`` and ``embedding``
 ``.parquet``          ``id`` and ``dim_*`` columns (needs pyarrow)
 ====================  ===========================================================================
@@ -18,6 +20,8 @@ Examples
 >>> import numpy as np
 >>> path = os.path.join(tempfile.mkdtemp(), "emb.npy")
 >>> write_embedding(path, np.array(["a", "b"]), np.eye(2, dtype=np.float32))
+>>> np.load(path).shape, np.load(ids_path(path)).tolist()
+((2, 2), ['a', 'b'])
 >>> ids, embedding = read_embedding(path)
 >>> ids.tolist(), embedding.shape
 (['a', 'b'], (2, 2))
@@ -32,7 +36,7 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-__all__ = ["FORMATS", "read_embedding", "write_embedding"]
+__all__ = ["FORMATS", "ids_path", "read_embedding", "write_embedding"]
 
 FORMATS = (".npy", ".npz", ".csv", ".tsv", ".txt", ".emb", ".parquet")
 SHARD_FORMATS = (".npy", ".parquet")
@@ -60,7 +64,8 @@ def write_embedding(path: os.PathLike | str, node_ids: np.ndarray, embedding: np
     Parameters
     ----------
     path : path-like
-        Output file; its extension picks the format (see the module's table).
+        Output file; its extension picks the format (see the module's table). For ``.npy`` the
+        ids go to :func:`ids_path` of it, written before the matrix.
     node_ids : ndarray of shape (n_nodes,)
     embedding : ndarray of shape (n_nodes, dim)
 
@@ -80,8 +85,25 @@ def write_embedding(path: os.PathLike | str, node_ids: np.ndarray, embedding: np
         check_finite_result(np.asarray(embedding[start:stop]), "the embedding", hint=NON_FINITE_HINT)
     if suffix in WORD2VEC_FORMATS:
         _check_word2vec_ids(node_ids, path)
+    if suffix == ".npy":
+        write_node_ids(path, node_ids)
     with replaced_atomically(target, suffix=suffix) as temporary:
         _write_format(temporary, suffix, node_ids, embedding)
+
+
+def ids_path(path: os.PathLike | str) -> Path:
+    """The file of node ids beside a ``.npy`` embedding: ``emb.npy`` -> ``emb.ids.npy``."""
+    path = Path(path)
+    return path.with_name(path.name[: -len(path.suffix)] + ".ids.npy")
+
+
+def write_node_ids(path: os.PathLike | str, node_ids: np.ndarray) -> None:
+    """Write the ids of the ``.npy`` embedding ``path`` to :func:`ids_path` of it, atomically."""
+    from tensorkit.utils import replaced_atomically
+
+    target = checked_output_path(ids_path(path))
+    with replaced_atomically(target, suffix=".npy") as temporary:
+        np.save(temporary, storable_ids(node_ids), allow_pickle=False)
 
 
 def checked_output_path(path: Path, formats: tuple = FORMATS) -> Path:
@@ -113,22 +135,14 @@ def storable_ids(node_ids: np.ndarray) -> np.ndarray:
     return node_ids.astype(str) if node_ids.dtype == object else node_ids
 
 
-def record_dtype(node_ids: np.ndarray, dim: int, dtype=np.float32) -> np.dtype:
-    """The structured dtype of a ``.npy`` embedding file: fields ``id`` and ``vector``."""
-    return np.dtype([("id", storable_ids(node_ids).dtype), ("vector", dtype, (dim,))])
-
-
 def _write_format(path: Path, suffix: str, node_ids: np.ndarray, embedding: np.ndarray) -> None:
     node_ids = storable_ids(node_ids)
     if suffix == ".npy":
-        record = np.lib.format.open_memmap(path, mode="w+", dtype=record_dtype(node_ids, embedding.shape[1],
-                                                                               embedding.dtype),
-                                           shape=(len(node_ids),))
+        matrix = np.lib.format.open_memmap(path, mode="w+", dtype=embedding.dtype, shape=embedding.shape)
         for start, stop in _row_blocks(len(node_ids)):
-            record["id"][start:stop] = node_ids[start:stop]
-            record["vector"][start:stop] = embedding[start:stop]
-        record.flush()
-        del record
+            matrix[start:stop] = embedding[start:stop]
+        matrix.flush()
+        del matrix
     elif suffix == ".npz":
         np.savez(path, ids=node_ids, embedding=np.asarray(embedding))
     elif suffix in WORD2VEC_FORMATS:
@@ -212,7 +226,8 @@ def read_embedding(path: os.PathLike | str) -> tuple[np.ndarray, np.ndarray]:
     Returns
     -------
     ids : ndarray of shape (n_nodes,)
-        Integers when every id is an integer, else strings.
+        Integers when every id is an integer, else strings. For a ``.npy`` matrix without its
+        ``NAME.ids.npy`` beside it, ``0 .. n_nodes - 1``.
     embedding : ndarray of shape (n_nodes, dim)
         A folder's shards are put back in the order of a single run: sorted by id.
 
@@ -220,7 +235,8 @@ def read_embedding(path: os.PathLike | str) -> tuple[np.ndarray, np.ndarray]:
     ------
     ValueError
         For a missing file, an unknown extension, a folder without ``index.json``, a shard that
-        is missing or holds another number of rows than the index says.
+        is missing or holds another number of rows than the index says, or a ``.npy`` matrix
+        whose ids file holds another number of ids.
 
     Examples
     --------
@@ -235,14 +251,27 @@ def read_embedding(path: os.PathLike | str) -> tuple[np.ndarray, np.ndarray]:
     if suffix not in FORMATS:
         raise ValueError(f"cannot read {path}: unknown extension {suffix!r}; use one of {', '.join(FORMATS)}")
     if suffix == ".npy":
-        record = np.load(path, mmap_mode="r", allow_pickle=False)
-        if record.dtype.names is None:
-            return np.arange(len(record)), np.asarray(record)
-        return _integer_ids_kept(np.asarray(record["id"])), np.asarray(record["vector"])
+        return _read_npy(path)
     if suffix == ".npz":
         with np.load(path, allow_pickle=False) as archive:
             return _integer_ids_kept(archive["ids"]), archive["embedding"]
     return _read_table(path, suffix)
+
+
+def _read_npy(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A ``.npy`` matrix and the ids beside it; also the structured ``id``/``vector`` records that
+    ``graphkit embed`` wrote before version 0.2."""
+    record = np.load(path, mmap_mode="r", allow_pickle=False)
+    if record.dtype.names is not None:
+        return _integer_ids_kept(np.asarray(record["id"])), np.asarray(record["vector"])
+    embedding = np.asarray(record)
+    beside = ids_path(path)
+    if not beside.exists():
+        return np.arange(len(embedding)), embedding
+    ids = np.load(beside, allow_pickle=False)
+    if len(ids) != len(embedding):
+        raise ValueError(f"cannot read {path}: {beside.name} holds {len(ids)} ids for {len(embedding)} rows")
+    return _integer_ids_kept(ids), embedding
 
 
 def _read_table(path: Path, suffix: str) -> tuple[np.ndarray, np.ndarray]:

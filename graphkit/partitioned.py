@@ -112,11 +112,11 @@ class PartitionedGraph:
     @classmethod
     def from_edgelist(cls, paths: Any, *, directed: bool = False, weighted: Optional[bool] = None,
                       delimiter: Optional[str] = None, header: Any = "infer", weight_column: Any = None,
-                      partition: str = "hash", block_bytes: int = DEFAULT_BLOCK_BYTES,
+                      self_loops: str = "keep", partition: str = "hash", block_bytes: int = DEFAULT_BLOCK_BYTES,
                       world: Optional[distributed.World] = None, verbose: int = 0) -> "PartitionedGraph":
         """Read edge-list files, each rank parsing its own blocks of lines, into a partitioned graph.
 
-        The graph is :func:`graphkit.read_edgelist`'s (defaults ``self_loops="keep"``,
+        The graph is :func:`graphkit.read_edgelist`'s (default ``self_loops="keep"``,
         ``duplicates="max"``; weight-0 edges dropped but their nodes kept), split by rows.
 
         Parameters
@@ -124,7 +124,7 @@ class PartitionedGraph:
         paths : path or sequence of paths
             Regular files (plain, gzip, bz2 or xz), read as one edge list.
         directed : bool, default=False
-        weighted, delimiter, header, weight_column
+        weighted, delimiter, header, weight_column, self_loops
             As for :func:`graphkit.read_edgelist`.
         partition : {"hash", "range"}, default="hash"
             Which rank owns a node: a stable hash of its id modulo the number of ranks, or
@@ -160,7 +160,7 @@ class PartitionedGraph:
         world = distributed.current_world() if world is None else world
         with distributed.stage(world, "reading the edge list"):
             reader = EdgeBlockReader(paths, weighted=weighted, delimiter=delimiter, header=header,
-                                     weight_column=weight_column, block_bytes=block_bytes)
+                                     weight_column=weight_column, self_loops=self_loops, block_bytes=block_bytes)
             parts = [raw for _, raw in progress(reader.edges(world.rank, world.size), verbose if world.is_main else 0,
                                                 desc=f"Reading edges (rank 0 of {world.size})", unit=" blocks")]
             local_ids = merge_ids([p.src for p in parts] + [p.dst for p in parts])
@@ -168,7 +168,7 @@ class PartitionedGraph:
         distributed.check_identical(world, (_ids_digest(node_ids), reader.weighted),
                                     "the node ids and whether the edges are weighted")
         with distributed.stage(world, "numbering the edges"):
-            rows, cols, values = _numbered_entries(parts, node_ids, directed, reader.weighted)
+            rows, cols, values = _numbered_entries(parts, node_ids, directed, reader.weighted, reader.drop_self_loops)
             del parts
             owner = _owners(node_ids, world.size, partition)
         local = _rows_to_owners(world, owner, rows, cols, values)
@@ -400,14 +400,14 @@ def _exchange_arrays(world: distributed.World, parts: Sequence[np.ndarray], devi
     return list(np.split(backend.to_numpy(receive), np.cumsum(incoming)[:-1]))
 
 
-def _numbered_entries(parts: list, node_ids: np.ndarray, directed: bool,
-                      weighted: bool) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+def _numbered_entries(parts: list, node_ids: np.ndarray, directed: bool, weighted: bool,
+                      drop_self_loops: bool) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
     """Rows, columns (int32 when the node numbers fit) and, for weighted edges, values of every block's entries."""
     index_dtype = np.int32 if len(node_ids) < 2**31 else np.int64
     pieces = []
     for raw in parts:
         rows, cols, values = directed_triples(positions_of(node_ids, raw.src), positions_of(node_ids, raw.dst),
-                                              raw.weight, directed)
+                                              raw.weight, directed, drop_self_loops)
         pieces.append((rows.astype(index_dtype), cols.astype(index_dtype), values if weighted else None))
     rows = np.concatenate([piece[0] for piece in pieces]) if pieces else np.zeros(0, dtype=index_dtype)
     cols = np.concatenate([piece[1] for piece in pieces]) if pieces else np.zeros(0, dtype=index_dtype)

@@ -53,10 +53,11 @@ def test_embed_succeeds_with_finite_rows_or_fails_on_one_line(tmp_path_factory, 
     status = main(["embed", str(edges), "--out", str(out), "-q", *arguments])
     event(f"exit status {status}")
     err = capsys.readouterr().err
-    assert sorted(path.name for path in folder.iterdir()) == sorted(["edges.txt"] + ([out.name] if status == 0 else []))
+    written = [out.name] + (["emb.ids.npy"] if suffix == ".npy" else [])
+    assert sorted(path.name for path in folder.iterdir()) == sorted(["edges.txt"] + (written if status == 0 else []))
     if status == 0:
         assert err == ""
-        vectors = (np.load(out)["vector"] if suffix == ".npy" else
+        vectors = (np.load(out) if suffix == ".npy" else
                    pd.read_csv(out).iloc[:, 1:].to_numpy() if suffix == ".csv" else
                    np.loadtxt(out, skiprows=1, usecols=range(1, 1 + int(out.read_text().split()[1])), ndmin=2))
         assert np.isfinite(vectors).all() and len(vectors) >= 1

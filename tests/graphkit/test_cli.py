@@ -28,9 +28,9 @@ def test_embed_writes_ids_and_the_estimators_vectors(edge_file, tmp_path, suffix
     out = tmp_path / f"emb{suffix}"
     assert main(["embed", str(edge_file), "--dim", "8", "--seed", "3", "--out", str(out), "-q"]) == 0
     expected_model = FastRP(n_components=8, random_state=3).fit(read_edgelist(edge_file))
-    if suffix == ".npy":
-        record = np.load(out)
-        ids, vectors = record["id"], record["vector"]
+    if suffix == ".npy":   # the plain matrix np.load users expect, the ids beside it
+        vectors, ids = np.load(out), np.load(tmp_path / "emb.ids.npy")
+        assert vectors.dtype == np.float32 and vectors.shape == (len(ids), 8) and ids.dtype.kind == "U"
     elif suffix == ".npz":
         archive = np.load(out)
         ids, vectors = archive["ids"], archive["embedding"]
@@ -45,6 +45,30 @@ def test_embed_writes_ids_and_the_estimators_vectors(edge_file, tmp_path, suffix
         ids, vectors = frame["id"].to_numpy(), frame.iloc[:, 1:].to_numpy()
     np.testing.assert_array_equal(ids.astype(str), expected_model.node_ids_.astype(str))
     np.testing.assert_allclose(vectors, expected_model.embedding_, rtol=1e-5, atol=1e-5)
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly_with_status_0():
+    # the reader closes the pipe before anything is written, so the first write fails (EPIPE)
+    process = subprocess.Popen([sys.executable, "-m", "graphkit", "embed", "--dim", "64", "-q"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()
+    err = process.stderr.read()
+    assert process.wait(timeout=120) == 0 and err == b""
+
+
+def test_self_loops_are_dropped_on_request_and_their_nodes_kept(tmp_path):
+    path = tmp_path / "edges.txt"
+    path.write_text("a a\na b\nb c\nc c\nd d\n")
+    kept, dropped = tmp_path / "kept.npz", tmp_path / "dropped.npz"
+    assert main(["embed", str(path), "--dim", "8", "--out", str(kept), "-q", "--iteration-weights", "1"]) == 0
+    assert main(["embed", str(path), "--dim", "8", "--out", str(dropped), "-q", "--iteration-weights", "1",
+                 "--drop-self-loops"]) == 0
+    expected = FastRP(n_components=8, iteration_weights=[1], random_state=0).fit(
+        read_edgelist(path, self_loops="drop"))
+    with np.load(dropped) as archive:
+        assert archive["ids"].tolist() == ["a", "b", "c", "d"]   # d has only a self loop, and stays
+        np.testing.assert_allclose(archive["embedding"], expected.embedding_, atol=1e-6)
+        assert not np.allclose(archive["embedding"], np.load(kept)["embedding"])
 
 
 def test_embed_without_edges_uses_the_builtin_example(capsys):
@@ -124,12 +148,12 @@ def test_a_timestamp_column_is_no_weight_and_the_progress_line_says_so(tmp_path,
     assert main(["embed", str(path), "--dim", "4", "--out", str(out)]) == 0
     err = capsys.readouterr().err
     assert "unweighted (column 3 'timestamp' is not a weight" in err
-    unweighted = np.load(out)["vector"]
+    unweighted = np.load(out)
     assert main(["embed", str(path), "--dim", "4", "--out", str(out), "--weight-column", "timestamp"]) == 0
     assert "weights from column 3 'timestamp'" in capsys.readouterr().err
     assert main(["embed", str(path), "--dim", "4", "--out", str(tmp_path / "b.npy"), "--weight-column", "3", "-q"]) == 0
-    np.testing.assert_array_equal(np.load(out)["vector"], np.load(tmp_path / "b.npy")["vector"])
-    assert not np.array_equal(np.load(out)["vector"], unweighted)
+    np.testing.assert_array_equal(np.load(out), np.load(tmp_path / "b.npy"))
+    assert not np.array_equal(np.load(out), unweighted)
 
 
 def test_a_first_edge_like_hub_1_is_kept(tmp_path, capsys):

@@ -48,7 +48,22 @@ def test_memory_budget_gives_the_in_memory_embedding(tmp_path, suffix):
     expected_ids, expected = _in_memory(edges, 16, 5)
     assert list(ids) == list(expected_ids)
     np.testing.assert_allclose(vectors, expected, atol=1e-4)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["edges.tsv", out.name])  # nothing left behind
+    written = [out.name] + (["emb.ids.npy"] if suffix == ".npy" else [])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["edges.tsv", *written])  # nothing left behind
+
+
+def test_memory_budget_drops_self_loops_as_the_in_memory_reader_does(tmp_path):
+    edges = tmp_path / "edges.txt"
+    edges.write_text("a a\na b\nb c\nc c\nd d\nc a\n")
+    out = tmp_path / "emb.npy"
+    assert main(["embed", str(edges), "--dim", "8", "--iteration-weights", "1", "--memory-budget",
+                 beside_this_process(20), "--temp-dir", str(tmp_path), "--out", str(out), "-q",
+                 "--drop-self-loops"]) == 0
+    ids, vectors = read_embedding(out)
+    expected = FastRP(n_components=8, iteration_weights=[1], random_state=0, verbose=0).fit(
+        read_edgelist(edges, self_loops="drop"))
+    assert list(ids) == ["a", "b", "c", "d"]
+    np.testing.assert_allclose(vectors, expected.embedding_, atol=1e-5)
 
 
 def test_memory_budget_reports_edges_per_second_and_refuses_bad_input(tmp_path, capsys):

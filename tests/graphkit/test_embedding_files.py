@@ -65,3 +65,27 @@ def test_incomplete_folders_are_refused(tmp_path):
         read_embedding(tmp_path)
     with pytest.raises(ValueError, match="no such file"):
         read_embedding(tmp_path / "missing.npy")
+
+
+def test_a_npy_embedding_is_the_plain_matrix_with_its_ids_beside_it(tmp_path):
+    ids = np.array([2**63 - 1, -5, 7], dtype=np.int64)   # 64-bit hashed ids kept exactly
+    embedding = np.arange(6, dtype=np.float32).reshape(3, 2)
+    write_embedding(tmp_path / "emb.npy", ids, embedding)
+    np.testing.assert_array_equal(np.load(tmp_path / "emb.npy"), embedding)
+    np.testing.assert_array_equal(np.load(tmp_path / "emb.ids.npy"), ids)
+    read_ids, vectors = read_embedding(tmp_path / "emb.npy")
+    np.testing.assert_array_equal(read_ids, ids)
+    np.testing.assert_array_equal(vectors, embedding)
+    np.save(tmp_path / "emb.ids.npy", ids[:2])
+    with pytest.raises(ValueError, match="emb.ids.npy holds 2 ids for 3 rows"):
+        read_embedding(tmp_path / "emb.npy")
+    (tmp_path / "emb.ids.npy").unlink()   # a bare matrix: rows numbered
+    np.testing.assert_array_equal(read_embedding(tmp_path / "emb.npy")[0], np.arange(3))
+
+
+def test_structured_npy_files_of_earlier_versions_still_read(tmp_path):
+    record = np.zeros(2, dtype=[("id", "<U1"), ("vector", "<f4", (3,))])
+    record["id"], record["vector"] = ["x", "y"], [[1, 2, 3], [4, 5, 6]]
+    np.save(tmp_path / "old.npy", record)
+    read_ids, vectors = read_embedding(tmp_path / "old.npy")
+    assert read_ids.tolist() == ["x", "y"] and vectors.tolist() == [[1, 2, 3], [4, 5, 6]]

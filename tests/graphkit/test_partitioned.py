@@ -268,6 +268,16 @@ def test_a_world_of_one_equals_the_in_memory_fit(tmp_path):
     assert parts.bytes_per_step(D) == 0 and parts.edge_cut == 0.0
 
 
+def test_self_loops_are_dropped_on_request_as_the_in_memory_reader_does(tmp_path):
+    path = write_lines(tmp_path / "edges.txt", ["a a", "a b", "b b", "b c", "d d"])
+    for policy in ("keep", "drop"):
+        parts = PartitionedGraph.from_edgelist(path, self_loops=policy, block_bytes=4)
+        reference = read_edgelist(path, self_loops=policy)
+        assert list(parts.node_ids) == list(reference.node_ids) == ["a", "b", "c", "d"]
+        assert (parts.local != reference.adjacency).nnz == 0 and parts.n_edges == reference.n_edges
+    assert parts.local.diagonal().sum() == 0
+
+
 def test_bad_arguments_are_named():
     graph = Graph.from_edges(np.array([0, 1]), np.array([1, 2]))
     with pytest.raises(ValueError, match="partition"):
