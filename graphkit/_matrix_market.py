@@ -79,7 +79,7 @@ def read_matrix_market(path: str, *, directed: bool, weighted: bool | None, self
     rows, cols, values = _entries(_read(path))
     use_values = field != "pattern" and weighted is not False
     if use_values:
-        _check_values(rows, cols, values, symmetry)
+        check_entry_values(rows, cols, values, symmetry)
     if not directed and symmetry in _MIRRORED:
         stored = rows >= cols  # the triangle the file holds; the other is its mirror image
         rows, cols, values = rows[stored], cols[stored], values[stored]
@@ -87,7 +87,7 @@ def read_matrix_market(path: str, *, directed: bool, weighted: bool | None, self
         graph = Graph.from_edges(rows, cols, values if use_values else None, directed=directed,
                                  n_nodes=n_rows, self_loops=self_loops, duplicates=duplicates)
     except EdgeInputError as exc:
-        raise _repeat_error(exc, rows, cols, directed) from exc
+        raise repeat_error(exc, rows, cols, directed) from exc
     if use_values:
         graph.weighted = True
     how = "weights from the values" if use_values else (
@@ -141,7 +141,8 @@ def _entries(matrix: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return rows.astype(np.int64), cols.astype(np.int64), values.astype(np.float64)
 
 
-def _check_values(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, symmetry: str) -> None:
+def check_entry_values(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, symmetry: str) -> None:
+    """Raise for the first negative or non-finite entry (named by its 1-based row and column)."""
     bad = ~np.isfinite(values) | (values < 0)
     if not bad.any():
         return
@@ -155,8 +156,9 @@ def _check_values(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, symmet
                             "reads the non-zero pattern only)")
 
 
-def _repeat_error(exc: EdgeInputError, rows: np.ndarray, cols: np.ndarray,
-                  directed: bool) -> MatrixMarketError:
+def repeat_error(exc: EdgeInputError, rows: np.ndarray, cols: np.ndarray,
+                 directed: bool) -> MatrixMarketError:
+    """The error for an entry that repeats an earlier one under ``duplicates="error"``."""
     if len(exc.positions) != 2:
         return MatrixMarketError(str(exc))
     first, second = exc.positions

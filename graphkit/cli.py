@@ -32,7 +32,9 @@ optional header and "#" comments; node ids may be numbers (kept exactly, 64-bit 
 names. gzip, bz2 and xz data are read directly. "-" (or /dev/stdin, or a pipe such as
 <(zcat edges.gz)) reads standard input whole before anything is detected. EDGES may also be a
 Matrix Market adjacency matrix (named .mtx, .mtx.gz or .mtx.bz2, or starting with the
-%%MatrixMarket banner): node ids are its rows 0 .. n-1, weights its values. Without EDGES, the
+%%MatrixMarket banner) or a MATLAB .mat file holding one (the variable named by --mat-variable,
+else the file's only square matrix, else "network", "A", "adjacency", ...): node ids are its rows
+0 .. n-1, weights its values. Without EDGES, the
 built-in example graph (Zachary's karate club, 34 nodes) is embedded. How the file was read
 (delimiter, header, weight column) is said on standard error.
 """
@@ -60,6 +62,7 @@ examples:
   graphkit embed | head -3                          # the header and the first two nodes
   graphkit embed edges.txt --dim 128 --out emb.npy
   graphkit embed karate.mtx --dim 16 --out emb.csv
+  graphkit embed blogcatalog.mat --mat-variable network --out emb.npy
   zcat edges.gz | graphkit embed - --out emb.csv
   graphkit embed sx-stackoverflow.txt --unweighted --out emb.npy   # third column: timestamps
   graphkit embed blogcatalog.edgelist --dim 512 --iteration-weights 0 0 1 6.67 --beta -0.64 --out emb.csv
@@ -145,6 +148,8 @@ def _build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                        help="floating-point precision of the computation (default: float32)")
     embed.add_argument("--delimiter", default=None, help="column separator (default: detected)")
+    embed.add_argument("--mat-variable", metavar="NAME",
+                       help="a .mat input's variable holding the adjacency matrix (default: detected)")
     embed.add_argument("--quiet", "-q", action="store_true", help="no progress or timing on stderr")
     scale = embed.add_argument_group("larger graphs")
     scale.add_argument("--memory-budget", metavar="SIZE",
@@ -200,7 +205,7 @@ def _read_graph(args: argparse.Namespace):
         source, directed=args.directed, weighted=True if weight_column is not None else args.weighted,
         delimiter=args.delimiter, comments="#", header=args.header,
         self_loops="drop" if args.drop_self_loops else "keep",
-        duplicates="max", node_type=None, weight_column=weight_column,
+        duplicates="max", node_type=None, weight_column=weight_column, variable=args.mat_variable,
     )
     return graph, f"read {'standard input' if args.edges == '-' else args.edges}: {how}"
 
@@ -263,11 +268,16 @@ def _embed_at_scale(args: argparse.Namespace, world, settings: dict, partitioned
 
 def _refuse_matrix_market(args: argparse.Namespace) -> None:
     """Out of core and under torchrun, EDGES is read in blocks of lines: edge lists only."""
+    from graphkit._matlab import is_matlab
     from graphkit._matrix_market import is_matrix_market
 
-    if args.edges not in (None, "-") and os.path.isfile(args.edges) and is_matrix_market(args.edges, args.edges):
+    if args.edges in (None, "-") or not os.path.isfile(args.edges):
+        return
+    kind = ("a Matrix Market file" if is_matrix_market(args.edges, args.edges) else
+            "a MATLAB file" if is_matlab(args.edges, args.edges) else None)
+    if kind is not None:
         how = "--memory-budget" if args.memory_budget is not None else "torchrun (or an --out folder)"
-        raise _CommandError(f"{args.edges}: a Matrix Market file is read whole, but {how} reads edge lists in "
+        raise _CommandError(f"{args.edges}: {kind} is read whole, but {how} reads edge lists in "
                             "blocks; embed it in memory (without those options), or convert it to an edge list")
 
 

@@ -71,6 +71,7 @@ from graphkit._edges import (
     EdgeInputError,
     has_non_unit_values,
 )
+from graphkit._matlab import MatlabError, is_matlab, read_matlab
 from graphkit._matrix_market import MatrixMarketError, is_matrix_market, read_matrix_market
 from graphkit.graph import Graph
 from tensorkit.base import Options, StrOptions, check_parameters, integers
@@ -131,7 +132,8 @@ def read_edgelist(path: str | os.PathLike | BinaryIO, directed: bool = False,
                   weighted: bool | None = None, delimiter: str | None = None,
                   comments: str | None = "#", header: bool | str = "infer",
                   self_loops: str = "keep", duplicates: str = "max",
-                  node_type: type | None = None, weight_column: int | str | None = None) -> Graph:
+                  node_type: type | None = None, weight_column: int | str | None = None,
+                  variable: str | None = None) -> Graph:
     """Read a graph from an edge-list file: ``source target [weight]`` on each line.
 
     Parameters
@@ -141,8 +143,8 @@ def read_edgelist(path: str | os.PathLike | BinaryIO, directed: bool = False,
         ``sys.stdin.buffer``); pipes and streams are copied to a temporary file first, so
         nothing is lost to detection. gzip, bz2 and xz data are decompressed, whatever the
         name. Text must be UTF-8. A Matrix Market file (a name ending in ``.mtx``,
-        ``.mtx.gz`` or ``.mtx.bz2``, or data starting with the ``%%MatrixMarket`` banner) is
-        read as an adjacency matrix; see the Notes.
+        ``.mtx.gz`` or ``.mtx.bz2``, or data starting with the ``%%MatrixMarket`` banner) or a
+        MATLAB file (``.mat``, or a MATLAB 5 header) is read as an adjacency matrix; see the Notes.
     directed : bool, default=False
     weighted : bool, optional
         None: weights are read when lines have three or more fields, from the column chosen
@@ -177,6 +179,8 @@ def read_edgelist(path: str | os.PathLike | BinaryIO, directed: bool = False,
         a weight (weight, w, value, score, ...), else the third column, unless its name says
         it is something else (time, timestamp, date, ts, label, type, an id, ...: then the
         graph is unweighted); without a header, the third column.
+    variable : str, optional
+        A MATLAB file's variable holding the adjacency matrix (default: see the Notes).
 
     Returns
     -------
@@ -209,7 +213,9 @@ def read_edgelist(path: str | os.PathLike | BinaryIO, directed: bool = False,
     edges. ``delimiter``, ``comments`` and ``header`` do not apply. A malformed file, a vector,
     a non-square or complex matrix, negative or non-finite values (unless ``weighted=False``),
     ``weighted=True`` for a ``pattern`` matrix, ``node_type=str`` or a ``weight_column`` raise
-    :class:`EdgeListError`.
+    :class:`EdgeListError`. A MATLAB file (versions 4 to 7.2, :func:`scipy.io.loadmat`) is read
+    the same way from ``variable``, or else its only square matrix, or else the first it holds of
+    ``network``, ``A``, ``adjacency``, ``adj``, ``graph``, ``net``, ``W``; see :mod:`graphkit._matlab`.
 
     Examples
     --------
@@ -233,14 +239,14 @@ def read_edgelist(path: str | os.PathLike | BinaryIO, directed: bool = False,
     graph, _ = _read_edgelist(path, directed=directed, weighted=weighted, delimiter=delimiter,
                               comments=comments, header=header, self_loops=self_loops,
                               duplicates=duplicates, node_type=node_type,
-                              weight_column=weight_column)
+                              weight_column=weight_column, variable=variable)
     return graph
 
 
 def _read_edgelist(path: Any, *, directed: bool, weighted: bool | None, delimiter: str | None,
                    comments: str | None, header: bool | str, self_loops: str, duplicates: str,
                    node_type: type | None,
-                   weight_column: int | str | None) -> tuple[Graph, str]:
+                   weight_column: int | str | None, variable: str | None = None) -> tuple[Graph, str]:
     """:func:`read_edgelist`, and one line saying how the file was read (for the command)."""
     check_parameters(_OPTION_CONSTRAINTS, {"weighted": weighted, "header": header, "self_loops": self_loops,
                                            "duplicates": duplicates, "node_type": node_type,
@@ -249,9 +255,15 @@ def _read_edgelist(path: Any, *, directed: bool, weighted: bool | None, delimite
     if weighted is False and weight_column is not None:
         raise ValueError("weighted=False and a weight_column contradict each other")
     with _regular_file(path) as (local_path, name):
+        options = dict(directed=directed, weighted=weighted, self_loops=self_loops, duplicates=duplicates)
+        if is_matlab(local_path, name):
+            return _read_matrix_file(read_matlab, "a MATLAB", local_path, name, node_type, weight_column,
+                                     variable=variable, **options)
+        if variable is not None:
+            raise EdgeListError(f"{name}: variable={variable!r} applies to MATLAB (.mat) files only")
         if is_matrix_market(local_path, name):
-            return _read_matrix_market(local_path, name, node_type, weight_column, directed=directed,
-                                       weighted=weighted, self_loops=self_loops, duplicates=duplicates)
+            return _read_matrix_file(read_matrix_market, "a Matrix Market", local_path, name, node_type,
+                                     weight_column, **options)
         layout = _sniff_layout(local_path, name, delimiter, comments, header)
         choice = _choose_weight_column(weighted, weight_column, layout)
         # weighted=False reads two fields of each line; otherwise lines must agree on the count.
@@ -270,16 +282,17 @@ def _read_edgelist(path: Any, *, directed: bool, weighted: bool | None, delimite
     return graph, _describe(layout, choice)
 
 
-def _read_matrix_market(path: str, name: str, node_type: type | None, weight_column: Any,
-                        **options: Any) -> tuple[Graph, str]:
-    """A Matrix Market file (see :mod:`graphkit._matrix_market`), its errors naming the file."""
+def _read_matrix_file(reader: Any, kind: str, path: str, name: str, node_type: type | None, weight_column: Any,
+                      **options: Any) -> tuple[Graph, str]:
+    """A Matrix Market or MATLAB file (:mod:`graphkit._matrix_market`, :mod:`graphkit._matlab`), its
+    errors naming the file."""
     if node_type is str or weight_column is not None:
         what = "node_type=str" if node_type is str else f"weight_column={weight_column!r}"
-        raise EdgeListError(f"{name}: {what} does not apply to a Matrix Market file (its nodes are "
+        raise EdgeListError(f"{name}: {what} does not apply to {kind} file (its nodes are "
                             "the matrix's rows 0 .. n-1 and its weights are the matrix's values)")
     try:
-        return read_matrix_market(path, **options)
-    except MatrixMarketError as exc:
+        return reader(path, **options)
+    except (MatrixMarketError, MatlabError) as exc:
         raise EdgeListError(f"{name}: {exc}") from exc
 
 
@@ -684,8 +697,8 @@ def as_graph(obj: Any, *, directed: bool | None = None, weighted: bool | None = 
     ----------
     obj
         - :class:`Graph`: returned as it is;
-        - ``str`` or ``os.PathLike``: an edge-list or Matrix Market (``.mtx``) file, read by
-          :func:`read_edgelist`;
+        - ``str`` or ``os.PathLike``: an edge-list, Matrix Market (``.mtx``) or MATLAB
+          (``.mat``) file, read by :func:`read_edgelist`;
         - a tuple or list ``(src, dst)`` or ``(src, dst, weight)`` of arrays: see
           :meth:`Graph.from_edges`;
         - a square NumPy array (or square floating torch tensor): a dense adjacency matrix;
