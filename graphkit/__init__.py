@@ -15,16 +15,25 @@
   classification F1.
 """
 
-from graphkit.embedding_files import read_embedding
-from graphkit.datasets import AttributedGraph, ManifoldData, make_attributed_sbm, make_union_of_manifolds
-from graphkit.fastrp import FastRP
-from graphkit.graph import Graph
-from graphkit.io import EdgeListError, EdgeListNotFoundError, as_graph, read_edgelist
-from graphkit.mlc import MLC, ManifoldClustering
-from graphkit.pamc import ClusterCollapseWarning, PamC
-from graphkit.partitioned import PartitionedGraph
 from tensorkit import __version__
+from tensorkit.utils import lazy_exports
+
+# Names are imported on first use (``graphkit embed`` starts without torch-heavy modules it does not need).
+_EXPORTS = {
+    "read_embedding": "graphkit.embedding_files",
+    **dict.fromkeys(("AttributedGraph", "ManifoldData", "make_attributed_sbm", "make_union_of_manifolds"),
+                    "graphkit.datasets"),
+    "FastRP": "graphkit.fastrp",
+    "Graph": "graphkit.graph",
+    **dict.fromkeys(("EdgeListError", "EdgeListNotFoundError", "as_graph", "read_edgelist"), "graphkit.io"),
+    **dict.fromkeys(("MLC", "ManifoldClustering"), "graphkit.mlc"),
+    **dict.fromkeys(("ClusterCollapseWarning", "PamC"), "graphkit.pamc"),
+    "PartitionedGraph": "graphkit.partitioned",
+}
+_SUBMODULES = ("cli", "datasets", "embedding_files", "fastrp", "graph", "io", "metrics", "mlc", "ops", "pamc",
+               "partitioned")
 
 __all__ = ["AttributedGraph", "ClusterCollapseWarning", "EdgeListError", "EdgeListNotFoundError", "FastRP", "Graph", "MLC", "ManifoldClustering",
            "ManifoldData", "PamC", "PartitionedGraph", "__version__", "as_graph", "make_attributed_sbm",
            "make_union_of_manifolds", "read_edgelist", "read_embedding"]
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)

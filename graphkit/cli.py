@@ -332,13 +332,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     (``graphkit embed | head``) ends it with status 0 and no message.
     """
     parser = _build_parser()
-    from tensorkit.distributed import launched_process_group
     from tensorkit.utils import Terminated, sigterm_raises
 
     try:
         with sigterm_raises():
             args = parser.parse_args(argv)
             if args.command == "embed":
+                from tensorkit.distributed import launched_process_group   # torch: after --help and usage errors
+
                 with launched_process_group(_device(args.device)):
                     _embed(args)
                 sys.stdout.flush()   # a reader that went away shows here, not at the interpreter's exit

@@ -28,11 +28,14 @@ True
 ['ndcg@10', 'precision@10', 'recall@10']
 """
 
-from recsys.ctr import CTRClassifier
-from recsys.datasets import make_low_rank_interactions
-from recsys.interactions import Interactions
-from recsys.dsl import DSLRecommender
 from tensorkit import __version__
+from tensorkit.utils import lazy_exports
+
+# Names are imported on first use, so that importing one module of the toolkit does not import all of it.
+_EXPORTS = {"CTRClassifier": "recsys.ctr", "DSLRecommender": "recsys.dsl", "Interactions": "recsys.interactions",
+            "make_low_rank_interactions": "recsys.datasets"}
+_SUBMODULES = ("cli", "ctr", "data", "datasets", "dsl", "interactions", "metrics", "sparse")
 
 __all__: list[str] = ["CTRClassifier", "DSLRecommender", "Interactions", "__version__",
                       "make_low_rank_interactions"]
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)

@@ -16,29 +16,20 @@
   (:func:`make_kronecker_problem`, :func:`make_functional_tucker`).
 """
 
-from tensorkit import backend, datasets, kron
 from tensorkit._version import __version__
-from tensorkit.backend import check_random_state, resolve_device, resolve_dtype
-from tensorkit.flora import (
-    FLoRAConfig,
-    FLoRAConv1d,
-    FLoRAConv2d,
-    FLoRAConv3d,
-    FLoRAEmbedding,
-    FLoRALinear,
-    FLoRAModel,
-    count_trainable_parameters,
-    flora_state_dict,
-    get_flora_model,
-    inject_flora,
-    load_flora_state_dict,
-    merge_and_unload,
-    save_flora_adapter,
-    set_active_adapter,
-)
-from tensorkit.datasets import FunctionalTensor, make_functional_tucker, make_kronecker_problem
-from tensorkit.funbat import FunBaT
-from tensorkit.sbl import KroneckerSBL, kronecker_sbl, nmse_db, support_recovery_rate
+from tensorkit.utils import lazy_exports
+
+# Names are imported on first use, so that importing one module of the toolkit does not import all of it.
+_EXPORTS = {
+    **dict.fromkeys(("check_random_state", "resolve_device", "resolve_dtype"), "tensorkit.backend"),
+    **dict.fromkeys(("FLoRAConfig", "FLoRAConv1d", "FLoRAConv2d", "FLoRAConv3d", "FLoRAEmbedding", "FLoRALinear", "FLoRAModel",
+                     "count_trainable_parameters", "flora_state_dict", "get_flora_model", "inject_flora",
+                     "load_flora_state_dict", "merge_and_unload", "save_flora_adapter", "set_active_adapter"), "tensorkit.flora"),
+    **dict.fromkeys(("FunctionalTensor", "make_functional_tucker", "make_kronecker_problem"), "tensorkit.datasets"),
+    "FunBaT": "tensorkit.funbat",
+    **dict.fromkeys(("KroneckerSBL", "kronecker_sbl", "nmse_db", "support_recovery_rate"), "tensorkit.sbl"),
+}
+_SUBMODULES = ("backend", "base", "datasets", "distributed", "flora", "funbat", "kron", "sbl", "utils", "validation")
 
 __all__ = [
     "FLoRAConfig",
@@ -72,3 +63,4 @@ __all__ = [
     "set_active_adapter",
     "support_recovery_rate",
 ]
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)

@@ -1,5 +1,5 @@
-"""Small helpers shared by the three packages: a progress bar, an atomic file writer, and SIGTERM as an
-exception for the command-line tools."""
+"""Small helpers shared by the three packages: a progress bar, an atomic file writer, SIGTERM as an
+exception for the command-line tools, and package names imported on first use."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Iterable, Iterator, Optional
+from typing import TYPE_CHECKING, Iterable, Iterator, Optional
 
-from tqdm.auto import tqdm
+if TYPE_CHECKING:
+    from tqdm.auto import tqdm
 
-__all__ = ["Terminated", "progress", "replaced_atomically", "sigterm_raises"]
+
+__all__ = ["Terminated", "lazy_exports", "progress", "replaced_atomically", "sigterm_raises"]
 
 
 def progress(iterable: Optional[Iterable] = None, verbose: int = 1, total: Optional[int] = None,
@@ -35,6 +37,8 @@ def progress(iterable: Optional[Iterable] = None, verbose: int = 1, total: Optio
         Text in front of the bar.
     """
     kwargs.setdefault("delay", 0.0 if verbose and verbose >= 2 else 2.0)
+    from tqdm.auto import tqdm   # imported on first use: a command that shows no bar starts faster
+
     return tqdm(iterable, total=total, desc=desc, disable=not verbose, file=sys.stderr,
                 leave=False, **kwargs)
 
@@ -96,3 +100,40 @@ def sigterm_raises() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def lazy_exports(package: str, exports: dict, submodules: Iterable[str] = ()) -> tuple:
+    """``(__getattr__, __dir__)`` for a package ``__init__`` that imports its names on first use.
+
+    ``exports`` maps each public name to the module defining it; ``submodules`` are subpackages
+    or modules reachable as attributes. ``import graphkit`` then costs almost nothing, and
+    ``graphkit.FastRP`` imports :mod:`graphkit.fastrp` (and torch) when first asked for. A name
+    is imported once and kept in the package's namespace.
+
+    Examples
+    --------
+    >>> import sys, types
+    >>> package = sys.modules["demo"] = types.ModuleType("demo")
+    >>> package.__getattr__, package.__dir__ = lazy_exports("demo", {"sqrt": "math"})
+    >>> "sqrt" in vars(package), package.sqrt(4.0), "sqrt" in vars(package)
+    (False, 2.0, True)
+    """
+    import importlib
+
+    package_namespace = sys.modules[package].__dict__
+    submodules = frozenset(submodules)
+
+    def __getattr__(name: str):
+        if name in submodules:
+            value = importlib.import_module(f"{package}.{name}")
+        elif name in exports:
+            value = getattr(importlib.import_module(exports[name]), name)
+        else:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        package_namespace[name] = value
+        return value
+
+    def __dir__() -> list:
+        return sorted(set(package_namespace) | set(exports) | submodules)
+
+    return __getattr__, __dir__

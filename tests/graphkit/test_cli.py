@@ -56,6 +56,15 @@ def test_a_reader_that_stops_early_ends_the_command_quietly_with_status_0():
     assert process.wait(timeout=120) == 0 and err == b""
 
 
+def test_the_packages_and_the_help_import_nothing_heavy():
+    code = ("import sys, graphkit, tensorkit, recsys\nfrom graphkit.cli import main\n"
+            "try:\n    main(['embed', '--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(name for name in ('torch', 'sklearn', 'pandas', 'scipy') if name in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_self_loops_are_dropped_on_request_and_their_nodes_kept(tmp_path):
     path = tmp_path / "edges.txt"
     path.write_text("a a\na b\nb c\nc c\nd d\n")
