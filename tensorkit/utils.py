@@ -62,15 +62,38 @@ def replaced_atomically(path: os.PathLike | str, suffix: str = ".tmp") -> Iterat
     """
     target = Path(os.path.realpath(path))
     mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else _new_file_mode()
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix)
-    os.close(handle)
+    temporary = None
+    # SIGTERM and Ctrl-C wait while the temporary is made and named, so that one arriving just then
+    # is raised inside the ``try`` (which removes the file) rather than leaving it behind.
+    held = _hold_termination()
     try:
+        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix)
+        os.close(handle)
+        _release_termination(held)
         yield Path(temporary)
         os.chmod(temporary, mode)
         os.replace(temporary, target)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
+        _release_termination(held)
+        if temporary is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+
+
+_TERMINATION = (signal.SIGTERM, signal.SIGINT)
+
+
+def _hold_termination():
+    """Block SIGTERM and SIGINT in this thread; the previous mask (None where signals cannot be blocked)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        return None
+    return signal.pthread_sigmask(signal.SIG_BLOCK, _TERMINATION)
+
+
+def _release_termination(previous) -> None:
+    """Restore the mask :func:`_hold_termination` replaced; a signal that came meanwhile is handled now."""
+    if previous is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _new_file_mode() -> int:
