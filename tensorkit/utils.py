@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import stat
 import sys
-import tempfile
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator, Optional
@@ -47,9 +47,11 @@ def progress(iterable: Optional[Iterable] = None, verbose: int = 1, total: Optio
 def replaced_atomically(path: os.PathLike | str, suffix: str = ".tmp") -> Iterator[Path]:
     """A temporary file beside ``path`` to write; it replaces ``path`` when the block ends.
 
-    The temporary is made by :func:`tempfile.mkstemp` (a fresh, unpredictable name, never an
-    existing file or link) in the folder of the file ``path`` names, and removed if the block
-    raises (KeyboardInterrupt included). The result keeps the permission bits of the file it
+    The temporary gets a fresh, unpredictable name (``.NAME.XXXXXXXX`` and ``suffix``, 32 random
+    bits) and is created exclusively, as :func:`tempfile.mkstemp` does, never over an existing file
+    or link, in the folder of the file ``path`` names; it is removed if the block raises
+    (KeyboardInterrupt included, and a SIGTERM under :func:`sigterm_raises` at any moment after the
+    file exists). The result keeps the permission bits of the file it
     replaces; a new file gets ``0o666`` less the umask. When ``path`` is a symbolic link, the file
     it points to is replaced and the link stays. Only a SIGKILL can leave the temporary behind.
 
@@ -63,37 +65,27 @@ def replaced_atomically(path: os.PathLike | str, suffix: str = ".tmp") -> Iterat
     target = Path(os.path.realpath(path))
     mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else _new_file_mode()
     temporary = None
-    # SIGTERM and Ctrl-C wait while the temporary is made and named, so that one arriving just then
-    # is raised inside the ``try`` (which removes the file) rather than leaving it behind.
-    held = _hold_termination()
     try:
-        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix)
-        os.close(handle)
-        _release_termination(held)
-        yield Path(temporary)
+        while temporary is None:
+            # named before it exists, so that a SIGTERM or Ctrl-C raised at any point after the file is
+            # made finds the name here and the ``finally`` removes it
+            temporary = target.parent / f".{target.name}.{secrets.token_hex(4)}{suffix}"
+            try:
+                _create_exclusively(temporary)
+            except FileExistsError:   # someone else's file: never ours to remove
+                temporary = None
+        yield temporary
         os.chmod(temporary, mode)
         os.replace(temporary, target)
     finally:
-        _release_termination(held)
         if temporary is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temporary)
 
 
-_TERMINATION = (signal.SIGTERM, signal.SIGINT)
-
-
-def _hold_termination():
-    """Block SIGTERM and SIGINT in this thread; the previous mask (None where signals cannot be blocked)."""
-    if not hasattr(signal, "pthread_sigmask"):
-        return None
-    return signal.pthread_sigmask(signal.SIG_BLOCK, _TERMINATION)
-
-
-def _release_termination(previous) -> None:
-    """Restore the mask :func:`_hold_termination` replaced; a signal that came meanwhile is handled now."""
-    if previous is not None:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+def _create_exclusively(path: Path) -> None:
+    """Create the empty file ``path`` (mode 0600), failing if anything exists there."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _new_file_mode() -> int:

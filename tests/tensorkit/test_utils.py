@@ -3,7 +3,7 @@
 import os
 import signal
 import sys
-import tempfile
+import threading
 import types
 
 import pytest
@@ -22,20 +22,40 @@ def test_a_file_is_replaced_whole_keeping_its_permissions(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
 
 
-@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="signals cannot be blocked here")
 def test_a_sigterm_just_as_the_temporary_is_made_leaves_nothing_behind(tmp_path, monkeypatch):
-    made = tempfile.mkstemp
+    from tensorkit import utils
 
-    def mkstemp_then_sigterm(*args, **kwargs):
-        result = made(*args, **kwargs)
-        os.kill(os.getpid(), signal.SIGTERM)   # arrives before the caller has even named the file
-        return result
+    create = utils._create_exclusively
+    stop = threading.Event()
+    bystander = threading.Thread(target=stop.wait)   # another thread may be the one the signal reaches
+    bystander.start()
 
-    monkeypatch.setattr(tempfile, "mkstemp", mkstemp_then_sigterm)
-    with pytest.raises(Terminated), sigterm_raises():
-        with replaced_atomically(tmp_path / "out.txt") as temporary:
-            temporary.write_text("never")
+    def create_then_sigterm(path):
+        create(path)
+        os.kill(os.getpid(), signal.SIGTERM)   # handled as soon as the file exists
+
+    monkeypatch.setattr(utils, "_create_exclusively", create_then_sigterm)
+    try:
+        with pytest.raises(Terminated), sigterm_raises():
+            with replaced_atomically(tmp_path / "out.txt") as temporary:
+                temporary.write_text("never")
+    finally:
+        stop.set()
+        bystander.join()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_existing_file_is_never_taken_for_the_temporary(tmp_path, monkeypatch):
+    from tensorkit import utils
+
+    taken = tmp_path / ".out.txt.00000000.tmp"
+    taken.write_text("someone else's")
+    names = iter(["00000000", "11111111"])
+    monkeypatch.setattr(utils.secrets, "token_hex", lambda n: next(names))
+    with replaced_atomically(tmp_path / "out.txt") as temporary:
+        assert temporary.name == ".out.txt.11111111.tmp"
+        temporary.write_text("mine")
+    assert taken.read_text() == "someone else's" and (tmp_path / "out.txt").read_text() == "mine"
 
 
 def test_lazy_exports_import_a_name_on_first_use_and_keep_it():
