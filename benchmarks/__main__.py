@@ -40,9 +40,9 @@ def main(argv=None) -> int:
             path = run(benchmark, quick=args.quick, out_dir=out_dir, resume=args.resume, methods=args.methods)
         report = render(benchmark, path)
         print(f"wrote {path} and {report}")
-        import json
+        from .harness.runner import read_json
 
-        if any(row.get("status") == "failed" for row in json.loads(path.read_text())["rows"]):
+        if any(row.get("status") == "failed" for row in read_json(path)["rows"]):
             incomplete.append(name)
     if incomplete:
         print(f"runs failed in: {', '.join(incomplete)} (see the reports' last section)", file=sys.stderr)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from benchmarks.harness import Benchmark, Column, Dataset, Goal, Meter, Method, Reference, Results, Table, Unavailable
-from benchmarks.harness import judge, render, run
+from benchmarks.harness import judge, read_json, render, run
 from benchmarks.harness import runner as runner_module
 from benchmarks.harness.runner import plain
 
@@ -31,7 +31,7 @@ def benchmark(methods, goals=(), seeds=(0, 1, 2), tables=(), references=(), name
 
 def run_toy(tmp_path, spec, **kwargs):
     path = run(spec, out_dir=tmp_path, progress=False, **kwargs)
-    return path, json.loads(path.read_text())
+    return path, read_json(path)
 
 
 def test_grid_is_chosen_on_validation_and_only_the_choice_runs_on_test(tmp_path):
@@ -187,7 +187,7 @@ def test_report_is_rendered_from_the_json_with_judged_goals_and_labelled_referen
     assert "## Settings chosen on the validation split" in report and "| ours | toy | c=1 |" in report
     assert "| ours | 0.001 ± 0.001 |" in report and "| peer (peer) | -0.999 ± 0.001 |" in report
     assert "## Figures from elsewhere (not measured here)" in report and "their paper, Table 2" in report
-    record = json.loads(path.read_text())
+    record = read_json(path)
     assert [goal["verdict"] for goal in record["goals"]] == ["yes", "no"]
     assert record["stamp"]["code_digest"] and "torch" in record["stamp"]["versions"]
     assert render(spec, path).read_text() == report  # the JSON alone determines the report
@@ -232,7 +232,7 @@ def test_a_method_can_run_at_fewer_seeds(tmp_path):
     assert sorted(row["seed"] for row in record["rows"] if row["method"] == "once") == [0]
     assert sorted(row["seed"] for row in record["rows"] if row["method"] == "ours") == [0, 1, 2]
     render(spec, path)
-    assert json.loads(path.read_text())["goals"][0]["verdict"] == "undecided"
+    assert read_json(path)["goals"][0]["verdict"] == "undecided"
 
 
 def test_a_run_of_some_methods_keeps_the_rows_of_the_others(tmp_path):
@@ -289,7 +289,7 @@ def test_a_goal_reading_a_row_a_seed_lacks_is_missing_for_that_seed(tmp_path):
     spec = benchmark([Method("ours", scored, seeds=(0,))], goals=[goal])
     path, _ = run_toy(tmp_path, spec)
     report = render(spec, path).read_text()
-    record = json.loads(path.read_text())
+    record = read_json(path)
     assert record["goals"][0]["verdict"] == "undecided" and set(record["goals"][0]["missing"]) == {"1", "2"}
     assert "ours' first row at least 0: **undecided**" in report
 
@@ -302,5 +302,17 @@ def test_a_goal_with_its_own_seeds_is_judged_on_those_only(tmp_path):
                      seeds=(0, 1, 2, 3))
     path, _ = run_toy(tmp_path, spec)
     render(spec, path)
-    judged = json.loads(path.read_text())["goals"][0]
+    judged = read_json(path)["goals"][0]
     assert judged["verdict"] == "yes" and set(judged["values"]) == {"0", "1", "2"} and not judged["missing"]
+
+
+def test_results_store_what_rows_share_once_and_read_back_whole(tmp_path):
+    spec = benchmark([Method("ours", scored, grid={"c": [0, 1]}, select="score")])
+    path, record = run_toy(tmp_path, spec)
+    raw = json.loads(path.read_text())
+    assert set(raw["row_defaults"]) == {"commit", "code_digest", "quick"} and raw["dataset_params"] == {"toy": {}}
+    assert all("commit" not in row and "dataset_params" not in row for row in raw["rows"])
+    assert len(path.read_text().splitlines()) > len(raw["rows"])   # one row a line
+    assert all(row["commit"] == record["stamp"]["commit"] and row["dataset_params"] == {} for row in record["rows"])
+    render(spec, path)   # the renderer reads and writes the packed form
+    assert read_json(path)["rows"] == record["rows"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import NAMES
-from benchmarks.harness import load_benchmark
+from benchmarks.harness import load_benchmark, read_json
 
 ROOT = Path(__file__).resolve().parents[1]
 VERDICTS = {"yes", "no", "undecided", "not measured"}
@@ -20,7 +20,7 @@ def test_quick_run_writes_stamped_json_and_its_report(name, tmp_path):
     result = subprocess.run([sys.executable, "-m", "benchmarks", name, "--quick", "--out", str(tmp_path)],
                             cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
-    record = json.loads((tmp_path / f"{name}.json").read_text())
+    record = read_json(tmp_path / f"{name}.json")
     stamp = record["stamp"]
     assert stamp["quick"] is True and stamp["code_digest"] and stamp["machine"]["cores"] >= 1
     assert "torch" in stamp["versions"]

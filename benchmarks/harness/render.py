@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import statistics
 from pathlib import Path
@@ -227,7 +226,9 @@ def failure_lines(record: dict) -> list:
 
 def render(benchmark: Benchmark, json_path: Path) -> Path:
     """Write the Markdown report beside ``json_path`` and store the judged goals in the JSON."""
-    record = json.loads(Path(json_path).read_text())
+    from .runner import read_json, write_json
+
+    record = read_json(json_path)
     results = Results(record["rows"])
     judged = [judge(goal, results, record["seeds"]) for goal in benchmark.goals]
     lines = header_lines(benchmark, record)
@@ -246,8 +247,6 @@ def render(benchmark: Benchmark, json_path: Path) -> Path:
     lines += reference_lines(benchmark)
     lines += failure_lines(record)
     record["goals"] = judged
-    from .runner import write_json
-
     write_json(Path(json_path), record)
     report = Path(json_path).with_suffix(".md")
     partial = report.with_name(report.name + ".tmp")

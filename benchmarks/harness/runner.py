@@ -274,19 +274,47 @@ def cached_rows(benchmark: Benchmark, path: Path, quick: bool) -> dict:
     """Rows of an earlier run, finished or interrupted, that the current code would reproduce: same
     code digest, same mode."""
     digest = code_digest(benchmark.name, tuple(benchmark.code))
-    rows = json.loads(path.read_text()).get("rows", []) if path.exists() else []
+    rows = read_json(path)["rows"] if path.exists() else []
     if partial_path(path).exists():
         rows += partial_rows(partial_path(path))
     return {row_key(row): row for row in rows
             if row.get("code_digest") == digest and row.get("quick") == quick and row.get("status") == "ok"}
 
 
+SHARED_ROW_FIELDS = ("commit", "code_digest", "quick")
+
+
 def write_json(path: Path, record: dict) -> None:
-    """Written whole or not at all."""
+    """Written whole or not at all, one row a line. What every row shares (the commit, code digest
+    and mode of a run; a data set's parameters) is written once, in ``row_defaults`` and
+    ``dataset_params``; :func:`read_json` puts it back in every row."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    rows = record.get("rows", [])
+    defaults = {key: rows[0][key] for key in SHARED_ROW_FIELDS
+                if rows and all(key in row and row[key] == rows[0][key] for row in rows)}
+    params = {}
+    for row in rows:
+        params.setdefault(row["dataset"], row.get("dataset_params"))
+    if any(row.get("dataset_params") != params[row["dataset"]] for row in rows):
+        params = {}   # a data set measured with two sets of parameters: keep them per row
+    packed = [{key: value for key, value in row.items()
+               if key not in defaults and not (key == "dataset_params" and params)} for row in rows]
+    head = {key: value for key, value in record.items() if key != "rows"}
+    head.update(row_defaults=defaults, dataset_params=params)
+    text = json.dumps(head, indent=1)[:-2] + ',\n "rows": [\n'
+    text += ",\n".join("  " + json.dumps(row, separators=(",", ":")) for row in packed) + "\n ]\n}\n"
     partial = path.with_name(path.name + ".tmp")
-    partial.write_text(json.dumps(record, indent=1) + "\n")
+    partial.write_text(text)
     partial.replace(path)
+
+
+def read_json(path: Path) -> dict:
+    """A results file as :func:`write_json` wrote it, with every row whole again."""
+    record = json.loads(Path(path).read_text())
+    defaults, params = record.pop("row_defaults", {}), record.pop("dataset_params", {})
+    record["rows"] = [{**defaults, **({"dataset_params": params[row["dataset"]]} if row.get("dataset") in params
+                                      else {}), **row} for row in record.get("rows", [])]
+    return record
 
 
 def selected_methods(benchmark: Benchmark, patterns) -> list:
@@ -306,7 +334,7 @@ def carried_over(benchmark: Benchmark, path: Path, quick: bool, methods: list) -
         return [], []
     names = {method.name for method in methods}
     digest = code_digest(benchmark.name, tuple(benchmark.code))
-    record = json.loads(path.read_text())
+    record = read_json(path)
     rows = [row for row in record.get("rows", []) if row["method"] not in names
             and row.get("code_digest") == digest and row.get("quick") == quick]
     kept = {row["method"] for row in rows}
