@@ -20,8 +20,7 @@ import numpy as np
 import scipy.io
 import scipy.sparse as sp
 
-from graphkit._edges import EdgeInputError
-from graphkit._matrix_market import check_entry_values, repeat_error
+from graphkit._matrix_market import MatrixMarketError, check_entry_values, graph_of_entries
 from graphkit.graph import Graph
 
 __all__ = ["ADJACENCY_NAMES", "MatlabError", "is_matlab", "read_matlab"]
@@ -83,18 +82,13 @@ def read_matlab(path: str, *, variable: Optional[str], directed: bool, weighted:
     rows, cols = entries.row[keep].astype(np.int64), entries.col[keep].astype(np.int64)
     values = entries.data[keep].astype(np.float64)
     use_values = weighted is not False
-    if use_values:
-        try:
-            check_entry_values(rows, cols, values, "general")
-        except ValueError as exc:
-            raise MatlabError(f"variable {chosen!r}: {exc}") from exc
     try:
-        graph = Graph.from_edges(rows, cols, values if use_values else None, directed=directed, n_nodes=n,
+        if use_values:
+            check_entry_values(rows, cols, values, "general")
+        graph = graph_of_entries(rows, cols, values if use_values else None, n, directed=directed,
                                  self_loops=self_loops, duplicates=duplicates)
-    except EdgeInputError as exc:
-        raise MatlabError(str(repeat_error(exc, rows, cols, directed))) from exc
-    if use_values:
-        graph.weighted = True
+    except MatrixMarketError as exc:
+        raise MatlabError(f"variable {chosen!r}: {exc}") from exc
     how = "weights from the values" if use_values else "unweighted (values ignored)"
     return graph, f"MATLAB file, variable {chosen!r} ({n} x {n}, {'sparse' if sp.issparse(matrix) else 'dense'}), {how}"
 

@@ -23,7 +23,8 @@ from graphkit._edgelist_format import OPENERS, compression_of
 from graphkit._edges import EdgeInputError
 from graphkit.graph import Graph
 
-__all__ = ["MATRIX_MARKET_SUFFIXES", "MatrixMarketError", "is_matrix_market", "read_matrix_market"]
+__all__ = ["MATRIX_MARKET_SUFFIXES", "MatrixMarketError", "graph_of_entries", "is_matrix_market",
+           "read_matrix_market"]
 
 MATRIX_MARKET_SUFFIXES = (".mtx", ".mtx.gz", ".mtx.bz2")
 _BANNER = b"%%matrixmarket"
@@ -83,13 +84,8 @@ def read_matrix_market(path: str, *, directed: bool, weighted: bool | None, self
     if not directed and symmetry in _MIRRORED:
         stored = rows >= cols  # the triangle the file holds; the other is its mirror image
         rows, cols, values = rows[stored], cols[stored], values[stored]
-    try:
-        graph = Graph.from_edges(rows, cols, values if use_values else None, directed=directed,
-                                 n_nodes=n_rows, self_loops=self_loops, duplicates=duplicates)
-    except EdgeInputError as exc:
-        raise repeat_error(exc, rows, cols, directed) from exc
-    if use_values:
-        graph.weighted = True
+    graph = graph_of_entries(rows, cols, values if use_values else None, n_rows, directed=directed,
+                             self_loops=self_loops, duplicates=duplicates)
     how = "weights from the values" if use_values else (
         "unweighted (pattern)" if field == "pattern" else "unweighted (values ignored)")
     return graph, f"Matrix Market {kind}, {n_rows} x {n_cols}, {how}"
@@ -154,6 +150,20 @@ def check_entry_values(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, s
            else "")
     raise MatrixMarketError(f"{entry}; {why}edge weights must be non-negative (weighted=False "
                             "reads the non-zero pattern only)")
+
+
+def graph_of_entries(rows: np.ndarray, cols: np.ndarray, values: np.ndarray | None, n_nodes: int, *,
+                     directed: bool, self_loops: str, duplicates: str) -> Graph:
+    """The graph of an ``n_nodes x n_nodes`` matrix's entries (``values`` None: unweighted), marked
+    weighted when it has values; a repeat under ``duplicates="error"`` raises :class:`MatrixMarketError`."""
+    try:
+        graph = Graph.from_edges(rows, cols, values, directed=directed, n_nodes=n_nodes,
+                                 self_loops=self_loops, duplicates=duplicates)
+    except EdgeInputError as exc:
+        raise repeat_error(exc, rows, cols, directed) from exc
+    if values is not None:
+        graph.weighted = True
+    return graph
 
 
 def repeat_error(exc: EdgeInputError, rows: np.ndarray, cols: np.ndarray,
