@@ -4,7 +4,8 @@ Many standard graphs are published this way (BlogCatalog's ``network``, HARP's D
 Used by :func:`graphkit.io.read_edgelist`, and so by :func:`graphkit.as_graph` and
 ``graphkit embed``; :func:`is_matlab` tells such a file from an edge list and
 :func:`read_matlab` reads it with :func:`scipy.io.loadmat` (MAT-file versions 4 to 7.2; version
-7.3 files are HDF5, which SciPy does not read).
+7.3 files are HDF5, which SciPy does not read). A version 5 file's layout is checked first
+(:mod:`graphkit._matlab_layout`), since SciPy's compiled reader can crash on a damaged one.
 
 The variable is the one named, or else the only square numeric matrix of the file, or else the
 first of :data:`ADJACENCY_NAMES` the file holds. Row ``i`` and column ``j`` are nodes ``i`` and
@@ -16,10 +17,13 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+import io
+
 import numpy as np
 import scipy.io
 import scipy.sparse as sp
 
+from graphkit._matlab_layout import MatlabLayoutError, check_layout
 from graphkit._matrix_market import MatrixMarketError, check_entry_values, graph_of_entries
 from graphkit.graph import Graph
 
@@ -95,13 +99,20 @@ def read_matlab(path: str, *, variable: Optional[str], directed: bool, weighted:
 
 def _load(path: str) -> dict:
     """The file's variables that are 2-D numeric matrices (sparse or dense)."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    if data.startswith(_V5_HEADER):
+        try:
+            check_layout(data)   # SciPy's compiled reader can crash on a damaged version 5 file
+        except MatlabLayoutError as exc:
+            raise MatlabError(str(exc)) from exc
     try:
-        contents = scipy.io.loadmat(path)
+        contents = scipy.io.loadmat(io.BytesIO(data))
     except NotImplementedError as exc:   # SciPy's answer to version 7.3 (HDF5) files
         raise MatlabError("is a MATLAB 7.3 file (HDF5), which SciPy cannot read; save it again with "
                           "save(..., '-v7') in MATLAB, or read the matrix with h5py and pass it to as_graph") from exc
-    except (ValueError, TypeError, OSError) as exc:
-        raise MatlabError(f"is not a MATLAB file SciPy can read ({exc})") from exc
+    except Exception as exc:   # any failure of SciPy's parser on the file's bytes, MatReadError included
+        raise MatlabError(f"is not a MATLAB file SciPy can read ({type(exc).__name__}: {exc})") from exc
     return {name: value for name, value in contents.items()
             if not name.startswith("__") and (sp.issparse(value) or _is_numeric_matrix(value))}
 

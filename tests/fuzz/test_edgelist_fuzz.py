@@ -11,6 +11,8 @@ import io
 import lzma
 
 import numpy as np
+import scipy.io
+import scipy.sparse as sp
 from hypothesis import given, strategies as st
 
 from graphkit import EdgeListError, Graph, read_edgelist
@@ -103,6 +105,45 @@ def test_any_bytes_give_a_graph_or_an_edge_list_error(tmp_path_factory, data):
         assert "any.txt" in str(error)
     else:
         assert isinstance(graph, Graph) and graph.n_nodes >= 1
+
+
+def matlab_file(compressed: bool) -> bytes:
+    """A MAT-file of several variables, the adjacency among them."""
+    adjacency = sp.csc_matrix(np.roll(np.eye(6), 1, axis=1) + np.roll(np.eye(6), -1, axis=1))
+    buffer = io.BytesIO()
+    scipy.io.savemat(buffer, {"network": adjacency, "labels": np.eye(6) > 0, "name": "ring",
+                              "parts": np.array([[np.eye(2), "x"]], dtype=object)},
+                     do_compression=compressed)
+    return buffer.getvalue()
+
+
+MATLAB_FILES = (matlab_file(False), matlab_file(True))
+
+
+@st.composite
+def damaged_matlab_files(draw):
+    """A MAT-file cut short or with bytes after its header overwritten: sizes, types, flags."""
+    data = bytearray(MATLAB_FILES[draw(st.integers(0, 1))])
+    if draw(st.booleans()):
+        return bytes(data[:draw(st.integers(0, len(data) - 1))])
+    for _ in range(draw(st.integers(1, 6))):
+        start = draw(st.integers(128, len(data) - 1))
+        patch = draw(st.binary(min_size=1, max_size=4))
+        data[start:start + len(patch)] = patch
+    return bytes(data[:len(MATLAB_FILES[0]) * 2])
+
+
+@given(damaged_matlab_files())
+def test_damaged_matlab_files_give_a_graph_or_an_edge_list_error(tmp_path_factory, data):
+    """SciPy's compiled MAT reader can crash the process on such bytes; the layout check runs first."""
+    path = tmp_path_factory.mktemp("mat") / "damaged.mat"
+    path.write_bytes(data)
+    try:
+        graph = read_edgelist(path, variable="network")
+    except EdgeListError as error:
+        assert "damaged.mat" in str(error)
+    else:
+        assert isinstance(graph, Graph) and graph.n_nodes == 6
 
 
 @st.composite

@@ -10,6 +10,7 @@ import scipy.io
 import scipy.sparse as sp
 
 from graphkit import read_edgelist
+from graphkit._matlab_layout import check_layout
 from graphkit.cli import main
 from graphkit.io import EdgeListError
 
@@ -114,3 +115,56 @@ def test_blogcatalog_from_its_mat_file_equals_its_edge_list():
     offset = int(reference.node_ids.min())
     assert np.array_equal(reference.node_ids[order] - offset, np.arange(graph.n_nodes))
     assert (graph.adjacency.astype(bool) != reference.adjacency.astype(bool)).nnz == 0
+
+
+def every_kind_of_variable():
+    """One variable of each array class SciPy writes: the layout check must pass all of them."""
+    ring = sp.csc_matrix(nx.to_scipy_sparse_array(nx.cycle_graph(5)).astype(float))
+    return {"network": ring, "dense": np.eye(4), "ints": np.arange(6, dtype=np.int16).reshape(2, 3),
+            "complex": np.ones((2, 2)) * 1j, "logical": np.eye(3) > 0, "text": "hello",
+            "cells": np.array([[np.eye(2), "x"]], dtype=object),
+            "record": {"a": np.eye(3), "b": sp.eye(3, format="csc")},
+            "sparse_logical": sp.csc_matrix(np.eye(4) > 0), "sparse_complex": ring * 1j,
+            "empty": np.zeros((0, 3))}
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_every_kind_of_variable_passes_the_layout_check(tmp_path, compressed):
+    path = tmp_path / "kinds.mat"
+    scipy.io.savemat(path, every_kind_of_variable(), do_compression=compressed)
+    check_layout(path.read_bytes())
+    assert read_edgelist(path, variable="network").n_edges == 5
+
+
+def damaged(data: bytes, offset: int, value: bytes) -> bytes:
+    return data[:offset] + value + data[offset + len(value):]
+
+
+def test_damaged_files_that_crash_scipys_reader_are_refused_before_it(tmp_path):
+    """Damages found by fuzzing (SciPy 1.17): the first two end the process with a segmentation
+    fault inside scipy.io.loadmat, the third loads as a sparse matrix with a row index out of
+    bounds (which later operations read past; SciPy issue 8778), the rest SciPy refuses with an
+    OSError. The layout check names each, with the file."""
+    ring = sp.csc_matrix(nx.to_scipy_sparse_array(nx.cycle_graph(5)).astype(float))
+    path = tmp_path / "ring.mat"
+    scipy.io.savemat(path, {"network": ring}, do_compression=False)
+    data = path.read_bytes()
+    # The layout SciPy writes: the variable's tag at 128, then flags (136), dimensions (152),
+    # name (168), row indices (184), column pointers, values.
+    assert np.frombuffer(data, "<u4", count=2, offset=184).tolist() == [5, 40]
+    scipy.io.savemat(path, {"M": np.eye(3) > 0, "s": "hello"}, do_compression=False)
+    logical_then_text = path.read_bytes()
+    complex_flag = bytes([logical_then_text[145] | 0x08])
+    cases = {
+        "unknown element type": (damaged(data, 184, b"\x5f"), "has type 95, which the format does not define"),
+        "complex flag, no imaginary part": (damaged(logical_then_text, 145, complex_flag), "lacks its imaginary part"),
+        "row index out of range": (damaged(data, 192, np.int32(9).tobytes()), "out of range for a 5 x 5"),
+        "element past its container": (damaged(data, 188, np.uint32(4000).tobytes()), "declares 4000 bytes"),
+        "truncated": (data[:300], "truncated or damaged"),
+        "header only": (data[:100], "shorter than the 128-byte header"),
+    }
+    for name, (content, message) in cases.items():
+        path.write_bytes(content)
+        with pytest.raises(EdgeListError, match=message) as caught:
+            read_edgelist(path)
+        assert "ring.mat" in str(caught.value), name
