@@ -6,6 +6,7 @@
 
 NAMES = (
     "fastrp_blogcatalog",
+    "fastrp_study",
     "kronecker_sbl",
     "flora_transfer",
     "funbat_real",

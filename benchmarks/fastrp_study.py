@@ -1,0 +1,125 @@
+"""FastRP on the shared graphs it was not tuned on: how beta, the iteration weights, the dimension
+and the normalisation move node-classification accuracy, beside the Rust package, NetMF and
+Laplacian eigenmaps (issue 39)."""
+
+from __future__ import annotations
+
+from ._fastrp_study_data import load_graph, score_embedding
+from ._fastrp_study_peers import laplacian_eigenmaps, netmf, rust_fastrp
+from .harness import Benchmark, Column, Dataset, Goal, Method, Table
+
+GRAPHS = ("BlogCatalog", "Cora", "Citeseer", "PubMed", "DBLP")
+SMALL_GRAPHS = ("BlogCatalog", "Cora", "Citeseer")   # where NetMF's dense n x n matrix fits
+DESCRIPTIONS = {
+    "BlogCatalog": "BlogCatalog (`graphs/blogcatalog/blogcatalog.mat`): 10,312 nodes, 333,983 edges, 39 labels (multi-label)",
+    "Cora": "Cora (`graphs/cora`, Planetoid edges): 2,708 nodes, 5,278 edges, 7 classes",
+    "Citeseer": "Citeseer (`graphs/citeseer`): 3,327 nodes, 4,552 edges, 6 classes, 15 nodes unlabelled (scored only on the labelled)",
+    "PubMed": "PubMed (`graphs/pubmed`): 19,717 nodes, 44,324 edges, 3 classes",
+    "DBLP": "DBLP co-authorship from HARP (`graphs/harp-dblp/dblp.mat`, weighted): 27,199 nodes, 66,832 edges, 4 classes",
+}
+DEFAULTS, README = "FastRP, today's defaults", "FastRP, the README's BlogCatalog settings"
+RUST_SAME, RUST_ALIGNED = "Rust fastrp, the same weights", "Rust fastrp, powers aligned"
+BETAS = (-1.0, -0.64, -0.25, 0.0, 0.25, 0.5, 1.0, 1.5, 2.0)
+WEIGHTS = ("1", "0,1", "0,1,1", "1,1,1", "0,0,1", "0,1,1,1", "1,1,1,1", "0,0,1,6.67")
+STUDY = {"FastRP, beta": {"normalization_strength": BETAS},
+         "FastRP, iteration weights": {"weights": WEIGHTS},
+         "FastRP, dimension": {"n_components": (128, 256, 512)},
+         "FastRP, per-iterate normalisation": {"normalize": (True, False)},
+         "FastRP, self influence": {"self_influence": (0.0, 0.5, 1.0)}}
+METRICS = [Column("micro_f1", "Micro-F1"), Column("macro_f1", "Macro-F1")]
+
+
+def parse_weights(text: str) -> tuple:
+    return tuple(float(weight) for weight in text.split(","))
+
+
+def fastrp(data, *, split, seed, meter, weights="0,1,1", **settings):
+    """``graphkit.FastRP`` with its defaults but for ``settings``; the fit timed."""
+    from graphkit import FastRP, Graph
+
+    graph = Graph.from_scipy(data["adjacency"])
+    with meter:
+        model = FastRP(iteration_weights=parse_weights(weights), random_state=seed, device="cpu", verbose=0,
+                       **settings).fit(graph)
+    return score_embedding(model.embedding_, data, split, seed)
+
+
+def rust(data, *, split, seed, meter, weights):
+    with meter:
+        embedding = rust_fastrp(data["adjacency"], 128, parse_weights(weights), seed)
+    return score_embedding(embedding, data, split, seed)
+
+
+def netmf_embedding(data, *, split, seed, meter, window, rank):
+    with meter:
+        embedding = netmf(data["adjacency"], 128, window, rank, 1.0, seed)
+    return score_embedding(embedding, data, split, seed)
+
+
+def eigenmaps(data, *, split, seed, meter):
+    with meter:
+        embedding = laplacian_eigenmaps(data["adjacency"], 128, seed)
+    return score_embedding(embedding, data, split, seed)
+
+
+def margin(metric, method, other, dataset):
+    return lambda results, seed: (results.value(metric, method=method, dataset=dataset, seed=seed)
+                                  - results.value(metric, method=other, dataset=dataset, seed=seed))
+
+
+def datasets(quick: bool) -> list:
+    names = GRAPHS[:1] if quick else GRAPHS
+    return [Dataset(name, load_graph(name), description=DESCRIPTIONS[name]) for name in names]
+
+
+def study_methods() -> list:
+    return [Method(name, fastrp, grid=grid, select="micro_f1",
+                   description=f"defaults but {', '.join(grid)}, every value scored on validation")
+            for name, grid in STUDY.items()]
+
+
+def study_tables() -> list:
+    return [Table(f"Validation: {name}", columns=[METRICS[0]], rows=("settings",), pivot="dataset",
+                  split="validation", methods=[name],
+                  note="Micro-F1 on the validation nodes (mean ± std over seeds), every other setting at today's defaults.")
+            for name in STUDY]
+
+
+BENCHMARK = Benchmark(
+    name="fastrp_study",
+    title="FastRP on graphs it was not tuned on: the settings, the Rust package, NetMF",
+    description="""
+- Estimator: `graphkit.FastRP` (Chen et al., *Fast and Accurate Network Embeddings via Very Sparse Random Projection*, CIKM 2019), float32, CPU. Today's defaults: d = 128, iteration weights (0, 1, 1) on M, M^2, M^3, beta (`normalization_strength`) 0, every iterate L2-normalised per row, the sum standardised per column, no self influence.
+- Data: the five shared graphs with node labels (BlogCatalog multi-label; Cora, Citeseer, PubMed, DBLP one class per node). The embedding is always of the whole graph, without labels.
+- Protocol: each seed shuffles the labelled nodes; half are test nodes. On the test split a classifier trains on the other half (the 50% training of DeepWalk's and FastRP's protocol); on the validation split it trains on one quarter and is scored on another, so settings are chosen without the test nodes. The classifier: the embedding's columns standardised on the training nodes, one-vs-rest logistic regression (liblinear, C = 1), each scored node given its k best labels (k = its number of labels). The seed also draws the random projection. 5 seeds.
+- Study: each `FastRP, <setting>` method varies one setting around today's defaults; every value is scored on validation (the validation tables), and the value best on validation is the only one scored on test.
+- Peers: the PyPI Rust package `fastrp` 0.1.1 (no beta, no per-iterate normalisation or standardisation, its first weight on the random vectors themselves) with today's weights as given (0, 1, 1) and with the powers aligned to ours (0, 0, 1, 1); NetMF (Qiu et al., WSDM 2018; `_fastrp_study_peers.netmf`, written for this benchmark from the paper) at T = 1 exactly and at T = 10 from 256 eigenpairs, b = 1, d = 128, on the graphs whose dense n x n matrix fits here; Laplacian eigenmaps (scikit-learn's `spectral_embedding`, d = 128).
+- Time: one fit (the embedding only, not the classifier), in this process, one thread.
+""",
+    datasets=datasets,
+    methods=[
+        Method(DEFAULTS, fastrp, description="FastRP() as shipped"),
+        Method(README, fastrp, settings={"n_components": 512, "weights": "0,0,1,6.67", "normalization_strength": -0.64},
+               quick={"n_components": 64}, description="d = 512, weights (0, 0, 1, 6.67), beta = -0.64 (the authors' BlogCatalog settings)"),
+        *study_methods(),
+        Method(RUST_SAME, rust, settings={"weights": "0,1,1"}, kind="peer"),
+        Method(RUST_ALIGNED, rust, settings={"weights": "0,0,1,1"}, kind="peer"),
+        Method("NetMF (T=1)", netmf_embedding, settings={"window": 1, "rank": None}, kind="peer", datasets=SMALL_GRAPHS),
+        Method("NetMF (T=10, h=256)", netmf_embedding, settings={"window": 10, "rank": 256}, quick={"rank": 16},
+               kind="peer", datasets=SMALL_GRAPHS),
+        Method("Laplacian eigenmaps", eigenmaps, kind="peer"),
+    ],
+    seeds=(0, 1, 2, 3, 4),
+    goals=[goal for name in GRAPHS for goal in (
+        Goal(f"{name}: today's defaults against the Rust package at the same weights (ours - Rust, Micro-F1)",
+             margin("micro_f1", DEFAULTS, RUST_SAME, name), ">=", 0.0, tolerance=0.01, fmt="{:+.3f}", kind="context"),
+        Goal(f"{name}: today's defaults against NetMF T=10 (ours - NetMF, Micro-F1)",
+             margin("micro_f1", DEFAULTS, "NetMF (T=10, h=256)", name), ">=", 0.0, tolerance=0.01, fmt="{:+.3f}",
+             kind="context"),
+    )],
+    tables=[
+        Table("Test: Micro-F1 / Macro-F1 at 50% training", columns=METRICS, pivot="dataset"),
+        Table("Time of one fit (seconds)", columns=[Column("seconds", "s", "{:.3f}", aggregate="median")], pivot="dataset"),
+        *study_tables(),
+    ],
+)
