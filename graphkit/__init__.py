@@ -4,7 +4,7 @@
   networkx and PyTorch Geometric.
 - :class:`FastRP`: node embeddings by very sparse random projection (Chen et al., CIKM 2019), in
   memory, out of core (``memory_budget``) or over the ranks of ``torch.distributed``
-  (:class:`PartitionedGraph`); :func:`read_embedding` reads back what ``graphkit embed`` writes.
+  (:class:`PartitionedGraph`); :class:`FastRPSearchCV` chooses its settings on labelled nodes; :func:`read_embedding` reads back what ``graphkit embed`` writes.
 - :class:`PamC`: block-contrastive deep graph clustering with meta-node negatives
   (Kulatilleke et al., arXiv:2209.14067).
 - :class:`ManifoldClustering` (alias :data:`MLC`): manifold linearizing and clustering, MCR² with a
@@ -24,6 +24,7 @@ _EXPORTS = {
     **dict.fromkeys(("AttributedGraph", "ManifoldData", "make_attributed_sbm", "make_union_of_manifolds"),
                     "graphkit.datasets"),
     "FastRP": "graphkit.fastrp",
+    "FastRPSearchCV": "graphkit._fastrp_search",
     "Graph": "graphkit.graph",
     **dict.fromkeys(("EdgeListError", "EdgeListNotFoundError", "as_graph", "read_edgelist"), "graphkit.io"),
     **dict.fromkeys(("MLC", "ManifoldClustering"), "graphkit.mlc"),
@@ -33,7 +34,7 @@ _EXPORTS = {
 _SUBMODULES = ("cli", "datasets", "embedding_files", "fastrp", "graph", "io", "metrics", "mlc", "ops", "pamc",
                "partitioned")
 
-__all__ = ["AttributedGraph", "ClusterCollapseWarning", "EdgeListError", "EdgeListNotFoundError", "FastRP", "Graph", "MLC", "ManifoldClustering",
+__all__ = ["AttributedGraph", "ClusterCollapseWarning", "EdgeListError", "EdgeListNotFoundError", "FastRP", "FastRPSearchCV", "Graph", "MLC", "ManifoldClustering",
            "ManifoldData", "PamC", "PartitionedGraph", "__version__", "as_graph", "make_attributed_sbm",
            "make_union_of_manifolds", "read_edgelist", "read_embedding"]
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)
