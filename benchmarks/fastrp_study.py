@@ -18,6 +18,9 @@ DESCRIPTIONS = {
     "DBLP": "DBLP co-authorship from HARP (`graphs/harp-dblp/dblp.mat`, weighted): 27,199 nodes, 66,832 edges, 4 classes",
 }
 DEFAULTS, README = "FastRP, today's defaults", "FastRP, the README's BlogCatalog settings"
+SPECTRAL = "FastRP + spectral propagation"
+SEARCH, SEARCH_SPECTRAL = "FastRPSearchCV", "FastRPSearchCV + spectral propagation"
+NETMF = ("NetMF (T=1)", "NetMF (T=10, h=256)")
 RUST_SAME, RUST_ALIGNED = "Rust fastrp, the same weights", "Rust fastrp, powers aligned"
 BETAS = (-1.0, -0.64, -0.25, 0.0, 0.25, 0.5, 1.0, 1.5, 2.0)
 WEIGHTS = ("1", "0,1", "0,1,1", "1,1,1", "0,0,1", "0,1,1,1", "1,1,1,1", "0,0,1,6.67")
@@ -50,6 +53,24 @@ def rust(data, *, split, seed, meter, weights):
     return score_embedding(embedding, data, split, seed)
 
 
+def search(data, *, split, seed, meter, spectral_propagation=False):
+    """``FastRPSearchCV`` with its default grid on the labels of the split's training nodes only."""
+    from graphkit import FastRP, FastRPSearchCV, Graph
+
+    from ._fastrp_study_data import split_nodes
+
+    graph = Graph.from_scipy(data["adjacency"])
+    train, _ = split_nodes(data, split, seed)
+    with meter:
+        model = FastRPSearchCV(FastRP(random_state=seed, device="cpu", verbose=0,
+                                      spectral_propagation=spectral_propagation), random_state=seed)
+        model.fit(graph, data["targets"][train], nodes=data["labelled"][train])
+    return {**score_embedding(model.embedding_, data, split, seed),
+            "chosen_beta": float(model.best_params_["normalization_strength"]),
+            "chosen_weights": float(len(model.best_params_["iteration_weights"])),
+            "search_score": float(model.best_score_)}
+
+
 def netmf_embedding(data, *, split, seed, meter, window, rank):
     with meter:
         embedding = netmf(data["adjacency"], 128, window, rank, 1.0, seed)
@@ -65,6 +86,36 @@ def eigenmaps(data, *, split, seed, meter):
 def margin(metric, method, other, dataset):
     return lambda results, seed: (results.value(metric, method=method, dataset=dataset, seed=seed)
                                   - results.value(metric, method=other, dataset=dataset, seed=seed))
+
+
+def netmf_margin(method, dataset):
+    """``method``'s Micro-F1 less the better NetMF's (T=1 or T=10) at that seed."""
+    return lambda results, seed: (results.value("micro_f1", method=method, dataset=dataset, seed=seed)
+                                  - max(results.value("micro_f1", method=netmf, dataset=dataset, seed=seed)
+                                        for netmf in NETMF))
+
+
+def netmf_time_ratio(method, dataset):
+    """``method``'s seconds over the faster NetMF's at that seed."""
+    return lambda results, seed: (results.value("seconds", method=method, dataset=dataset, seed=seed)
+                                  / min(results.value("seconds", method=netmf, dataset=dataset, seed=seed)
+                                        for netmf in NETMF))
+
+
+def label_aware_goals() -> list:
+    goals = []
+    for method in (SEARCH, SEARCH_SPECTRAL):
+        for name in SMALL_GRAPHS:
+            goals += [Goal(f"{name}: {method}'s Micro-F1 at least NetMF's (the better of T=1 and T=10; search - NetMF)",
+                           netmf_margin(method, name), ">=", 0.0, tolerance=0.01, fmt="{:+.3f}"),
+                      Goal(f"{name}: {method} (search and refit) under 1/50 of NetMF's time (the faster NetMF; ratio)",
+                           netmf_time_ratio(method, name), "<=", 0.02, tolerance=0.005, fmt="{:.3f}"),
+                      Goal(f"{name}: {method}'s time over NetMF T=10's",
+                           lambda r, seed, method=method, name=name: (
+                               r.value("seconds", method=method, dataset=name, seed=seed)
+                               / r.value("seconds", method=NETMF[1], dataset=name, seed=seed)),
+                           "<=", 0.02, tolerance=0.005, fmt="{:.3f}", kind="context")]
+    return goals
 
 
 def datasets(quick: bool) -> list:
@@ -94,7 +145,8 @@ BENCHMARK = Benchmark(
 - Protocol: each seed shuffles the labelled nodes; half are test nodes. On the test split a classifier trains on the other half (the 50% training of DeepWalk's and FastRP's protocol); on the validation split it trains on one quarter and is scored on another, so settings are chosen without the test nodes. The classifier: the embedding's columns standardised on the training nodes, one-vs-rest logistic regression (C = 0.1 as in the FastRP paper's protocol; scikit-learn's L-BFGS solver, which at d = 512 on BlogCatalog takes 4 s where liblinear takes 115), each scored node given its k best labels (k = its number of labels). The seed also draws the random projection. 5 seeds.
 - Study: each `FastRP, <setting>` method varies one setting around today's defaults; every value is scored on validation (the validation tables), and the value best on validation is the only one scored on test.
 - Peers: the PyPI Rust package `fastrp` 0.1.1 (no beta, no per-iterate normalisation or standardisation, its first weight on the random vectors themselves) with today's weights as given (0, 1, 1) and with the powers aligned to ours (0, 0, 1, 1); NetMF (Qiu et al., WSDM 2018; `_fastrp_study_peers.netmf`, written for this benchmark from the paper) at T = 1 exactly and at T = 10 from 256 eigenpairs, b = 1, d = 128, on the graphs whose dense n x n matrix fits here; Laplacian eigenmaps (scikit-learn's `spectral_embedding`, d = 128).
-- Time: one fit (the embedding only, not the classifier), in this process, one thread.
+- Label-aware: `graphkit.FastRPSearchCV` with its default grid (beta in -1, -0.5, 0, 0.5, 1, 2; iteration weights (0, 1, 1), (0, 1, 1, 1), (0, 0, 1, 1), (0, 0, 1, 6.67)) scores every combination by ridge regression over 3 random splits of the split's training nodes (never the scored nodes), then refits the best; with spectral propagation, the refitted best is filtered by ProNE's spectral propagation (Zhang et al., IJCAI 2019; `graphkit.spectral_propagation`, order 10, mu 0.2, theta 0.5 as the authors' code), which is also run alone on today's defaults.
+- Time: one fit (the embedding only, not the classifier; for the search, the search and the refit), in this process, one thread.
 """,
     datasets=datasets,
     methods=[
@@ -107,19 +159,32 @@ BENCHMARK = Benchmark(
         Method("NetMF (T=1)", netmf_embedding, settings={"window": 1, "rank": None}, kind="peer", datasets=SMALL_GRAPHS),
         Method("NetMF (T=10, h=256)", netmf_embedding, settings={"window": 10, "rank": 256}, quick={"rank": 16},
                kind="peer", datasets=SMALL_GRAPHS),
-        Method("Laplacian eigenmaps", eigenmaps, kind="peer"),
+        Method("Laplacian eigenmaps", eigenmaps, kind="peer", datasets=SMALL_GRAPHS),
+        Method(SPECTRAL, fastrp, settings={"spectral_propagation": True},
+               description="today's defaults, then ProNE's spectral propagation (order 10, mu 0.2, theta 0.5)"),
+        Method(SEARCH, search, description="graphkit.FastRPSearchCV, default grid (beta x iteration weights), on the training nodes' labels"),
+        Method(SEARCH_SPECTRAL, search, settings={"spectral_propagation": True},
+               description="the same search, the refitted best filtered by ProNE's spectral propagation"),
     ],
     seeds=(0, 1, 2, 3, 4),
-    goals=[goal for name in GRAPHS for goal in (
+    goals=label_aware_goals() + [goal for name in GRAPHS for goal in (
         Goal(f"{name}: today's defaults against the Rust package at the same weights (ours - Rust, Micro-F1)",
              margin("micro_f1", DEFAULTS, RUST_SAME, name), ">=", 0.0, tolerance=0.01, fmt="{:+.3f}", kind="context"),
-        Goal(f"{name}: today's defaults against NetMF T=10 (ours - NetMF, Micro-F1)",
-             margin("micro_f1", DEFAULTS, "NetMF (T=10, h=256)", name), ">=", 0.0, tolerance=0.01, fmt="{:+.3f}",
-             kind="context"),
+        Goal(f"{name}: today's defaults against the Rust package with the powers aligned (ours - Rust, Micro-F1)",
+             margin("micro_f1", DEFAULTS, RUST_ALIGNED, name), ">=", 0.0, tolerance=0.01, fmt="{:+.3f}", kind="context"),
+        Goal(f"{name}: FastRPSearchCV against today's defaults (search - defaults, Micro-F1)",
+             margin("micro_f1", SEARCH, DEFAULTS, name), ">=", 0.0, tolerance=0.01, fmt="{:+.3f}", kind="context"),
+        Goal(f"{name}: spectral propagation added to today's defaults (with - without, Micro-F1)",
+             margin("micro_f1", SPECTRAL, DEFAULTS, name), ">=", 0.0, tolerance=0.01, fmt="{:+.3f}", kind="context"),
     )],
     tables=[
         Table("Test: Micro-F1 / Macro-F1 at 50% training", columns=METRICS, pivot="dataset"),
-        Table("Time of one fit (seconds)", columns=[Column("seconds", "s", "{:.3f}", aggregate="median")], pivot="dataset"),
+        Table("Time of one fit (seconds)", columns=[Column("seconds", "s", "{:.3f}", aggregate="median")], pivot="dataset",
+              note="For FastRPSearchCV: the whole search and the refit of the best."),
+        Table("What FastRPSearchCV chose (on the training nodes' labels)",
+              columns=[Column("chosen_beta", "beta", "{:.2f}"), Column("chosen_weights", "number of weights", "{:.1f}"),
+                       Column("search_score", "its validation Micro-F1 (ridge)", "{:.3f}")],
+              pivot="dataset", methods=[SEARCH, SEARCH_SPECTRAL]),
         *study_tables(),
     ],
 )

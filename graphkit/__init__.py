@@ -4,7 +4,8 @@
   networkx and PyTorch Geometric.
 - :class:`FastRP`: node embeddings by very sparse random projection (Chen et al., CIKM 2019), in
   memory, out of core (``memory_budget``) or over the ranks of ``torch.distributed``
-  (:class:`PartitionedGraph`); :class:`FastRPSearchCV` chooses its settings on labelled nodes; :func:`read_embedding` reads back what ``graphkit embed`` writes.
+  (:class:`PartitionedGraph`); :class:`FastRPSearchCV` chooses its settings on labelled nodes, and
+  :func:`spectral_propagation` (ProNE's band-pass filter, Zhang et al., IJCAI 2019) sharpens any embedding; :func:`read_embedding` reads back what ``graphkit embed`` writes.
 - :class:`PamC`: block-contrastive deep graph clustering with meta-node negatives
   (Kulatilleke et al., arXiv:2209.14067).
 - :class:`ManifoldClustering` (alias :data:`MLC`): manifold linearizing and clustering, MCR² with a
@@ -30,11 +31,12 @@ _EXPORTS = {
     **dict.fromkeys(("MLC", "ManifoldClustering"), "graphkit.mlc"),
     **dict.fromkeys(("ClusterCollapseWarning", "PamC"), "graphkit.pamc"),
     "PartitionedGraph": "graphkit.partitioned",
+    "spectral_propagation": "graphkit._spectral_propagation",
 }
 _SUBMODULES = ("cli", "datasets", "embedding_files", "fastrp", "graph", "io", "metrics", "mlc", "ops", "pamc",
                "partitioned")
 
 __all__ = ["AttributedGraph", "ClusterCollapseWarning", "EdgeListError", "EdgeListNotFoundError", "FastRP", "FastRPSearchCV", "Graph", "MLC", "ManifoldClustering",
            "ManifoldData", "PamC", "PartitionedGraph", "__version__", "as_graph", "make_attributed_sbm",
-           "make_union_of_manifolds", "read_edgelist", "read_embedding"]
+           "make_union_of_manifolds", "read_edgelist", "read_embedding", "spectral_propagation"]
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)

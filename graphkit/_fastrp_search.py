@@ -47,7 +47,9 @@ class FastRPSearchCV(BaseEstimator):
     ``n_splits`` random splits. The best combination is then fitted afresh as
     ``best_estimator_``, whose embedding is :attr:`embedding_`. Ridge regression stands in for
     the logistic regression of the usual protocol because it fits in milliseconds; the embedding
-    itself never sees a label.
+    itself never sees a label. With ``estimator.spectral_propagation=True`` the candidates are
+    scored without the filter, which is applied to the refitted best only (filtering every
+    candidate would cost about five fits each).
 
     Parameters
     ----------
@@ -187,7 +189,7 @@ def _check_grid(grid: dict, base: FastRP) -> None:
     for name, values in grid.items():
         if name not in known:
             raise ValueError(f"param_grid names {name!r}, which is not a FastRP parameter; FastRP's: {sorted(known)}")
-        if name in ("random_state", "memory_budget", "device"):
+        if name in ("random_state", "memory_budget", "device", "spectral_propagation"):
             raise ValueError(f"param_grid cannot search {name!r}")
         if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or len(values) == 0:
             raise ValueError(f"param_grid[{name!r}] must be a non-empty sequence of candidate values; got {values!r}")

@@ -300,6 +300,11 @@ class FastRP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
         its largest absolute value) is only centred, as scikit-learn leaves near-constant
         features unscaled, so that float32 and float64 agree on it instead of amplifying
         rounding noise into ±1.
+    spectral_propagation : bool, default=False
+        Filter the embedding with ProNE's spectral propagation at the end
+        (:func:`graphkit.spectral_propagation` with its defaults: a band-pass of the graph's
+        spectrum, an SVD, unit rows; Zhang et al., IJCAI 2019), which is not part of FastRP: about
+        20 more sparse products. In memory only, and :meth:`transform` then refuses new nodes.
     feature_share : float in [0, 1), default=0.5
         When node features are given to :meth:`fit`, the share of the ``n_components`` columns
         given to a sparse random projection of the features; their rows are L2-normalised so that
@@ -396,6 +401,7 @@ class FastRP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
         "self_influence": [reals()],
         "normalize": ["boolean"],
         "standardize": ["boolean"],
+        "spectral_propagation": ["boolean"],
         "feature_share": [reals(0, 1, closed="left")],
         "sampler": [StrOptions({"torch", "sklearn"})],
         "memory_budget": [None, str, integers(1)],
@@ -412,6 +418,7 @@ class FastRP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
         self_influence: float = 0.0,
         normalize: bool = True,
         standardize: bool = True,
+        spectral_propagation: bool = False,
         feature_share: float = 0.5,
         sampler: str = "torch",
         random_state: Any = None,
@@ -428,6 +435,7 @@ class FastRP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
         self.self_influence = self_influence
         self.normalize = normalize
         self.standardize = standardize
+        self.spectral_propagation = spectral_propagation
         self.feature_share = feature_share
         self.sampler = sampler
         self.random_state = random_state
@@ -514,6 +522,10 @@ class FastRP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
                 scale = torch.ones(embedding.shape[1], dtype=dtype)
         check_finite_result(embedding, "FastRP embedding", hint=self._overflow_hint(dtype))
         check_finite_result(scale, "FastRP column scale", hint=self._overflow_hint(dtype))
+        if self.spectral_propagation:
+            from graphkit._spectral_propagation import propagate
+
+            embedding = propagate(graph.adjacency, embedding, order=10, mu=0.2, theta=0.5)
         self.mean_, self.scale_ = backend.to_numpy(mean), backend.to_numpy(scale)
         self.embedding_ = backend.to_numpy(embedding)
         return self
@@ -575,6 +587,8 @@ class FastRP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
     def _refuse_outside_memory(self, node_features: Any, where: str, also: tuple = ()) -> None:
         if node_features is not None:
             raise ValueError(f"node_features are supported only for a fit in memory, not with {where}")
+        if self.spectral_propagation:
+            raise ValueError(f"spectral_propagation=True is supported only for a fit in memory, not with {where}")
         if also:
             raise ValueError(f"{also[0]} applies to a fit in one process, not to {where}, whose rows are spread "
                              "over the ranks already; leave it None")
@@ -651,8 +665,12 @@ class FastRP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
             fitted ids, or too many new nodes to fit in memory.
         tensorkit.validation.NonFiniteResultError
             A ``ValueError``: when the output would hold NaN or infinity (see :meth:`fit`).
+            With ``spectral_propagation=True`` (the filter is of the whole graph).
         """
         check_is_fitted(self, "embedding_")
+        if self.spectral_propagation:
+            raise ValueError("transform cannot embed new nodes with spectral_propagation=True: the filter and its SVD "
+                             "act on the whole graph at once; refit on the graph with the new nodes added")
         if self.graph_ is None:
             raise ValueError("transform needs the fitted graph in memory; this FastRP was fitted out of core "
                              "(memory_budget) or on a PartitionedGraph: fit it in memory to embed new nodes")

@@ -93,6 +93,7 @@ def test_labels_of_some_nodes_by_id_and_multi_label_targets(blocks):
     (dict(param_grid={"beta": [0.0]}), "'beta', which is not a FastRP parameter"),
     (dict(param_grid={"normalization_strength": []}), "non-empty sequence"),
     (dict(param_grid={"random_state": [0, 1]}), "cannot search 'random_state'"),
+    (dict(param_grid={"spectral_propagation": [False, True]}), "cannot search 'spectral_propagation'"),
     (dict(n_splits=0), "n_splits"),
 ])
 def test_bad_parameters_are_named(blocks, arguments, message):
@@ -137,3 +138,13 @@ def test_the_split_score_is_scikit_learns_ridge_and_f1():
     truth = np.array([[1, 0, 0], [0, 1, 0]], dtype=bool)   # the third label: never true, never predicted
     guess = np.array([[1, 0, 0], [1, 0, 0]], dtype=bool)
     assert f1_of(truth, guess, "macro_f1") == pytest.approx(f1_score(truth, guess, average="macro", zero_division=0))
+
+
+def test_spectral_propagation_is_applied_to_the_refitted_best_only(blocks):
+    graph, labels = blocks
+    grid = {"normalization_strength": [0.0, 1.0]}
+    plain = FastRPSearchCV(small_fastrp(), grid, random_state=0).fit(graph, labels)
+    filtered = FastRPSearchCV(small_fastrp(spectral_propagation=True), grid, random_state=0).fit(graph, labels)
+    np.testing.assert_array_equal(plain.cv_results_["mean_test_score"], filtered.cv_results_["mean_test_score"])
+    expected = small_fastrp(spectral_propagation=True, **filtered.best_params_).fit(graph).embedding_
+    np.testing.assert_array_equal(filtered.embedding_, expected)
