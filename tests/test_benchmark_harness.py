@@ -261,13 +261,36 @@ def test_an_interrupted_run_resumes_from_its_partial_rows(tmp_path):
     assert (tmp_path / "toy.partial.jsonl").exists() and not (tmp_path / "toy.json").exists()
     with open(tmp_path / "toy.partial.jsonl", "a") as handle:
         handle.write('{"dataset": "toy", "meth')  # killed in the middle of a line
-    with pytest.raises(KeyboardInterrupt):  # interrupted again: the reused rows stay in the new partial file
+    with pytest.raises(KeyboardInterrupt):  # interrupted again: the partial file keeps its rows, the cut line dropped
         run_toy(tmp_path, spec, resume=True)
     assert calls == [0, 1, 2, 2] and len((tmp_path / "toy.partial.jsonl").read_text().splitlines()) == 2
     interrupt["at seed"] = None
     _, record = run_toy(tmp_path, spec, resume=True)
     assert calls == [0, 1, 2, 2, 2] and record["reused_rows"] == 2
     assert not (tmp_path / "toy.partial.jsonl").exists()
+
+
+def test_rows_a_resumed_run_had_not_reached_survive_a_second_interruption(tmp_path):
+    interrupt = {"ours": 1, "later": 2}
+
+    def fragile(name):
+        def run(data, *, split, seed, meter):
+            if seed == interrupt[name]:
+                raise KeyboardInterrupt
+            return {"score": float(seed)}
+        return run
+
+    spec = benchmark([Method("ours", fragile("ours")), Method("later", fragile("later"))])
+    with pytest.raises(KeyboardInterrupt):
+        run_toy(tmp_path, spec, methods=["later"])   # "later" measured at seeds 0 and 1, then cut
+    with pytest.raises(KeyboardInterrupt):
+        run_toy(tmp_path, spec, resume=True)          # cut inside "ours", before reaching "later" again
+    partial = tmp_path / "toy.partial.jsonl"
+    methods = [json.loads(line)["method"] for line in partial.read_text().splitlines()]
+    assert sorted(methods) == ["later", "later", "ours"]
+    interrupt.update(ours=None, later=None)
+    _, record = run_toy(tmp_path, spec, resume=True)
+    assert record["reused_rows"] == 3 and len(record["rows"]) == 6
 
 
 def test_machine_load_is_recorded_per_row_and_reported(tmp_path, monkeypatch):

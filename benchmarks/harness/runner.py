@@ -145,7 +145,7 @@ class Runner:
         hit = self.cached.get(row_key(row))
         if hit is not None:
             self.reused += 1
-            self.keep(hit)
+            self.keep(hit, persist=False)
             return hit
         started = time.perf_counter()
         if method.isolate:
@@ -155,10 +155,11 @@ class Runner:
         self.record(row, outcome, started)
         return row
 
-    def keep(self, row: dict) -> None:
-        """Add a row to the run, and to the partial file an interrupted run is resumed from."""
+    def keep(self, row: dict, persist: bool = True) -> None:
+        """Add a row to the run, and (``persist``) to the partial file an interrupted run is resumed
+        from; a reused row is on disk already (in the results file or the partial file)."""
         self.rows.append(row)
-        if self.partial is not None:
+        if persist and self.partial is not None:
             with open(self.partial, "a") as handle:
                 handle.write(json.dumps(row) + "\n")
 
@@ -185,7 +186,7 @@ class Runner:
         if all(hit is not None for hit in hits):
             self.reused += len(hits)
             for hit in hits:
-                self.keep(hit)
+                self.keep(hit, persist=False)
             return hits
         started = time.perf_counter()
         call = {**settings, name: max(values), "checkpoints": list(values)}
@@ -360,7 +361,15 @@ def run(benchmark: Benchmark, *, quick: bool = False, out_dir=None, resume: bool
     runner = Runner(benchmark, quick, cached_rows(benchmark, path, quick) if resume else {}, progress)
     runner.partial = partial_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    runner.partial.unlink(missing_ok=True)  # its rows are in ``cached`` already when resuming
+    if resume and runner.partial.exists():
+        # The partial file keeps its rows until the results file is written, so a run interrupted
+        # again loses none of them, even those it had not reached; a line cut short is dropped.
+        kept = "".join(json.dumps(row) + "\n" for row in partial_rows(runner.partial))
+        rewritten = runner.partial.with_name(runner.partial.name + ".tmp")
+        rewritten.write_text(kept)
+        rewritten.replace(runner.partial)
+    else:
+        runner.partial.unlink(missing_ok=True)
     runner.run(chosen)
     if methods:
         rows, choices = carried_over(benchmark, path, quick, chosen)
