@@ -284,8 +284,8 @@ class FastRP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
     normalization_strength : float, default=0.0
         ``beta``: node ``j``'s random vector is multiplied by ``degree_j ** beta``; negative values
         damp high-degree nodes (the authors use -0.64 on BlogCatalog), positive values favour
-        them (1 to 2 score best on the sparse citation graphs Cora and Citeseer; the benchmark
-        report ``fastrp_study``). :class:`graphkit.FastRPSearchCV` chooses it from labels. Nodes of degree 0 keep
+        them (1 to 2 score best on the citation and co-authorship graphs Cora, Citeseer, PubMed
+        and DBLP; the benchmark report ``fastrp_study``). :class:`graphkit.FastRPSearchCV` chooses it from labels. Nodes of degree 0 keep
         their vector as drawn. The factors are computed in float64 from the degrees' logarithms,
         so that tiny or huge weighted degrees do not overflow; see the Notes for when they are
         rescaled and when :meth:`fit` refuses them.
