@@ -127,9 +127,10 @@ def _write_once(path: Path, array: np.ndarray) -> None:
 
 def _stand_ins() -> None:
     """Modules their code imports that this environment may lack."""
-    if importlib.util.find_spec("h5py") is None:
+    # sys.modules first: find_spec raises on a stand-in put there by an earlier call (no __spec__).
+    if "h5py" not in sys.modules and importlib.util.find_spec("h5py") is None:
         sys.modules["h5py"] = types.ModuleType("h5py")
-    if importlib.util.find_spec("munkres") is None and "munkres" not in sys.modules:
+    if "munkres" not in sys.modules and importlib.util.find_spec("munkres") is None:
         sys.modules["munkres"] = munkres_stand_in()
 
 

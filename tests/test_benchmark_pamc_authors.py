@@ -5,6 +5,7 @@ the module is imported without running its main block, the profiler and clock ar
 predictions their loop evaluates are recorded before their evaluation can relabel them in place.
 """
 
+import importlib
 import itertools
 import sys
 import textwrap
@@ -61,6 +62,28 @@ def test_sdcn_autoencoder_pretraining_is_seeded_and_its_encoder_transfers(tmp_pa
     x = torch.as_tensor(X, dtype=torch.float32)
     with torch.no_grad():
         assert torch.allclose(encoder(x), autoencoder(x)[1], atol=1e-6)
+
+
+def test_stand_ins_installed_by_one_run_do_not_break_the_next(monkeypatch):
+    """A second seed in the same process failed with "h5py.__spec__ is None": find_spec raises on a
+    module in sys.modules that has no spec, as the stand-ins have."""
+    real = importlib.util.find_spec
+
+    def find_spec(name, package=None):
+        if name in ("h5py", "munkres") and name not in sys.modules:
+            return None   # as where neither is installed
+        return real(name, package)
+
+    for name in ("h5py", "munkres"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.setattr(authors.importlib.util, "find_spec", find_spec)
+    try:
+        authors._stand_ins()
+        authors._stand_ins()   # the next seed
+        assert sys.modules["h5py"].__spec__ is None and hasattr(sys.modules["munkres"], "Munkres")
+    finally:   # no stand-in outlives the test (monkeypatch then puts back any real module)
+        for name in ("h5py", "munkres"):
+            sys.modules.pop(name, None)
 
 
 def test_munkres_stand_in_finds_the_minimum_cost_assignment():
