@@ -181,6 +181,7 @@ class FastRPSearchCV(BaseEstimator):
         return self.best_estimator_.transform(X)
 
     def fit_transform(self, X: Any, y: Any, nodes: Any = None) -> np.ndarray:
+        """:meth:`fit`, then the best estimator's embedding of every node (rows follow ``node_ids_``)."""
         return self.fit(X, y, nodes).embedding_
 
 
