@@ -19,7 +19,6 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.linear_model import ridge_regression
 from sklearn.model_selection import ShuffleSplit
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
 
 from graphkit.fastrp import FastRP, _standardize_, fastrp_iterates, transition_tensor
 from graphkit.io import as_graph
@@ -81,7 +80,7 @@ class FastRPSearchCV(BaseEstimator):
         ``params``, ``mean_test_score``, ``std_test_score``, ``rank_test_score``,
         ``split<i>_test_score`` per combination, and ``propagation_seconds``.
     best_estimator_ : FastRP
-        Fitted with the best combination.
+        Fitted with the best combination; its ``transform`` embeds new nodes.
     embedding_, node_ids_ : numpy.ndarray
         Those of ``best_estimator_``.
 
@@ -174,15 +173,6 @@ class FastRPSearchCV(BaseEstimator):
         self.embedding_ = self.best_estimator_.embedding_
         self.node_ids_ = self.best_estimator_.node_ids_
         return self
-
-    def transform(self, X: Any) -> Any:
-        """Embed new nodes with the best estimator (see :meth:`graphkit.FastRP.transform`)."""
-        check_is_fitted(self, "best_estimator_")
-        return self.best_estimator_.transform(X)
-
-    def fit_transform(self, X: Any, y: Any, nodes: Any = None) -> np.ndarray:
-        """:meth:`fit`, then the best estimator's embedding of every node (rows follow ``node_ids_``)."""
-        return self.fit(X, y, nodes).embedding_
 
 
 def _check_grid(grid: dict, base: FastRP) -> None:

@@ -113,7 +113,7 @@ def test_bad_labels_are_named(blocks):
         search.fit(graph, labels[:3], nodes=[0, 1, 2])
 
 
-def test_clone_pickle_and_transform(blocks):
+def test_clone_pickle_and_new_nodes_through_the_best_estimator(blocks):
     graph, labels = blocks
     search = FastRPSearchCV(small_fastrp(), {"normalization_strength": [0.0, 1.0]}, random_state=0)
     assert clone(search).get_params()["param_grid"] == {"normalization_strength": [0.0, 1.0]}
@@ -121,7 +121,7 @@ def test_clone_pickle_and_transform(blocks):
     restored = pickle.loads(pickle.dumps(search))
     np.testing.assert_array_equal(restored.embedding_, search.embedding_)
     links = (["new"] * 4, [0, 1, 2, 3])
-    np.testing.assert_array_equal(restored.transform(links), search.best_estimator_.transform(links))
+    np.testing.assert_array_equal(restored.best_estimator_.transform(links), search.best_estimator_.transform(links))
 
 
 def test_the_split_score_is_scikit_learns_ridge_and_f1():
