@@ -369,7 +369,7 @@ def _check_finite_blocks(out: np.ndarray, spec: _Spec, hint: Optional[str]) -> N
 
 def _standardize_blocks(out: np.ndarray, spec: _Spec, hint: Optional[str]) -> tuple[np.ndarray, np.ndarray]:
     """Scale each column of ``out`` to zero mean and unit variance in place, as
-    :func:`graphkit.fastrp._standardize_` does in memory, in three passes over the blocks."""
+    :func:`graphkit._fastrp_core.standardize_` does in memory, in three passes over the blocks."""
     n, d = out.shape
     dtype, device = spec.dtype, spec.device
     sums = torch.zeros(d, dtype=torch.float64, device=device)

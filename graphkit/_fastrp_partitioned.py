@@ -1,6 +1,6 @@
 """FastRP over a :class:`~graphkit.partitioned.PartitionedGraph`: each rank computes its own rows.
 
-The in-memory fit (:func:`graphkit.fastrp.fastrp_embed` and ``_standardize_``) works on whole
+The in-memory fit (:func:`graphkit.fastrp.fastrp_embed` and ``standardize_``) works on whole
 rows except for the products with the transition matrix and a few column statistics. Here each
 rank holds the transition rows of its nodes and its rows of every iterate; each product fetches the
 rows of its remote neighbours, a block of columns at a time (an all-to-all of those rows only,
@@ -262,7 +262,7 @@ class _Reducer:
 
 
 def _standardize_partitioned_(rows: torch.Tensor, n_nodes: int, state: _Reducer) -> tuple[torch.Tensor, torch.Tensor]:
-    """Centre and scale the columns of every rank's rows in place, as ``_standardize_`` does for the whole.
+    """Centre and scale the columns of every rank's rows in place, as ``standardize_`` does for the whole.
 
     Column sums (float64), the largest absolute entry before centring and the float64 centred
     squares are all-reduced, so every rank applies the same ``mean`` and ``scale``.

@@ -259,7 +259,7 @@ def standard_scale(squares: torch.Tensor, n_rows: int, magnitude: Any, dtype: to
 
     The population standard deviation, or 1 for a column whose deviation is at most
     ``10 * eps`` (of ``dtype``) times ``magnitude``, the largest absolute entry of the whole
-    embedding before centring (see :func:`graphkit.fastrp._standardize_`).
+    embedding before centring (see :func:`graphkit._fastrp_core.standardize_`).
     """
     scale = (squares / max(n_rows, 1)).sqrt().to(dtype)
     return scale.masked_fill_(scale <= 10 * torch.finfo(dtype).eps * magnitude, 1.0)

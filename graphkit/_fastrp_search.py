@@ -20,7 +20,8 @@ from sklearn.linear_model import ridge_regression
 from sklearn.model_selection import ShuffleSplit
 from sklearn.utils import check_random_state
 
-from graphkit.fastrp import FastRP, _standardize_, fastrp_iterates, transition_tensor
+from graphkit._fastrp_core import fastrp_iterates, standardize_, transition_tensor
+from graphkit.fastrp import FastRP
 from graphkit.io import as_graph
 from graphkit.metrics import top_k_predictions
 from tensorkit import backend
@@ -177,6 +178,10 @@ class FastRPSearchCV(BaseEstimator):
 
 def _check_grid(grid: dict, base: FastRP) -> None:
     known = set(base.get_params())
+    for name in ("normalization_strength", "iteration_weights"):
+        if isinstance(base.get_params()[name], str) and name not in grid:
+            raise ValueError(f"the estimator's {name} is 'auto' (chosen without labels); FastRPSearchCV chooses "
+                             f"from labels: give {name} as a number or put it in param_grid")
     for name, values in grid.items():
         if name not in known:
             raise ValueError(f"param_grid names {name!r}, which is not a FastRP parameter; FastRP's: {sorted(known)}")
@@ -184,6 +189,9 @@ def _check_grid(grid: dict, base: FastRP) -> None:
             raise ValueError(f"param_grid cannot search {name!r}")
         if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or len(values) == 0:
             raise ValueError(f"param_grid[{name!r}] must be a non-empty sequence of candidate values; got {values!r}")
+        if any(isinstance(value, str) and value == "auto" for value in values):
+            raise ValueError(f"param_grid[{name!r}] holds 'auto': the grid's candidates are scored on labels, "
+                             "so give numbers")
 
 
 def _groups(grid: dict) -> list:
@@ -210,7 +218,7 @@ def _weighted(terms: torch.Tensor, model: FastRP, weighting: dict) -> np.ndarray
         if weight != 0.0:
             total.add_(terms[step], alpha=weight)
     if model.standardize:
-        _standardize_(total)
+        standardize_(total)
     return backend.to_numpy(total)
 
 
