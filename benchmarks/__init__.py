@@ -13,6 +13,7 @@ NAMES = (
     "ctr_compression",
     "mlc_clustering",
     "pamc_clustering",
+    "pamc_same_settings",
     "dsl_gowalla",
     "recsys_scale",
     "fastrp_scale",
