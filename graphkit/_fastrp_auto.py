@@ -18,7 +18,7 @@ import scipy.sparse as sp
 import torch
 from scipy.stats import mannwhitneyu
 
-from graphkit._fastrp_core import fastrp_iterates, standardize_, transition_tensor
+from graphkit._fastrp_core import fastrp_iterates, transition_tensor, weighted_terms
 from tensorkit.utils import progress
 from tensorkit.validation import NonFiniteResultError
 
@@ -145,11 +145,7 @@ def choose_by_link_prediction(
             transition = transition_tensor(kept, device=initial.device, dtype=initial.dtype)
         terms = fastrp_iterates(transition, initial, n_products, normalize)
         for weights in weightings:
-            total = terms[0] * float(self_influence)
-            for step, weight in enumerate(weights, start=1):
-                total.add_(terms[step], alpha=float(weight))
-            if standardize:
-                standardize_(total)
+            total = weighted_terms(terms, weights, self_influence, standardize)
             params.append({"normalization_strength": float(beta),
                            "iteration_weights": tuple(float(weight) for weight in weights)})
             aucs.append(link_prediction_auc(total, pairs, is_edge))

@@ -19,7 +19,7 @@ from graphkit.ops import normalized_adjacency
 from tensorkit import backend
 from tensorkit.utils import progress
 
-__all__ = ["fastrp_embed", "fastrp_iterates", "standardize_", "transition_tensor"]
+__all__ = ["fastrp_embed", "fastrp_iterates", "standardize_", "transition_tensor", "weighted_terms"]
 
 
 def transition_tensor(adjacency: sp.spmatrix, device: Any = None, dtype: Any = None) -> torch.Tensor:
@@ -185,6 +185,20 @@ def fastrp_iterates(transition: torch.Tensor, initial: torch.Tensor, n_products:
         norms = torch.linalg.vector_norm(terms, dim=2, keepdim=True)
         terms.div_(norms.masked_fill_(norms == 0, 1.0))
     return terms
+
+
+def weighted_terms(terms: torch.Tensor, iteration_weights: Sequence[float], self_influence: float = 0.0,
+                   standardize: bool = True) -> torch.Tensor:
+    """The embedding of one weighting from :func:`fastrp_iterates`' ``terms`` (a new tensor):
+    ``self_influence * terms[0] + sum_i w_i * terms[i]``, standardised per column (:func:`standardize_`)
+    when ``standardize``, as :func:`fastrp_embed` and the column standardisation of a fit give it."""
+    total = terms[0] * float(self_influence)
+    for step, weight in enumerate(iteration_weights, start=1):
+        if float(weight) != 0.0:
+            total.add_(terms[step], alpha=float(weight))
+    if standardize:
+        standardize_(total)
+    return total
 
 
 def standardize_(embedding: torch.Tensor, block_entries: int = 2**20) -> tuple[torch.Tensor, torch.Tensor]:

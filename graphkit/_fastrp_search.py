@@ -20,7 +20,7 @@ from sklearn.linear_model import ridge_regression
 from sklearn.model_selection import ShuffleSplit
 from sklearn.utils import check_random_state
 
-from graphkit._fastrp_core import fastrp_iterates, standardize_, transition_tensor
+from graphkit._fastrp_core import fastrp_iterates, transition_tensor, weighted_terms
 from graphkit.fastrp import FastRP
 from graphkit.io import as_graph
 from graphkit.metrics import top_k_predictions
@@ -212,13 +212,8 @@ def _terms(model: FastRP, graph: Any, n_products: int) -> torch.Tensor:
 
 def _weighted(terms: torch.Tensor, model: FastRP, weighting: dict) -> np.ndarray:
     """The embedding ``model`` with ``weighting`` would fit, from the shared terms."""
-    weights = [float(w) for w in weighting.get("iteration_weights", model.iteration_weights)]
-    total = terms[0] * float(weighting.get("self_influence", model.self_influence))
-    for step, weight in enumerate(weights, start=1):
-        if weight != 0.0:
-            total.add_(terms[step], alpha=weight)
-    if model.standardize:
-        standardize_(total)
+    total = weighted_terms(terms, weighting.get("iteration_weights", model.iteration_weights),
+                           weighting.get("self_influence", model.self_influence), model.standardize)
     return backend.to_numpy(total)
 
 

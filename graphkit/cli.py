@@ -158,7 +158,7 @@ def _build_parser() -> argparse.ArgumentParser:
                             "on held-out edges (default: 0 1 1)")
     embed.add_argument("--beta", type=_beta, default=0.0,
                        help="degree normalisation strength: vectors scaled by degree**beta, or auto: chosen by link "
-                            "prediction on held-out edges, about 15 times the time (default: 0)")
+                            "prediction on held-out edges, about 16 times the time (default: 0)")
     embed.add_argument("--self-influence", type=float, default=0.0, help="weight of each node's own random vector (default: 0)")
     embed.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                        help="floating-point precision of the computation (default: float32)")
