@@ -7,6 +7,7 @@
 NAMES = (
     "fastrp_blogcatalog",
     "fastrp_study",
+    "fastrp_search",
     "kronecker_sbl",
     "flora_transfer",
     "funbat_real",

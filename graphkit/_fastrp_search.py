@@ -16,7 +16,6 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, clone
-from sklearn.linear_model import ridge_regression
 from sklearn.model_selection import ShuffleSplit
 from sklearn.utils import check_random_state
 
@@ -28,10 +27,12 @@ from tensorkit import backend
 from tensorkit.base import StrOptions, integers, reals
 from tensorkit.utils import progress
 
-__all__ = ["DEFAULT_SEARCH_GRID", "FastRPSearchCV"]
+__all__ = ["DEFAULT_ALPHAS", "DEFAULT_SEARCH_GRID", "FastRPSearchCV"]
 
-# Parameters one propagation serves: they only weigh its terms.
-_WEIGHTINGS = ("iteration_weights", "self_influence")
+# Parameters one propagation serves: they weigh its terms or filter their sum.
+_WEIGHTINGS = ("iteration_weights", "self_influence", "spectral_propagation")
+# Ridge penalties tried for every candidate: half decades from 0.1 to 10,000.
+DEFAULT_ALPHAS = tuple(float(10.0 ** (exponent / 2)) for exponent in range(-2, 9))
 DEFAULT_SEARCH_GRID = {
     "normalization_strength": (-1.0, -0.5, 0.0, 0.5, 1.0, 2.0),
     "iteration_weights": ((0.0, 1.0, 1.0), (0.0, 1.0, 1.0, 1.0), (0.0, 0.0, 1.0, 1.0), (0.0, 0.0, 1.0, 6.67)),
@@ -44,12 +45,18 @@ class FastRPSearchCV(BaseEstimator):
     Each combination of ``param_grid`` is scored by ridge regression on the embedding of
     labelled nodes (one-hot or multi-label targets, each node predicted its ``k`` best labels,
     ``k`` its number of labels), trained on part of them and scored on the rest, over
-    ``n_splits`` random splits. The best combination is then fitted afresh as
+    ``n_splits`` random splits, at every ridge penalty of ``alpha``: a combination's score is
+    that of its best penalty (mean over the splits), so that a wide embedding is not judged by
+    an under-regularised classifier. The best combination is then fitted afresh as
     ``best_estimator_``, whose embedding is :attr:`embedding_`. Ridge regression stands in for
-    the logistic regression of the usual protocol because it fits in milliseconds; the embedding
-    itself never sees a label. With ``estimator.spectral_propagation=True`` the candidates are
-    scored without the filter, which is applied to the refitted best only (filtering every
-    candidate would cost about five fits each).
+    the logistic regression of the usual protocol because one SVD per split scores every
+    penalty in milliseconds; the embedding itself never sees a label.
+
+    ProNE's spectral propagation can be searched like any setting
+    (``param_grid={"spectral_propagation": [False, True]}``): the candidates with ``True`` are
+    filtered before they are scored (each filter costs about five fits). With
+    ``estimator.spectral_propagation=True`` and no such entry, the candidates are scored
+    without the filter, which is applied to the refitted best only.
 
     Parameters
     ----------
@@ -63,8 +70,11 @@ class FastRPSearchCV(BaseEstimator):
         Random splits of the labelled nodes.
     validation_size : float, default=0.5
         Share of the labelled nodes scored in each split.
-    alpha : float, default=1.0
-        Ridge penalty of the scoring classifier.
+    alpha : float or sequence of float, optional
+        Ridge penalties of the scoring classifier; each combination is scored with its best
+        (default :data:`DEFAULT_ALPHAS`, 0.1 to 10,000 in half decades). A single small
+        penalty hardly regularises 512 columns fitted on a few hundred nodes and so favours
+        narrow embeddings whatever their worth.
     scoring : {"micro_f1", "macro_f1"}, default="micro_f1"
     random_state : int, RandomState or None
         Draws the splits, and is the estimator's ``random_state`` when that is None.
@@ -75,11 +85,14 @@ class FastRPSearchCV(BaseEstimator):
     ----------
     best_params_ : dict
     best_score_ : float
-        Mean validation score of the best combination.
+        Mean validation score of the best combination (at its best penalty).
+    best_alpha_ : float
+        The ridge penalty that scored the best combination.
     best_index_ : int
     cv_results_ : dict of lists
         ``params``, ``mean_test_score``, ``std_test_score``, ``rank_test_score``,
-        ``split<i>_test_score`` per combination, and ``propagation_seconds``.
+        ``split<i>_test_score`` per combination (at its best penalty), ``alpha`` (that penalty)
+        and ``propagation_seconds``.
     best_estimator_ : FastRP
         Fitted with the best combination; its ``transform`` embeds new nodes.
     embedding_, node_ids_ : numpy.ndarray
@@ -108,14 +121,14 @@ class FastRPSearchCV(BaseEstimator):
         "param_grid": [dict, None],
         "n_splits": [integers(1)],
         "validation_size": [reals(0, 1, closed="neither")],
-        "alpha": [reals(0, closed="neither")],
+        "alpha": [reals(0, closed="neither"), "array-like", None],
         "scoring": [StrOptions({"micro_f1", "macro_f1"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
 
     def __init__(self, estimator: Optional[FastRP] = None, param_grid: Optional[dict] = None, *, n_splits: int = 3,
-                 validation_size: float = 0.5, alpha: float = 1.0, scoring: str = "micro_f1",
+                 validation_size: float = 0.5, alpha: Any = None, scoring: str = "micro_f1",
                  random_state: Any = None, verbose: int = 0):
         self.estimator = estimator
         self.param_grid = param_grid
@@ -151,6 +164,7 @@ class FastRPSearchCV(BaseEstimator):
         if base.random_state is None:
             base.set_params(random_state=int(random_state.randint(2**31 - 1)))
         positions, targets = _labelled_targets(graph, y, nodes)
+        alphas = _alphas(self.alpha)
         splits = list(ShuffleSplit(self.n_splits, test_size=self.validation_size,
                                    random_state=random_state).split(positions))
         candidates, scores, seconds = [], [], []
@@ -161,15 +175,18 @@ class FastRPSearchCV(BaseEstimator):
             terms = _terms(model, graph, max(len(w.get("iteration_weights", model.iteration_weights)) for w in weightings))
             elapsed = time.perf_counter() - started
             for weighting in weightings:
-                embedding = _weighted(terms, model, weighting)[positions]
+                started = time.perf_counter()
+                embedding = _weighted(terms, model, weighting, graph)[positions]
                 candidates.append({**group, **weighting})
-                scores.append([_split_score(embedding, targets, train, held_out, self.alpha, self.scoring)
+                scores.append([_split_scores(embedding, targets, train, held_out, alphas, self.scoring)
                                for train, held_out in splits])
-                seconds.append(elapsed / len(weightings))
-        self.cv_results_ = _results(candidates, np.asarray(scores), seconds)
+                seconds.append(elapsed / len(weightings) + (time.perf_counter() - started
+                                                            if weighting.get("spectral_propagation") else 0.0))
+        self.cv_results_ = _results(candidates, np.asarray(scores), seconds, alphas)
         self.best_index_ = int(np.argmin(self.cv_results_["rank_test_score"]))
         self.best_params_ = candidates[self.best_index_]
         self.best_score_ = float(self.cv_results_["mean_test_score"][self.best_index_])
+        self.best_alpha_ = float(self.cv_results_["alpha"][self.best_index_])
         self.best_estimator_ = clone(base).set_params(**self.best_params_).fit(graph)
         self.embedding_ = self.best_estimator_.embedding_
         self.node_ids_ = self.best_estimator_.node_ids_
@@ -185,7 +202,7 @@ def _check_grid(grid: dict, base: FastRP) -> None:
     for name, values in grid.items():
         if name not in known:
             raise ValueError(f"param_grid names {name!r}, which is not a FastRP parameter; FastRP's: {sorted(known)}")
-        if name in ("random_state", "memory_budget", "device", "spectral_propagation"):
+        if name in ("random_state", "memory_budget", "device"):
             raise ValueError(f"param_grid cannot search {name!r}")
         if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or len(values) == 0:
             raise ValueError(f"param_grid[{name!r}] must be a non-empty sequence of candidate values; got {values!r}")
@@ -210,11 +227,23 @@ def _terms(model: FastRP, graph: Any, n_products: int) -> torch.Tensor:
     return fastrp_iterates(transition, model._initial_vectors(device, dtype), n_products, model.normalize)
 
 
-def _weighted(terms: torch.Tensor, model: FastRP, weighting: dict) -> np.ndarray:
-    """The embedding ``model`` with ``weighting`` would fit, from the shared terms."""
+def _weighted(terms: torch.Tensor, model: FastRP, weighting: dict, graph: Any) -> np.ndarray:
+    """The embedding ``model`` with ``weighting`` would fit, from the shared terms (filtered by
+    spectral propagation only when ``weighting`` asks: see :class:`FastRPSearchCV`)."""
     total = weighted_terms(terms, weighting.get("iteration_weights", model.iteration_weights),
                            weighting.get("self_influence", model.self_influence), model.standardize)
+    if weighting.get("spectral_propagation", False):
+        from graphkit._spectral_propagation import propagate
+
+        total = propagate(graph.adjacency, total, order=10, mu=0.2, theta=0.5)
     return backend.to_numpy(total)
+
+
+def _alphas(alpha: Any) -> np.ndarray:
+    alphas = np.atleast_1d(np.asarray(DEFAULT_ALPHAS if alpha is None else alpha, dtype=np.float64))
+    if alphas.ndim != 1 or alphas.size == 0 or not np.all(np.isfinite(alphas)) or np.any(alphas <= 0):
+        raise ValueError(f"alpha must be a positive number or a non-empty sequence of them; got {alpha!r}")
+    return alphas
 
 
 def _labelled_targets(graph: Any, y: Any, nodes: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -244,17 +273,22 @@ def _labelled_targets(graph: Any, y: Any, nodes: Any) -> tuple[np.ndarray, np.nd
     return positions, targets
 
 
-def _split_score(embedding: np.ndarray, targets: np.ndarray, train: np.ndarray, held_out: np.ndarray,
-                 alpha: float, scoring: str) -> float:
-    """F1 on ``held_out`` of ridge regression (with intercept) trained on ``train``."""
+def _split_scores(embedding: np.ndarray, targets: np.ndarray, train: np.ndarray, held_out: np.ndarray,
+                  alphas: np.ndarray, scoring: str) -> np.ndarray:
+    """F1 on ``held_out`` of ridge regression (with intercept) trained on ``train``, one per penalty
+    of ``alphas``: one thin SVD of the centred features serves them all."""
     features, labels = embedding[train].astype(np.float64), targets[train]
     feature_mean, label_mean = features.mean(axis=0), labels.mean(axis=0)
-    coefficients = ridge_regression(features - feature_mean, labels - label_mean, alpha, solver="cholesky",
-                                    check_input=False)
-    scores = (embedding[held_out] - feature_mean) @ np.atleast_2d(coefficients).T + label_mean
+    left, singular, right = np.linalg.svd(features - feature_mean, full_matrices=False)
+    projected = left.T @ (labels - label_mean)
+    held_out_features = (embedding[held_out] - feature_mean) @ right.T
     truth = targets[held_out] != 0
-    predicted = top_k_predictions(scores, truth.sum(axis=1)) != 0
-    return f1_of(truth, predicted, scoring)
+    n_true = truth.sum(axis=1)
+    scores = np.empty(len(alphas))
+    for index, alpha in enumerate(alphas):
+        predictions = held_out_features @ (projected * (singular / (singular ** 2 + alpha))[:, None]) + label_mean
+        scores[index] = f1_of(truth, top_k_predictions(predictions, n_true) != 0, scoring)
+    return scores
 
 
 def f1_of(truth: np.ndarray, predicted: np.ndarray, scoring: str) -> float:
@@ -270,13 +304,17 @@ def f1_of(truth: np.ndarray, predicted: np.ndarray, scoring: str) -> float:
                                    where=denominators > 0)))
 
 
-def _results(candidates: list, scores: np.ndarray, seconds: list) -> dict:
+def _results(candidates: list, scores: np.ndarray, seconds: list, alphas: np.ndarray) -> dict:
+    """``cv_results_`` from ``scores`` of shape (candidates, splits, penalties): each candidate at
+    the penalty of its best mean over the splits."""
+    best_alpha = scores.mean(axis=1).argmax(axis=1)
+    scores = scores[np.arange(len(candidates)), :, best_alpha]
     means = scores.mean(axis=1)
     order = np.argsort(-means, kind="stable")
     ranks = np.empty(len(means), dtype=np.int64)
     ranks[order] = np.arange(1, len(means) + 1)
     results = {"params": candidates, "mean_test_score": means, "std_test_score": scores.std(axis=1),
-               "rank_test_score": ranks, "propagation_seconds": np.asarray(seconds)}
+               "rank_test_score": ranks, "alpha": alphas[best_alpha], "propagation_seconds": np.asarray(seconds)}
     for split in range(scores.shape[1]):
         results[f"split{split}_test_score"] = scores[:, split]
     return results

@@ -12,7 +12,7 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import ShuffleSplit
 
 from graphkit import FastRP, FastRPSearchCV, Graph
-from graphkit._fastrp_search import _split_score, f1_of
+from graphkit._fastrp_search import DEFAULT_ALPHAS, _split_scores, f1_of
 from graphkit.metrics import top_k_predictions
 from graphkit.fastrp import fastrp_iterates, transition_tensor
 
@@ -48,7 +48,7 @@ def test_every_candidate_scores_as_its_own_fit_would(blocks):
     graph, labels = blocks
     grid = {"normalization_strength": [-0.5, 1.0], "iteration_weights": [(0.0, 1.0), (1.0, 0.0, 1.0)],
             "self_influence": [0.0, 0.5]}
-    search = FastRPSearchCV(small_fastrp(), grid, n_splits=2, random_state=0).fit(graph, labels)
+    search = FastRPSearchCV(small_fastrp(), grid, n_splits=2, alpha=1.0, random_state=0).fit(graph, labels)
     targets = np.eye(4)[labels]
     state = np.random.RandomState(0)
     state.randint(2**31 - 1)   # the draw FastRPSearchCV would give a base without a random_state
@@ -56,7 +56,8 @@ def test_every_candidate_scores_as_its_own_fit_would(blocks):
     assert len(search.cv_results_["params"]) == 8
     for index, params in enumerate(search.cv_results_["params"]):
         embedding = small_fastrp(**params).fit(graph).embedding_
-        expected = [_split_score(embedding, targets, train, held_out, 1.0, "micro_f1") for train, held_out in splits]
+        expected = [_split_scores(embedding, targets, train, held_out, np.array([1.0]), "micro_f1")[0]
+                    for train, held_out in splits]
         np.testing.assert_allclose([search.cv_results_[f"split{i}_test_score"][index] for i in range(2)], expected,
                                    atol=1e-9)
     best = small_fastrp(**search.best_params_).fit(graph)
@@ -93,7 +94,9 @@ def test_labels_of_some_nodes_by_id_and_multi_label_targets(blocks):
     (dict(param_grid={"beta": [0.0]}), "'beta', which is not a FastRP parameter"),
     (dict(param_grid={"normalization_strength": []}), "non-empty sequence"),
     (dict(param_grid={"random_state": [0, 1]}), "cannot search 'random_state'"),
-    (dict(param_grid={"spectral_propagation": [False, True]}), "cannot search 'spectral_propagation'"),
+    (dict(param_grid={"device": ["cpu"]}), "cannot search 'device'"),
+    (dict(alpha=[1.0, -1.0]), "alpha must be a positive number"),
+    (dict(alpha=[]), "alpha must be a positive number"),
     (dict(n_splits=0), "n_splits"),
 ])
 def test_bad_parameters_are_named(blocks, arguments, message):
@@ -124,20 +127,62 @@ def test_clone_pickle_and_new_nodes_through_the_best_estimator(blocks):
     np.testing.assert_array_equal(restored.best_estimator_.transform(links), search.best_estimator_.transform(links))
 
 
-def test_the_split_score_is_scikit_learns_ridge_and_f1():
+def test_the_split_scores_are_scikit_learns_ridge_and_f1_at_every_penalty():
     rng = np.random.default_rng(0)
     embedding = rng.standard_normal((60, 5))
     targets = (rng.random((60, 4)) < 0.3).astype(int)
     targets[np.arange(60), rng.integers(0, 4, 60)] = 1
     train, held_out = np.arange(40), np.arange(40, 60)
-    model = Ridge(alpha=2.0).fit(embedding[train], targets[train])
-    predicted = top_k_predictions(model.predict(embedding[held_out]), targets[held_out].sum(axis=1))
+    alphas = np.array([0.01, 2.0, 50.0])
     for average in ("micro", "macro"):
-        expected = f1_score(targets[held_out], predicted, average=average, zero_division=0)
-        assert _split_score(embedding, targets, train, held_out, 2.0, f"{average}_f1") == pytest.approx(expected)
+        scores = _split_scores(embedding, targets, train, held_out, alphas, f"{average}_f1")
+        for alpha, score in zip(alphas, scores):
+            model = Ridge(alpha=alpha).fit(embedding[train], targets[train])
+            predicted = top_k_predictions(model.predict(embedding[held_out]), targets[held_out].sum(axis=1))
+            assert score == pytest.approx(f1_score(targets[held_out], predicted, average=average, zero_division=0))
     truth = np.array([[1, 0, 0], [0, 1, 0]], dtype=bool)   # the third label: never true, never predicted
     guess = np.array([[1, 0, 0], [1, 0, 0]], dtype=bool)
     assert f1_of(truth, guess, "macro_f1") == pytest.approx(f1_score(truth, guess, average="macro", zero_division=0))
+
+
+def test_the_split_scores_hold_when_there_are_more_columns_than_training_nodes():
+    rng = np.random.default_rng(1)
+    embedding = rng.standard_normal((30, 50))
+    targets = np.eye(3, dtype=int)[rng.integers(0, 3, 30)]
+    train, held_out = np.arange(12), np.arange(12, 30)
+    scores = _split_scores(embedding, targets, train, held_out, np.array([0.5, 500.0]), "micro_f1")
+    for alpha, score in zip((0.5, 500.0), scores):
+        model = Ridge(alpha=alpha).fit(embedding[train], targets[train])
+        predicted = top_k_predictions(model.predict(embedding[held_out]), targets[held_out].sum(axis=1))
+        assert score == pytest.approx(f1_score(targets[held_out], predicted, average="micro"))
+
+
+def test_each_candidate_keeps_its_best_penalty(blocks):
+    graph, labels = blocks
+    grid = {"normalization_strength": [-0.5, 1.0]}
+    alphas = [0.1, 10.0, 1000.0]
+    search = FastRPSearchCV(small_fastrp(), grid, n_splits=2, alpha=alphas, random_state=0).fit(graph, labels)
+    singles = [FastRPSearchCV(small_fastrp(), grid, n_splits=2, alpha=alpha, random_state=0).fit(graph, labels)
+               for alpha in alphas]
+    means = np.array([single.cv_results_["mean_test_score"] for single in singles])   # penalty x candidate
+    np.testing.assert_allclose(search.cv_results_["mean_test_score"], means.max(axis=0))
+    np.testing.assert_array_equal(search.cv_results_["alpha"], np.array(alphas)[means.argmax(axis=0)])
+    assert search.best_alpha_ == search.cv_results_["alpha"][search.best_index_]
+    assert FastRPSearchCV().get_params()["alpha"] is None and len(DEFAULT_ALPHAS) == 11
+
+
+def test_the_searched_penalties_rescue_a_wide_embedding_on_few_labelled_nodes():
+    """Weak blocks, 50 training nodes, 128 columns: an almost unpenalised ridge fit interpolates
+    its training labels; with the default penalties the wide embedding scores far higher and wins."""
+    sizes = [25] * 4
+    probabilities = [[0.15 if i == j else 0.05 for j in range(4)] for i in range(4)]
+    graph = Graph.from_networkx(nx.stochastic_block_model(sizes, probabilities, seed=0))
+    labels = np.repeat(np.arange(4), sizes)
+    grid = {"n_components": [8, 128]}
+    weak = FastRPSearchCV(FastRP(random_state=0, device="cpu"), grid, alpha=1e-6, random_state=0).fit(graph, labels)
+    tuned = FastRPSearchCV(FastRP(random_state=0, device="cpu"), grid, random_state=0).fit(graph, labels)
+    assert tuned.cv_results_["mean_test_score"][1] > weak.cv_results_["mean_test_score"][1] + 0.1
+    assert tuned.best_params_ == {"n_components": 128} and tuned.best_alpha_ > 1.0
 
 
 def test_spectral_propagation_is_applied_to_the_refitted_best_only(blocks):
@@ -148,3 +193,22 @@ def test_spectral_propagation_is_applied_to_the_refitted_best_only(blocks):
     np.testing.assert_array_equal(plain.cv_results_["mean_test_score"], filtered.cv_results_["mean_test_score"])
     expected = small_fastrp(spectral_propagation=True, **filtered.best_params_).fit(graph).embedding_
     np.testing.assert_array_equal(filtered.embedding_, expected)
+
+
+def test_spectral_propagation_searched_scores_the_filtered_candidates(blocks):
+    graph, labels = blocks
+    grid = {"normalization_strength": [0.0], "spectral_propagation": [False, True]}
+    search = FastRPSearchCV(small_fastrp(), grid, n_splits=2, alpha=3.0, random_state=0).fit(graph, labels)
+    targets = np.eye(4)[labels]
+    state = np.random.RandomState(0)
+    state.randint(2**31 - 1)
+    splits = list(ShuffleSplit(2, test_size=0.5, random_state=state).split(labels))
+    for index, params in enumerate(search.cv_results_["params"]):
+        embedding = small_fastrp(**params).fit(graph).embedding_
+        expected = [_split_scores(embedding, targets, train, held_out, np.array([3.0]), "micro_f1")[0]
+                    for train, held_out in splits]
+        np.testing.assert_allclose([search.cv_results_[f"split{i}_test_score"][index] for i in range(2)], expected,
+                                   atol=1e-9)
+    unfiltered, filtered = search.cv_results_["params"]
+    assert not unfiltered["spectral_propagation"] and filtered["spectral_propagation"]
+    np.testing.assert_array_equal(search.embedding_, small_fastrp(**search.best_params_).fit(graph).embedding_)
