@@ -15,6 +15,7 @@ NAMES = (
     "mlc_clustering",
     "pamc_clustering",
     "pamc_same_settings",
+    "pamc_cora_settings",
     "dsl_gowalla",
     "recsys_scale",
     "fastrp_scale",

@@ -49,8 +49,8 @@ class FastRPSearchCV(BaseEstimator):
     that of its best penalty (mean over the splits), so that a wide embedding is not judged by
     an under-regularised classifier. The best combination is then fitted afresh as
     ``best_estimator_``, whose embedding is :attr:`embedding_`. Ridge regression stands in for
-    the logistic regression of the usual protocol because one SVD per split scores every
-    penalty in milliseconds; the embedding itself never sees a label.
+    the logistic regression of the usual protocol because one eigendecomposition per split
+    scores every penalty in milliseconds; the embedding itself never sees a label.
 
     ProNE's spectral propagation can be searched like any setting
     (``param_grid={"spectral_propagation": [False, True]}``): the candidates with ``True`` are
@@ -276,17 +276,26 @@ def _labelled_targets(graph: Any, y: Any, nodes: Any) -> tuple[np.ndarray, np.nd
 def _split_scores(embedding: np.ndarray, targets: np.ndarray, train: np.ndarray, held_out: np.ndarray,
                   alphas: np.ndarray, scoring: str) -> np.ndarray:
     """F1 on ``held_out`` of ridge regression (with intercept) trained on ``train``, one per penalty
-    of ``alphas``: one thin SVD of the centred features serves them all."""
+    of ``alphas``. One eigendecomposition serves them all: of the d x d Gram matrix of the centred
+    features, or of their n x n kernel when there are fewer training nodes than columns."""
     features, labels = embedding[train].astype(np.float64), targets[train]
     feature_mean, label_mean = features.mean(axis=0), labels.mean(axis=0)
-    left, singular, right = np.linalg.svd(features - feature_mean, full_matrices=False)
-    projected = left.T @ (labels - label_mean)
-    held_out_features = (embedding[held_out] - feature_mean) @ right.T
+    features -= feature_mean
+    held_out_features = embedding[held_out] - feature_mean
+    if features.shape[0] >= features.shape[1]:   # W = V (L + a)^-1 V' X' Y
+        eigenvalues, vectors = np.linalg.eigh(features.T @ features)
+        projected = vectors.T @ (features.T @ (labels - label_mean))
+        held_out_features = held_out_features @ vectors
+    else:                                        # W = X' Q (L + a)^-1 Q' Y
+        eigenvalues, vectors = np.linalg.eigh(features @ features.T)
+        projected = vectors.T @ (labels - label_mean)
+        held_out_features = (held_out_features @ features.T) @ vectors
+    eigenvalues = np.clip(eigenvalues, 0.0, None)
     truth = targets[held_out] != 0
     n_true = truth.sum(axis=1)
     scores = np.empty(len(alphas))
     for index, alpha in enumerate(alphas):
-        predictions = held_out_features @ (projected * (singular / (singular ** 2 + alpha))[:, None]) + label_mean
+        predictions = held_out_features @ (projected / (eigenvalues + alpha)[:, None]) + label_mean
         scores[index] = f1_of(truth, top_k_predictions(predictions, n_true) != 0, scoring)
     return scores
 

@@ -212,3 +212,19 @@ def test_spectral_propagation_searched_scores_the_filtered_candidates(blocks):
     unfiltered, filtered = search.cv_results_["params"]
     assert not unfiltered["spectral_propagation"] and filtered["spectral_propagation"]
     np.testing.assert_array_equal(search.embedding_, small_fastrp(**search.best_params_).fit(graph).embedding_)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_top_k_predictions_keep_a_stable_sorts_order(seed):
+    """Ties (rounded scores), infinities, NaN, counts of 0 and of more labels than there are: the
+    labels kept are the first ``k`` of a stable descending sort."""
+    rng = np.random.default_rng(seed)
+    scores = np.round(rng.standard_normal((50, 6)), 1)
+    counts = rng.integers(0, 8, 50)
+    for case in (scores, np.where(rng.random(scores.shape) < 0.2, -np.inf, scores),
+                 np.where(rng.random(scores.shape) < 0.2, np.nan, scores)):
+        order = np.argsort(-case, axis=1, kind="stable")
+        expected = np.zeros(case.shape, dtype=int)
+        for row in range(len(case)):
+            expected[row, order[row, :counts[row]]] = 1
+        np.testing.assert_array_equal(top_k_predictions(case, counts), expected)
