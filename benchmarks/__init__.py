@@ -16,6 +16,7 @@ NAMES = (
     "pamc_clustering",
     "pamc_same_settings",
     "pamc_cora_settings",
+    "pamc_more_seeds",
     "dsl_gowalla",
     "recsys_scale",
     "fastrp_scale",
