@@ -30,6 +30,21 @@ def small_fastrp(**params):
     return FastRP(16, random_state=5, device="cpu", verbose=0, **params)
 
 
+def assert_scores_of_separate_fits(search, graph, labels, alpha):
+    """Every split score of a fitted 2-split ``search`` (random_state=0, one penalty) equals that of
+    the candidate's own FastRP fit on the same splits."""
+    targets = np.eye(labels.max() + 1)[labels]
+    state = np.random.RandomState(0)
+    state.randint(2**31 - 1)   # the draw FastRPSearchCV would give a base without a random_state
+    splits = list(ShuffleSplit(2, test_size=0.5, random_state=state).split(labels))
+    for index, params in enumerate(search.cv_results_["params"]):
+        embedding = small_fastrp(**params).fit(graph).embedding_
+        expected = [_split_scores(embedding, targets, train, held_out, np.array([alpha]), "micro_f1")[0]
+                    for train, held_out in splits]
+        np.testing.assert_allclose([search.cv_results_[f"split{i}_test_score"][index] for i in range(2)], expected,
+                                   atol=1e-9)
+
+
 def test_iterates_weigh_into_the_embedding_fastrp_fits(blocks):
     graph, _ = blocks
     model = small_fastrp(iteration_weights=(0.5, 1.0, 2.0), self_influence=0.3, normalization_strength=0.7,
@@ -49,17 +64,8 @@ def test_every_candidate_scores_as_its_own_fit_would(blocks):
     grid = {"normalization_strength": [-0.5, 1.0], "iteration_weights": [(0.0, 1.0), (1.0, 0.0, 1.0)],
             "self_influence": [0.0, 0.5]}
     search = FastRPSearchCV(small_fastrp(), grid, n_splits=2, alpha=1.0, random_state=0).fit(graph, labels)
-    targets = np.eye(4)[labels]
-    state = np.random.RandomState(0)
-    state.randint(2**31 - 1)   # the draw FastRPSearchCV would give a base without a random_state
-    splits = list(ShuffleSplit(2, test_size=0.5, random_state=state).split(labels))
     assert len(search.cv_results_["params"]) == 8
-    for index, params in enumerate(search.cv_results_["params"]):
-        embedding = small_fastrp(**params).fit(graph).embedding_
-        expected = [_split_scores(embedding, targets, train, held_out, np.array([1.0]), "micro_f1")[0]
-                    for train, held_out in splits]
-        np.testing.assert_allclose([search.cv_results_[f"split{i}_test_score"][index] for i in range(2)], expected,
-                                   atol=1e-9)
+    assert_scores_of_separate_fits(search, graph, labels, alpha=1.0)
     best = small_fastrp(**search.best_params_).fit(graph)
     np.testing.assert_array_equal(search.embedding_, best.embedding_)
     assert search.best_score_ == max(search.cv_results_["mean_test_score"])
@@ -199,16 +205,7 @@ def test_spectral_propagation_searched_scores_the_filtered_candidates(blocks):
     graph, labels = blocks
     grid = {"normalization_strength": [0.0], "spectral_propagation": [False, True]}
     search = FastRPSearchCV(small_fastrp(), grid, n_splits=2, alpha=3.0, random_state=0).fit(graph, labels)
-    targets = np.eye(4)[labels]
-    state = np.random.RandomState(0)
-    state.randint(2**31 - 1)
-    splits = list(ShuffleSplit(2, test_size=0.5, random_state=state).split(labels))
-    for index, params in enumerate(search.cv_results_["params"]):
-        embedding = small_fastrp(**params).fit(graph).embedding_
-        expected = [_split_scores(embedding, targets, train, held_out, np.array([3.0]), "micro_f1")[0]
-                    for train, held_out in splits]
-        np.testing.assert_allclose([search.cv_results_[f"split{i}_test_score"][index] for i in range(2)], expected,
-                                   atol=1e-9)
+    assert_scores_of_separate_fits(search, graph, labels, alpha=3.0)
     unfiltered, filtered = search.cv_results_["params"]
     assert not unfiltered["spectral_propagation"] and filtered["spectral_propagation"]
     np.testing.assert_array_equal(search.embedding_, small_fastrp(**search.best_params_).fit(graph).embedding_)
