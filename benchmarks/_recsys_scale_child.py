@@ -8,8 +8,8 @@ runs after a warm-up fit on 2,000 rows; its added peak is what the fit adds to t
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import statistics
 import sys
 import time
@@ -30,15 +30,18 @@ def _vmhwm_bytes() -> int:
     return 0
 
 
-def _init_group():
-    """Join torchrun's process group (gloo) when launched by it; the world."""
-    import torch.distributed as dist
+@contextlib.contextmanager
+def _group():
+    """Join torchrun's process group (gloo) when launched by it, for the block; yields the world.
 
+    The library's :func:`tensorkit.distributed.launched_process_group`: every rank waits for the others
+    before the group is destroyed (rank 1 used to exit while rank 0 evaluated, and gloo could abort a
+    process whose peer left: "terminate called without an active exception").
+    """
     from tensorkit import distributed
 
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        dist.init_process_group("gloo")
-    return distributed.current_world()
+    with distributed.launched_process_group():
+        yield distributed.current_world()
 
 
 def _classifier(spec: dict, **overrides):
@@ -89,29 +92,29 @@ def run_ctr_child(spec: dict) -> None:
     torch.set_num_threads(spec["threads"])
     warm = read_criteo(spec["train"], nrows=WARM_UP_ROWS)
     _classifier(spec, max_epochs=1, validation_fraction=0.0).fit(warm.drop(columns="label"), warm["label"])
-    world = _init_group()
-    meter = Meter()
-    with meter:
-        if spec["mode"] == "stream":
-            clf = _classifier(spec).fit(spec["train"])
-        else:
-            frame = read_criteo(spec["train"])
-            clf = _classifier(spec).fit(frame.drop(columns="label"), frame["label"])
-            del frame
-    result = {"mode": spec["mode"], "world_size": world.size, "wall_seconds": meter.seconds,
-              "added_peak_bytes": meter.peak_bytes,
-              "process_peak_bytes": _vmhwm_bytes(),
-              "n_rows_seen": int(getattr(clf, "n_rows_seen_", 0)) or None,
-              "table_values": sum(rows * width for rows, width in _parameter_counts(clf)["tables"]),
-              "history": [{k: float(v) for k, v in h.items()} for h in clf.history_]}
-    if world.is_main:
-        test = read_criteo(spec["test"])
-        result["test_auc"] = roc_auc(test["label"].to_numpy(), clf.decision_function(test.drop(columns="label")))
-        if spec.get("design"):
-            result["parameters"] = _parameter_counts(clf)
-            result["batch_size"] = int(clf.batch_size)
-            result["touched_rows"] = _touched_rows(clf, test, int(clf.batch_size), spec["seed"])
-        print(json.dumps(result), flush=True)
+    with _group() as world:
+        meter = Meter()
+        with meter:
+            if spec["mode"] == "stream":
+                clf = _classifier(spec).fit(spec["train"])
+            else:
+                frame = read_criteo(spec["train"])
+                clf = _classifier(spec).fit(frame.drop(columns="label"), frame["label"])
+                del frame
+        result = {"mode": spec["mode"], "world_size": world.size, "wall_seconds": meter.seconds,
+                  "added_peak_bytes": meter.peak_bytes,
+                  "process_peak_bytes": _vmhwm_bytes(),
+                  "n_rows_seen": int(getattr(clf, "n_rows_seen_", 0)) or None,
+                  "table_values": sum(rows * width for rows, width in _parameter_counts(clf)["tables"]),
+                  "history": [{k: float(v) for k, v in h.items()} for h in clf.history_]}
+        if world.is_main:
+            test = read_criteo(spec["test"])
+            result["test_auc"] = roc_auc(test["label"].to_numpy(), clf.decision_function(test.drop(columns="label")))
+            if spec.get("design"):
+                result["parameters"] = _parameter_counts(clf)
+                result["batch_size"] = int(clf.batch_size)
+                result["touched_rows"] = _touched_rows(clf, test, int(clf.batch_size), spec["seed"])
+            print(json.dumps(result), flush=True)
 
 
 def _load_interactions(spec: dict):
@@ -138,24 +141,23 @@ def run_dsl_child(spec: dict) -> None:
     params = {**spec["dsl"], "n_epochs": spec["epochs"], "random_state": spec["seed"], "device": "cpu", "verbose": 0}
     DSLRecommender(**{**params, "n_epochs": 1, "batch_size": 64}).fit(
         np.stack([train.users[:256], train.items[:256]], axis=1))
-    world = _init_group()
-    model = DSLRecommender(**params)
-    wall = time.perf_counter()
-    model.fit(train)
-    wall = time.perf_counter() - wall
-    masks = distributed.digest((model.user_embeddings_ != 0, model.item_embeddings_ != 0,
-                                {k: dict(v) for k, v in model.density_report_.items()}))
-    weights = distributed.digest((model.user_embeddings_, model.item_embeddings_))
-    digests = distributed.all_gather_objects(world, (masks, weights))
-    if world.is_main:
-        scores = model.evaluate(test, k=(20,))
-        print(json.dumps({"world_size": world.size, "recall@20": float(scores["recall@20"]),
-                          "ndcg@20": float(scores["ndcg@20"]),
-                          "epoch_seconds": statistics.median(h["seconds"] for h in model.history_),
-                          "wall_seconds": wall, "mask_digests": [d[0] for d in digests],
-                          "weight_digests": [d[1] for d in digests],
-                          "n_active": int(model.n_active_parameters_)}), flush=True)
-
+    with _group() as world:
+        model = DSLRecommender(**params)
+        wall = time.perf_counter()
+        model.fit(train)
+        wall = time.perf_counter() - wall
+        masks = distributed.digest((model.user_embeddings_ != 0, model.item_embeddings_ != 0,
+                                    {k: dict(v) for k, v in model.density_report_.items()}))
+        weights = distributed.digest((model.user_embeddings_, model.item_embeddings_))
+        digests = distributed.all_gather_objects(world, (masks, weights))
+        if world.is_main:
+            scores = model.evaluate(test, k=(20,))
+            print(json.dumps({"world_size": world.size, "recall@20": float(scores["recall@20"]),
+                              "ndcg@20": float(scores["ndcg@20"]),
+                              "epoch_seconds": statistics.median(h["seconds"] for h in model.history_),
+                              "wall_seconds": wall, "mask_digests": [d[0] for d in digests],
+                              "weight_digests": [d[1] for d in digests],
+                              "n_active": int(model.n_active_parameters_)}), flush=True)
 
 
 def main(argv=None) -> int:

@@ -102,9 +102,16 @@ def launch(spec: dict, processes: int, timeout: float) -> dict:
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout)
     lines = [line for line in result.stdout.strip().splitlines() if line.startswith("{")]
     if result.returncode != 0 or not lines:
-        errors = [line for line in result.stderr.strip().splitlines() if "Error" in line or "error" in line]
-        raise RuntimeError((errors or result.stderr.strip().splitlines() or ["failed"])[-1][:400])
+        raise RuntimeError(f"{command[0]} exited with {result.returncode}: " + _failure(result.stderr))
     return json.loads(lines[-1])
+
+
+def _failure(stderr: str) -> str:
+    """The lines of a failed child's stderr that say why: the first error or abort of any rank and the last."""
+    markers = ("Error", "error", "terminate called", "Signal", "exitcode")
+    lines = [line.strip() for line in stderr.splitlines() if any(m in line for m in markers)]
+    picked = list(dict.fromkeys(lines[:1] + lines[-2:])) or stderr.strip().splitlines()[-3:] or ["no output"]
+    return " | ".join(line[:300] for line in picked)
 
 
 def design_figures(child: dict) -> dict:
