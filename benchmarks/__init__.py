@@ -17,6 +17,7 @@ NAMES = (
     "pamc_same_settings",
     "pamc_cora_settings",
     "pamc_more_seeds",
+    "pamc_modularity_search",
     "dsl_gowalla",
     "recsys_scale",
     "fastrp_scale",

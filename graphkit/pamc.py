@@ -487,6 +487,11 @@ class PamC(ClusterMixin, TorchEstimator):
             assignments become NaN or infinite (the message suggests scaling ``X``, lowering the
             learning rates, or float64).
         """
+        return self._fit(X, y, graph, starts=None)
+
+    def _fit(self, X: Any, y: Any, graph: Any, starts: Optional[dict]) -> "PamC":
+        """:meth:`fit`; with ``starts`` (a dict), the pretrained encoder and k-means start are reused from it
+        when an earlier fit on the same data had the same settings for them, and stored in it otherwise."""
         if graph is None and self._looks_like_graph(y):
             y, graph = None, y
         X, graph = features_and_graph(X, graph, "PamC")
@@ -514,13 +519,22 @@ class PamC(ClusterMixin, TorchEstimator):
                              "module called as module(x)); use batch_size=None")
         graph_inputs = self._graph_inputs(g, device, dtype) if takes_graph else None
 
-        self.pretrain_history_ = self._pretrain(encoder, features, graph_inputs, source, decoder_seed, device, dtype)
-        with torch.no_grad():
-            z = self._embed(encoder, features, graph_inputs)
-        check_finite_result(z, "PamC's pretrained embedding", hint=self._divergence_hint(dtype))
-        start, _, self.init_scores_ = kmeans_start(
-            z.detach().cpu().numpy(), self.n_clusters, self.n_init,
-            g.adjacency if self.init_selection == "modularity" else None, source.numpy)
+        key = self._start_key() if starts is not None else None
+        if key in (starts or {}):
+            start = self._restore_start(starts[key], encoder, source)
+        else:
+            self.pretrain_history_ = self._pretrain(encoder, features, graph_inputs, source, decoder_seed, device,
+                                                    dtype)
+            with torch.no_grad():
+                z = self._embed(encoder, features, graph_inputs)
+            check_finite_result(z, "PamC's pretrained embedding", hint=self._divergence_hint(dtype))
+            start, _, self.init_scores_ = kmeans_start(
+                z.detach().cpu().numpy(), self.n_clusters, self.n_init,
+                g.adjacency if self.init_selection == "modularity" else None, source.numpy)
+            if key is not None:
+                starts[key] = (copy.deepcopy(encoder.state_dict()), list(self.pretrain_history_),
+                               copy.deepcopy(self.init_scores_), start.copy(), source.numpy.get_state(),
+                               source.torch.get_state())
         centers = nn.Parameter(torch.as_tensor(start, device=device, dtype=dtype))
 
         self.history_ = self._train(encoder, centers, features, graph_inputs, a_r, labels, source, device, dtype)
@@ -537,6 +551,24 @@ class PamC(ClusterMixin, TorchEstimator):
         self.cluster_centers_ = backend.to_numpy(centers.detach())
         self.encoder_ = encoder.eval()
         return self
+
+    # Settings that only the training after the k-means start reads: fits differing in these alone
+    # share their pretrained encoder and start (graphkit.ModularitySearch).
+    _TRAINING_PARAMS = frozenset({"loss", "negatives", "meta_nodes", "min_cluster_share", "on_collapse", "order",
+                                  "cumulative", "tau", "alpha", "beta", "n_epochs", "lr", "batch_size", "tol",
+                                  "tol_interval", "verbose"})
+
+    def _start_key(self) -> str:
+        return repr(sorted((k, v) for k, v in self.get_params(deep=False).items() if k not in self._TRAINING_PARAMS))
+
+    def _restore_start(self, saved: tuple, encoder: nn.Module, source: backend.RandomSource) -> np.ndarray:
+        """The state right after an earlier fit's k-means start: its encoder, scores and random streams."""
+        state, history, scores, start, numpy_state, torch_state = saved
+        encoder.load_state_dict(state)
+        self.pretrain_history_, self.init_scores_ = list(history), copy.deepcopy(scores)
+        source.numpy.set_state(numpy_state)
+        source.torch.set_state(torch_state)
+        return start.copy()
 
     def fit_predict(self, X: Any, y: Any = None, graph: Any = None) -> Any:
         """Fit and return ``labels_`` (a torch tensor when ``X``, or a ``Data``'s ``x``, is one)."""
@@ -721,7 +753,7 @@ class PamC(ClusterMixin, TorchEstimator):
                 event["action"] = f"re-seeded from cluster {split}"
             optimizer.state.pop(centers, None)  # the centres' Adam moments belong to where they were
         self.collapses_ += events
-        warnings.warn(self._collapse_message(events, stop), ClusterCollapseWarning, stacklevel=4)
+        warnings.warn(self._collapse_message(events, stop), ClusterCollapseWarning, stacklevel=5)
         return stop
 
     def _collapse_message(self, events: list, stopped: bool) -> str:

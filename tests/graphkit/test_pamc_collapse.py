@@ -194,6 +194,7 @@ def test_a_collapse_is_re_seeded_then_stops_with_a_warning_after_two_re_seeds():
     with pytest.warns(ClusterCollapseWarning) as caught:
         model.fit(data.features, graph=data.graph)
     messages = [str(w.message) for w in caught]
+    assert {w.filename for w in caught} == {__file__}   # the warning points at the caller's fit
     assert any("re-seeded by splitting the largest cluster" in m for m in messages)
     assert "training stopped" in messages[-1] and "fewer than n_clusters=4" in messages[-1]
     assert model.collapses_[-1]["action"] == "stopped" and model.n_iter_ < 100
