@@ -559,7 +559,13 @@ class PamC(ClusterMixin, TorchEstimator):
                                   "tol_interval", "verbose"})
 
     def _start_key(self) -> str:
-        return repr(sorted((k, v) for k, v in self.get_params(deep=False).items() if k not in self._TRAINING_PARAMS))
+        """The settings the pretraining and the start read; an object (an encoder module, a RandomState)
+        counts by identity, so that two modules of the same architecture are never confused."""
+        def plain(value):
+            return isinstance(value, (str, int, float, bool, type(None))) or (
+                isinstance(value, (tuple, list)) and all(map(plain, value)))
+        return repr(sorted((k, v if plain(v) else f"id {id(v)}") for k, v in self.get_params(deep=False).items()
+                           if k not in self._TRAINING_PARAMS))
 
     def _restore_start(self, saved: tuple, encoder: nn.Module, source: backend.RandomSource) -> np.ndarray:
         """The state right after an earlier fit's k-means start: its encoder, scores and random streams."""

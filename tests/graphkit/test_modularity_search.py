@@ -4,11 +4,13 @@ import pickle
 
 import numpy as np
 import pytest
+import torch
 from sklearn.base import BaseEstimator, ClusterMixin, clone
 
 from graphkit import PAMC_PUBLISHED_SETTINGS, ModularitySearch, PamC, make_attributed_sbm
 from graphkit.metrics import modularity
 from graphkit.ops import knn_graph
+from graphkit.pamc import MLPEncoder
 
 
 class PlantedOrCollapsed(ClusterMixin, BaseEstimator):
@@ -77,6 +79,15 @@ def test_pamc_candidates_differing_in_training_settings_pretrain_once(sbm, monke
     ModularitySearch(small_pamc(), {"beta": [0.1, 2.0], "pretrain_epochs": [3, 5]}, verbose=0).fit(
         sbm.features, graph=sbm.graph)
     assert len(calls) == 1 + 2   # pretraining settings differ: one pretraining each
+    twins = []
+    for seed in (0, 1):   # the same architecture (and repr), other weights
+        torch.manual_seed(seed)
+        twins.append(MLPEncoder(sbm.features.shape[1], (32,), 4))
+    search = ModularitySearch(small_pamc(), {"encoder": twins, "beta": [2.0]}, verbose=0).fit(
+        sbm.features, graph=sbm.graph)
+    assert len(calls) == 3 + 2
+    for params, labels in zip(search.results_["params"], search.results_["labels"]):
+        np.testing.assert_array_equal(labels, small_pamc(**params).fit(sbm.features, graph=sbm.graph).labels_)
 
 
 def test_labels_passed_to_fit_do_not_change_the_choice(sbm):
