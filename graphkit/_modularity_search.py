@@ -46,6 +46,7 @@ class ModularitySearch(ClusterMixin, BaseEstimator):
     partition with emptied or merged clusters, so it steers away from collapsed runs as well.
     It is a label-free criterion: it can be computed on any graph, and it is what the search
     maximises, not a measure of agreement with classes a user might hold.
+    The measurements behind it for PamC are in ``docs/pamc.md``.
 
     Parameters
     ----------
@@ -80,7 +81,6 @@ class ModularitySearch(ClusterMixin, BaseEstimator):
     --------
     graphkit.PamC
     graphkit.metrics.modularity
-    docs/pamc.md : why PamC's settings are chosen this way, with the measurements.
 
     Examples
     --------
